@@ -108,7 +108,7 @@ export class DockerConnection implements Connection {
     const chunks: Buffer[] = [];
     await new Promise<void>((resolve, reject) => {
       extract.on("entry", (header, s, next) => {
-        if (header.type === "file" && chunks.length === 0) s.on("data", (b: Buffer) => chunks.push(b));
+        if (header.type === "file" && chunks.length === 0) s.on("data", (b: unknown) => chunks.push(b as Buffer));
         s.on("end", next);
         s.resume();
       });
