@@ -1,0 +1,31 @@
+// The one result vocabulary for checks, shared by the suite runner (which reads it back from
+// Allure results), the gate (which decides on it) and gate.json. Zod is the source of truth
+// because these shapes are written to and read from files.
+import { z } from "zod";
+
+/**
+ * Allure's statuses: `failed` = an assertion failed (the product is wrong);
+ * `broken` = any other error (the lab or harness could not run the check).
+ */
+export const TestStatus = z.enum(["passed", "failed", "broken", "skipped"]);
+export type TestStatus = z.infer<typeof TestStatus>;
+
+export const TestOutcome = z
+  .object({
+    name: z.string().min(1).describe("full title: describe blocks and test title joined with ' > '"),
+    status: TestStatus,
+    message: z.string().optional(),
+    durationMs: z.number().nonnegative(),
+  })
+  .strict();
+export type TestOutcome = z.infer<typeof TestOutcome>;
+
+export const SuiteRunResult = z
+  .object({
+    suite: z.string().min(1),
+    tests: z.array(TestOutcome),
+    crashed: z.boolean().describe("the suite process crashed, timed out or wrote no result"),
+    detail: z.string(),
+  })
+  .strict();
+export type SuiteRunResult = z.infer<typeof SuiteRunResult>;
