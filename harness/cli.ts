@@ -1,0 +1,147 @@
+// The patchlab command line. Commands only: parsing, printing, exit codes. Logic lives in
+// harness/commands/ and below.
+import { Command, CommanderError } from "commander";
+import { asPatchlabError, ExitCode } from "./core/errors.ts";
+import { say } from "./core/log.ts";
+import { doctor } from "./doctor.ts";
+import { formatStatus, labDown, labFingerprint, labRestore, labSnapshot, labSnapshots, labStatus, labUp } from "./commands/lab.ts";
+import { runCommand } from "./commands/run.ts";
+import { demoCommand } from "./commands/demo.ts";
+import { loadLab } from "./config/loader.ts";
+
+const program = new Command();
+program
+  .name("patchlab")
+  .description("Verify a batch of patches on a lab that resembles production, then gate their deployment.")
+  .showHelpAfterError()
+  .exitOverride();
+
+const json = (v: unknown) => process.stdout.write(JSON.stringify(v, null, 2) + "\n");
+
+program
+  .command("doctor")
+  .description("check (and with --fix, set up) everything patchlab needs: Docker engine, lab images, chromium, java")
+  .option("--fix", "install and start what is missing (root on Debian)")
+  .option("--lab <lab>", "lab whose images to check", "reference")
+  .option("--json", "machine-readable output")
+  .action(async (o: { fix?: boolean; lab: string; json?: boolean }) => {
+    const { lab } = await loadLab(o.lab);
+    const images = [...new Set(lab.machines.map((m) => m.image))];
+    const reports = await doctor({ fix: !!o.fix, images, say });
+    if (o.json) json(reports);
+    else for (const r of reports) console.log(`${r.ok ? "ok  " : "MISS"} ${r.name.padEnd(14)} ${r.detail}${r.fixed ? " (fixed)" : ""}${r.remedy && !r.ok ? `\n     remedy: ${r.remedy}` : ""}`);
+    if (reports.some((r) => !r.ok)) process.exitCode = ExitCode.undecided;
+  });
+
+const lab = program.command("lab").description("stand the lab up, inspect it, snapshot and restore it");
+const timeout = ["--timeout <seconds>", "deadline for machines to become ready", (v: string) => Number(v), 180] as const;
+
+lab
+  .command("up [lab]")
+  .description("create the lab's network and machines (reusing what is already up) and wait until every role is ready")
+  .option(...timeout)
+  .option("--json", "machine-readable output")
+  .action(async (ref: string | undefined, o: { timeout: number; json?: boolean }) => {
+    const rows = await labUp(ref, o.timeout);
+    if (o.json) json(rows);
+    else console.log(formatStatus(rows));
+    if (rows.some((r) => r.health.some((h) => !h.healthy))) process.exitCode = ExitCode.undecided;
+  });
+
+lab
+  .command("status [lab]")
+  .description("show each machine and whether each of its roles is healthy")
+  .option("--json", "machine-readable output")
+  .action(async (ref: string | undefined, o: { json?: boolean }) => {
+    const rows = await labStatus(ref);
+    if (o.json) json(rows);
+    else console.log(formatStatus(rows));
+    if (rows.some((r) => r.health.some((h) => !h.healthy))) process.exitCode = ExitCode.undecided;
+  });
+
+lab
+  .command("down [lab]")
+  .description("remove the lab's machines and network")
+  .option("--purge", "also delete the lab's snapshots")
+  .action(async (ref: string | undefined, o: { purge?: boolean }) => labDown(ref, !!o.purge));
+
+const machineOpt = ["-m, --machine <name...>", "only these machines (default: all)"] as const;
+
+lab
+  .command("snapshot [lab]")
+  .description("snapshot machines (default: all) under a label")
+  .option(...machineOpt)
+  .option("-l, --label <label>", "snapshot label", `manual-${new Date().toISOString().replace(/[-:.TZ]/g, "").slice(0, 14)}`)
+  .option("--json", "machine-readable output")
+  .action(async (ref: string | undefined, o: { machine?: string[]; label: string; json?: boolean }) => {
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(o.label)) {
+      throw new (await import("./core/errors.ts")).ConfigError(`--label "${o.label}" is not a valid snapshot label`, "use letters, digits, '.', '_' and '-' (max 128)", { field: "--label", value: o.label });
+    }
+    const refs = await labSnapshot(ref, o.machine, o.label);
+    if (o.json) json(refs);
+    else for (const r of refs) console.log(`${r.machine.padEnd(8)} ${r.label}  ${r.ref.slice(7, 19)}`);
+  });
+
+lab
+  .command("snapshots [lab]")
+  .description("list the lab's snapshots")
+  .option("--json", "machine-readable output")
+  .action(async (ref: string | undefined, o: { json?: boolean }) => {
+    const refs = await labSnapshots(ref);
+    if (o.json) json(refs);
+    else for (const r of refs) console.log(`${r.machine.padEnd(8)} ${r.label.padEnd(40)} ${r.createdAt}${r.runId ? `  run ${r.runId}` : ""}`);
+  });
+
+lab
+  .command("restore [lab]")
+  .description("restore machines (default: all) to a snapshot (default: each one's newest)")
+  .option(...machineOpt)
+  .option("-l, --label <label>", "snapshot label")
+  .option(...timeout)
+  .option("--json", "machine-readable output")
+  .action(async (ref: string | undefined, o: { machine?: string[]; label?: string; timeout: number; json?: boolean }) => {
+    const rows = await labRestore(ref, o.machine, o.label, o.timeout);
+    if (o.json) json(rows);
+    else for (const r of rows) console.log(`${r.machine.padEnd(8)} restored to ${r.label} in ${r.ms} ms`);
+  });
+
+lab
+  .command("fingerprint [lab]")
+  .description("print a machine's state fingerprint (packages, watched file hashes, listening sockets)")
+  .requiredOption("-m, --machine <name>", "machine")
+  .action(async (ref: string | undefined, o: { machine: string }) => json(await labFingerprint(ref, o.machine)));
+
+program
+  .command("run <batch>")
+  .description("verify a patch batch on the lab and gate it: exit 0 approved, 1 rejected, 2 undecided, 3 bad input")
+  .option("--html", "also generate the Allure HTML report (with history)")
+  .option("--keep", "leave an ephemeral lab up after the run")
+  .option(...timeout)
+  .action(async (batch: string, o: { html?: boolean; keep?: boolean; timeout: number }) => {
+    const d = await runCommand(batch, { html: !!o.html, keep: !!o.keep, timeoutS: o.timeout });
+    process.exitCode = d.exitCode;
+  });
+
+program
+  .command("demo")
+  .description("the main job on the built-in reference lab: bring it up, verify the demo batch, report and gate")
+  .action(async () => {
+    await demoCommand();
+  });
+
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode === 0 ? 0 : ExitCode.badInput;
+      return;
+    }
+    const err = asPatchlabError(e);
+    process.stderr.write(`\n${err.describe()}\n`);
+    if (process.env.PATCHLAB_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    process.exitCode = err.exitCode;
+  }
+}
+
+await main();

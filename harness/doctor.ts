@@ -1,0 +1,119 @@
+// `patchlab doctor [--fix]`: one idempotent setup step shared by `npm test` and `npm run demo`.
+// Each check says what is wrong and, with --fix, puts it right where it safely can
+// (as root on Debian: apt packages, a background dockerd, the lab images).
+import fs from "node:fs";
+import { spawn, execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { LabError } from "./core/errors.ts";
+import { docker, engineAnswers } from "./lab/drivers/docker-engine.ts";
+import { ensureImages, imageStatus } from "./lab/images/build.ts";
+
+const run = promisify(execFile);
+
+export interface CheckReport {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fixed?: boolean;
+  remedy?: string;
+}
+
+export interface DoctorOptions {
+  fix: boolean;
+  /** Image names to make sure of (default: every image the reference lab uses). */
+  images: string[];
+  say: (line: string) => void;
+}
+
+const isRoot = () => process.getuid?.() === 0;
+const isDebian = () => fs.existsSync("/etc/debian_version");
+const has = (file: string) => fs.existsSync(file);
+
+async function which(cmd: string): Promise<string | undefined> {
+  try {
+    return (await run("sh", ["-c", `command -v ${cmd}`])).stdout.trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+let aptUpdated = false;
+async function aptInstall(pkgs: string[], say: (l: string) => void): Promise<void> {
+  if (!isRoot() || !isDebian()) {
+    throw new LabError("dependency-missing", `need Debian packages: ${pkgs.join(" ")}`, `install them: sudo apt-get install ${pkgs.join(" ")}`);
+  }
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  if (!aptUpdated) {
+    say("apt-get update");
+    await run("apt-get", ["update", "-q"], { env, maxBuffer: 64 << 20 });
+    aptUpdated = true;
+  }
+  say(`apt-get install ${pkgs.join(" ")}`);
+  await run("apt-get", ["install", "-y", "-q", "--no-install-recommends", ...pkgs], { env, maxBuffer: 64 << 20 });
+}
+
+/** A host tool that comes from a Debian package. */
+async function tool(name: string, cmdPath: string, pkgs: string[], why: string, o: DoctorOptions): Promise<CheckReport> {
+  if (has(cmdPath) || (await which(name))) return { name, ok: true, detail: cmdPath };
+  const remedy = `apt-get install ${pkgs.join(" ")} (${why})`;
+  if (!o.fix) return { name, ok: false, detail: "not installed", remedy };
+  await aptInstall(pkgs, o.say);
+  return { name, ok: true, detail: cmdPath, fixed: true };
+}
+
+async function startDockerd(say: (l: string) => void): Promise<void> {
+  const dockerd = (await which("dockerd")) ?? "/usr/sbin/dockerd";
+  say("starting dockerd in the background (log: /var/log/patchlab-dockerd.log)");
+  const out = fs.openSync("/var/log/patchlab-dockerd.log", "a");
+  const child = spawn(dockerd, [], { detached: true, stdio: ["ignore", out, out] });
+  child.unref();
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (await engineAnswers(docker(), 2000)) return;
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new LabError("engine-unreachable", "dockerd did not answer within 60 s of starting", "read /var/log/patchlab-dockerd.log; another dockerd or a stale /var/run/docker.pid may be in the way");
+}
+
+async function engine(o: DoctorOptions): Promise<CheckReport> {
+  if (await engineAnswers()) {
+    const v = await docker().version();
+    return { name: "docker engine", ok: true, detail: `Docker ${v.Version} answering` };
+  }
+  const remedy = isRoot() && isDebian()
+    ? "run `patchlab doctor --fix` (installs docker.io and starts dockerd)"
+    : "install Docker (Debian: apt-get install docker.io) and start it (systemctl start docker)";
+  if (!o.fix) return { name: "docker engine", ok: false, detail: "no engine answers", remedy };
+  if (!isRoot() || !isDebian()) throw new LabError("engine-unreachable", "no Docker engine answers and patchlab can only install one as root on Debian", remedy);
+  if (!(await which("dockerd"))) await aptInstall(["docker.io"], o.say);
+  await startDockerd(o.say);
+  return { name: "docker engine", ok: true, detail: "dockerd started", fixed: true };
+}
+
+async function images(o: DoctorOptions): Promise<CheckReport> {
+  const status = await imageStatus(docker(), o.images);
+  const missing = status.filter((s) => !s.built).map((s) => s.name);
+  if (missing.length === 0) return { name: "lab images", ok: true, detail: `${o.images.length} images current` };
+  if (!o.fix) return { name: "lab images", ok: false, detail: `not built for the current recipe: ${missing.join(", ")}`, remedy: "run `patchlab doctor --fix` (builds them from Debian packages, a few minutes the first time)" };
+  o.say(`building lab images: ${missing.join(", ")} (first time only; later runs reuse them)`);
+  await ensureImages(docker(), o.images, { onProgress: o.say });
+  return { name: "lab images", ok: true, detail: `built ${missing.join(", ")}`, fixed: true };
+}
+
+export async function doctor(o: DoctorOptions): Promise<CheckReport[]> {
+  const reports: CheckReport[] = [];
+  const major = Number(process.versions.node.split(".")[0]);
+  reports.push({ name: "node", ok: major >= 20, detail: process.version, ...(major >= 20 ? {} : { remedy: "use Node 20 or later" }) });
+  // Order matters: the engine before images; host tools the lab and reports need.
+  reports.push(await tool("dpkg-deb", "/usr/bin/dpkg-deb", ["dpkg"], "builds patch packages", o));
+  reports.push(await tool("openssl", "/usr/bin/openssl", ["openssl"], "issues the lab CA and certificates", o));
+  reports.push(await tool("debootstrap", "/usr/sbin/debootstrap", ["debootstrap"], "builds the lab base image", o));
+  reports.push(await tool("chromium", "/usr/bin/chromium", ["chromium"], "the browser Playwright drives", o));
+  reports.push(await tool("java", "/usr/bin/java", ["openjdk-17-jre-headless"], "allure-commandline needs Java", o));
+  const e = await engine(o);
+  reports.push(e);
+  if (e.ok) reports.push(await images(o));
+  else reports.push({ name: "lab images", ok: false, detail: "skipped: no engine", remedy: e.remedy ?? "" });
+  return reports;
+}

@@ -1,0 +1,367 @@
+// The Docker LabDriver: one internal bridge network per lab, one container per machine,
+// snapshots as committed images. Restores recreate the container from the snapshot with
+// the create options recorded in the snapshot itself, so a restore needs nothing but the
+// image (the reaper relies on that after a crash).
+import crypto from "node:crypto";
+import type Docker from "dockerode";
+import type { Lab } from "../../config/schemas.ts";
+import { LabError } from "../../core/errors.ts";
+import { ownerToken } from "../../core/owner.ts";
+import { nullLogger, type Logger } from "../../core/log.ts";
+import { stateDir } from "../../core/paths.ts";
+import { assignAddresses, containerName, fqdn, networkName, subnetInfo } from "../addressing.ts";
+import { ensureImages } from "../images/build.ts";
+import { labPki } from "../pki.ts";
+import { roleModule } from "../roles/index.ts";
+import type { LabPki } from "../roles/types.ts";
+import { probeAll, waitUntil, type WaitStrategy } from "../../readiness/wait.ts";
+import type { Connection, LabDriver, MachineHandle, MachineStatus, SnapshotRef, UpOptions } from "../types.ts";
+import { DockerConnection } from "./docker-connection.ts";
+import { Labels } from "./docker-engine.ts";
+
+const PROVISION_MARK = "/etc/patchlab/provisioned";
+const SNAPSHOT_ONLY_LABELS = new Set<string>([Labels.createOptions, Labels.snapshotLabel, "patchlab.created"]);
+
+export interface DockerDriverOptions {
+  log?: (machine: string) => Logger;
+  /** Progress lines for people (image builds, machines coming up). */
+  onProgress?: (line: string) => void;
+  /** Lab objects made by an ephemeral run are removed by the reaper when their owner dies. */
+  ephemeral?: boolean;
+}
+
+export class DockerDriver implements LabDriver {
+  private pkis = new Map<string, Promise<LabPki>>();
+
+  constructor(private readonly docker: Docker, private readonly opts: DockerDriverOptions = {}) {}
+
+  private log(machine: string): Logger {
+    return this.opts.log?.(machine) ?? nullLogger;
+  }
+
+  pki(lab: Lab): Promise<LabPki> {
+    let p = this.pkis.get(lab.name);
+    if (!p) {
+      p = labPki(stateDir(), lab);
+      this.pkis.set(lab.name, p);
+    }
+    return p;
+  }
+
+  /** Everything the driver needs to know about a machine, derived from the lab file alone. */
+  handlesFor(lab: Lab): MachineHandle[] {
+    const ips = assignAddresses(lab);
+    return lab.machines.map((spec) => ({
+      spec,
+      lab,
+      container: containerName(lab.name, spec.name),
+      ip: ips.get(spec.name)!,
+      fqdn: fqdn(lab, spec.name),
+    }));
+  }
+
+  async handles(lab: Lab): Promise<MachineHandle[]> {
+    return this.handlesFor(lab);
+  }
+
+  connect(m: MachineHandle): Connection {
+    return new DockerConnection(this.docker, m.container, m.spec.name, (deadline) => this.waitReady(m, deadline));
+  }
+
+  async readiness(m: MachineHandle): Promise<WaitStrategy[]> {
+    const pki = await this.pki(m.lab);
+    return m.spec.roles.flatMap((r) => roleModule(r).readiness(m, pki));
+  }
+
+  async waitReady(m: MachineHandle, deadline: number): Promise<void> {
+    const strategies = await this.readiness(m);
+    await waitUntil(strategies, { machine: m.spec.name, ip: m.ip, conn: this.connect(m) }, deadline);
+  }
+
+  /** Labels identifying the lab network or a machine container. */
+  private labels(lab: Lab, runId: string, kind: string, extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      [Labels.managed]: "true",
+      [Labels.lab]: lab.name,
+      [Labels.run]: runId,
+      [Labels.owner]: ownerToken(),
+      [Labels.kind]: kind,
+      "patchlab.ephemeral": this.opts.ephemeral ? "true" : "false",
+      ...extra,
+    };
+  }
+
+  private async ensureNetwork(lab: Lab, runId: string): Promise<void> {
+    const name = networkName(lab.name);
+    const existing = await this.docker.listNetworks({ filters: { name: [name] } });
+    const same = existing.find((n) => n.Name === name);
+    if (same) {
+      const subnet = same.IPAM?.Config?.[0]?.Subnet;
+      if (subnet === lab.network.subnet) return;
+      // The lab file's subnet changed: the old network must go (its machines go with it).
+      await this.removeLabContainers(lab);
+      await this.docker.getNetwork(same.Id).remove();
+    }
+    try {
+      await this.docker.createNetwork({
+        Name: name,
+        Driver: "bridge",
+        // Internal: lab machines can reach each other and the harness, nothing else.
+        Internal: true,
+        CheckDuplicate: true,
+        IPAM: { Config: [{ Subnet: lab.network.subnet, Gateway: subnetInfo(lab.network.subnet).gateway }] },
+        Labels: this.labels(lab, runId, "network"),
+      });
+    } catch (e) {
+      throw new LabError(
+        "network",
+        `could not create network ${name} with subnet ${lab.network.subnet}: ${(e as Error).message}`,
+        "the subnet probably overlaps another Docker network or a host route: choose another `network.subnet` in the lab file (see `docker network ls`)",
+        {},
+        { cause: e },
+      );
+    }
+  }
+
+  /** Create options for a machine; recorded in every snapshot so a restore is self-contained. */
+  createOptions(m: MachineHandle, image: string, runId: string): Docker.ContainerCreateOptions {
+    const net = networkName(m.lab.name);
+    return {
+      name: m.container,
+      Image: image,
+      Hostname: m.spec.name,
+      Domainname: m.lab.domain,
+      Labels: this.labels(m.lab, runId, "machine", {
+        [Labels.machine]: m.spec.name,
+        [Labels.roles]: m.spec.roles.join(","),
+      }),
+      Env: ["DEBIAN_FRONTEND=noninteractive"],
+      StopSignal: "SIGTERM",
+      HostConfig: {
+        NetworkMode: net,
+        // Services such as samba and postgres want a few more capabilities than the default
+        // set gives; still no --privileged.
+        CapAdd: ["NET_ADMIN", "SYS_PTRACE"],
+        Tmpfs: { "/run": "rw,exec", "/tmp": "rw,exec" },
+      },
+      NetworkingConfig: {
+        EndpointsConfig: {
+          [net]: { IPAMConfig: { IPv4Address: m.ip }, Aliases: [m.spec.name, m.fqdn] },
+        },
+      },
+    };
+  }
+
+  private async containerInfo(name: string): Promise<Docker.ContainerInspectInfo | undefined> {
+    try {
+      return await this.docker.getContainer(name).inspect();
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode === 404) return undefined;
+      throw e;
+    }
+  }
+
+  private async createAndStart(m: MachineHandle, opts: Docker.ContainerCreateOptions): Promise<void> {
+    try {
+      const c = await this.docker.createContainer(opts);
+      await c.start();
+    } catch (e) {
+      throw new LabError(
+        "machine-start",
+        `could not start ${m.spec.name} (${m.container}) from ${opts.Image}: ${(e as Error).message}`,
+        "run `patchlab lab down` to clear leftovers and retry; `docker logs " + m.container + "` shows why a machine exits",
+        { machine: m.spec.name },
+        { cause: e },
+      );
+    }
+  }
+
+  private provisionKey(m: MachineHandle, all: MachineHandle[], pki: LabPki): string {
+    const h = crypto.createHash("sha256");
+    h.update(JSON.stringify({ lab: m.lab.domain, machines: all.map((x) => [x.spec.name, x.ip, x.spec.roles]) }));
+    h.update(pki.caCertPem);
+    return h.digest("hex").slice(0, 16);
+  }
+
+  async up(lab: Lab, opts: UpOptions): Promise<MachineHandle[]> {
+    const all = this.handlesFor(lab);
+    const images = [...new Set(lab.machines.map((m) => m.image))];
+    const tags = await ensureImages(this.docker, images, {
+      log: this.log("images"),
+      onProgress: this.opts.onProgress,
+    });
+    await this.ensureNetwork(lab, opts.runId);
+    const pki = await this.pki(lab);
+    const ctx = { machines: all, pki, connect: (x: MachineHandle) => this.connect(x) };
+
+    await Promise.all(
+      all.map(async (m) => {
+        const log = this.log(m.spec.name);
+        const tag = tags.get(m.spec.image)!;
+        const info = await this.containerInfo(m.container);
+        const key = this.provisionKey(m, all, pki);
+        let reuse = false;
+        if (info?.State.Running && info.Config.Labels?.["patchlab.image"] === tag) {
+          const mark = await this.connect(m).exec(["cat", PROVISION_MARK]).catch(() => undefined);
+          reuse = mark?.stdout.trim() === key;
+        }
+        if (reuse) {
+          log.info("machine already up with current image and provisioning; reusing", { container: m.container });
+        } else {
+          if (info) await this.docker.getContainer(m.container).remove({ force: true });
+          const o = this.createOptions(m, tag, opts.runId);
+          o.Labels!["patchlab.image"] = tag;
+          log.info("creating machine", { container: m.container, image: tag, ip: m.ip });
+          await this.createAndStart(m, o);
+          const conn = this.connect(m);
+          for (const role of m.spec.roles) {
+            const mod = roleModule(role);
+            if (mod.provision) {
+              log.info("provisioning role", { role });
+              await mod.provision(conn, m, ctx);
+            }
+          }
+          await conn.upload([{ path: PROVISION_MARK, content: key + "\n" }]);
+        }
+        await this.waitReady(m, opts.deadline);
+        this.opts.onProgress?.(`${m.spec.name}: ready (${m.spec.roles.join(", ")}) at ${m.ip}`);
+      }),
+    );
+    return all;
+  }
+
+  async status(lab: Lab): Promise<MachineStatus[]> {
+    const pki = await this.pki(lab);
+    return Promise.all(
+      this.handlesFor(lab).map(async (m): Promise<MachineStatus> => {
+        const info = await this.containerInfo(m.container);
+        const state = !info ? "absent" : info.State.Running ? "running" : "stopped";
+        const base = { machine: m.spec.name, container: m.container, roles: m.spec.roles, state } as const;
+        if (state !== "running") {
+          return { ...base, health: m.spec.roles.map((role) => ({ role, healthy: false, detail: `machine ${state}` })) };
+        }
+        const target = { machine: m.spec.name, ip: m.ip, conn: this.connect(m) };
+        const health = await Promise.all(
+          m.spec.roles.map(async (role) => {
+            const r = await probeAll(roleModule(role).readiness(m, pki), target);
+            return { role, healthy: r.ok, detail: r.detail };
+          }),
+        );
+        return { ...base, ip: m.ip, health };
+      }),
+    );
+  }
+
+  async snapshot(m: MachineHandle, label: string, runId?: string): Promise<SnapshotRef> {
+    const info = await this.containerInfo(m.container);
+    if (!info?.State.Running) {
+      throw new LabError("snapshot", `cannot snapshot ${m.spec.name}: machine is not running`, "bring the lab up first: `patchlab lab up`", { machine: m.spec.name });
+    }
+    const createdAt = new Date().toISOString();
+    const opts = this.createOptions(m, "SNAPSHOT", info.Config.Labels?.[Labels.run] ?? runId ?? "manual");
+    // Keep the running container's labels (lab run id, image tag) so a restore looks the same.
+    // (minus what a snapshot adds, which a container restored from an image inherits).
+    opts.Labels = Object.fromEntries(
+      Object.entries(info.Config.Labels ?? {}).filter(([k]) => !SNAPSHOT_ONLY_LABELS.has(k)),
+    );
+    const encoded = Buffer.from(JSON.stringify(opts)).toString("base64");
+    const changes = [
+      `LABEL ${Labels.kind}=snapshot`,
+      `LABEL ${Labels.snapshotLabel}=${label}`,
+      `LABEL ${Labels.machine}=${m.spec.name}`,
+      `LABEL ${Labels.lab}=${m.lab.name}`,
+      `LABEL ${Labels.owner}=${runId ? ownerToken() : "none"}`,
+      `LABEL ${Labels.run}=${runId ?? "manual"}`,
+      `LABEL patchlab.created=${createdAt}`,
+      `LABEL ${Labels.createOptions}=${encoded}`,
+    ];
+    try {
+      const r = (await this.docker.getContainer(m.container).commit({
+        repo: `patchlab-snap/${m.lab.name}-${m.spec.name}`,
+        tag: label,
+        pause: true,
+        changes,
+      } as unknown as object)) as { Id: string };
+      return { lab: m.lab.name, machine: m.spec.name, label, ref: r.Id, createdAt, ...(runId ? { runId } : {}) };
+    } catch (e) {
+      throw new LabError("snapshot", `snapshot of ${m.spec.name} failed: ${(e as Error).message}`, "check free disk space (`docker system df`) and that the machine is running", { machine: m.spec.name }, { cause: e });
+    }
+  }
+
+  async restore(m: MachineHandle, ref: SnapshotRef, deadline: number): Promise<void> {
+    await this.restoreFromImage(ref.ref, m.spec.name);
+    await this.waitReady(m, deadline);
+  }
+
+  /**
+   * Recreate a machine from a snapshot image using only what the image records. Used by
+   * restore() and by the reaper, which may have no lab file at hand.
+   */
+  async restoreFromImage(imageRef: string, machine: string): Promise<void> {
+    let opts: Docker.ContainerCreateOptions;
+    try {
+      const img = await this.docker.getImage(imageRef).inspect();
+      opts = JSON.parse(Buffer.from(img.Config.Labels?.[Labels.createOptions] ?? "", "base64").toString("utf8"));
+    } catch (e) {
+      throw new LabError("restore", `snapshot ${imageRef} of ${machine} is unusable: ${(e as Error).message}`, "list snapshots with `patchlab lab snapshots`; take a new one", { machine }, { cause: e });
+    }
+    opts.Image = imageRef;
+    try {
+      // Kill, not stop: the state being thrown away needs no graceful shutdown.
+      await this.docker.getContainer(opts.name!).remove({ force: true });
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode !== 404) throw new LabError("restore", `could not remove ${opts.name}: ${(e as Error).message}`, "retry; if it persists restart the Docker engine", { machine }, { cause: e });
+    }
+    try {
+      const c = await this.docker.createContainer(opts);
+      await c.start();
+    } catch (e) {
+      throw new LabError("restore", `could not recreate ${machine} from snapshot: ${(e as Error).message}`, "check `docker network ls` shows the lab network; `patchlab lab up` recreates it", { machine }, { cause: e });
+    }
+  }
+
+  async snapshots(lab: Lab): Promise<SnapshotRef[]> {
+    const images = await this.docker.listImages({
+      filters: { label: [`${Labels.kind}=snapshot`, `${Labels.lab}=${lab.name}`] },
+    });
+    return images
+      .map((i) => ({
+        lab: lab.name,
+        machine: i.Labels?.[Labels.machine] ?? "?",
+        label: i.Labels?.[Labels.snapshotLabel] ?? "?",
+        ref: i.Id,
+        createdAt: i.Labels?.["patchlab.created"] ?? new Date(i.Created * 1000).toISOString(),
+        ...(i.Labels?.[Labels.run] && i.Labels[Labels.run] !== "manual" ? { runId: i.Labels[Labels.run] } : {}),
+      }))
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  async deleteSnapshot(ref: SnapshotRef): Promise<void> {
+    try {
+      await this.docker.getImage(ref.ref).remove({ force: true });
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode !== 404) throw e;
+    }
+  }
+
+  private async removeLabContainers(lab: Lab): Promise<void> {
+    const cs = await this.docker.listContainers({
+      all: true,
+      filters: { label: [`${Labels.lab}=${lab.name}`, `${Labels.kind}=machine`] },
+    });
+    await Promise.all(cs.map((c) => this.docker.getContainer(c.Id).remove({ force: true })));
+  }
+
+  async down(lab: Lab, opts: { purgeSnapshots?: boolean } = {}): Promise<void> {
+    await this.removeLabContainers(lab);
+    const nets = await this.docker.listNetworks({ filters: { name: [networkName(lab.name)] } });
+    for (const n of nets.filter((x) => x.Name === networkName(lab.name))) {
+      await this.docker.getNetwork(n.Id).remove().catch((e: { statusCode?: number }) => {
+        if (e.statusCode !== 404) throw e;
+      });
+    }
+    if (opts.purgeSnapshots) {
+      for (const s of await this.snapshots(lab)) await this.deleteSnapshot(s);
+    }
+  }
+}

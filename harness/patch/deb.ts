@@ -1,0 +1,139 @@
+// The .deb PatchProvisioner: prepares the package file on the harness, installs it
+// unattended on a machine, checks it took, and uninstalls it again.
+import fs from "node:fs";
+import path from "node:path";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import type { Patch } from "../config/schemas.ts";
+import { ConfigError, LabError, PatchError } from "../core/errors.ts";
+import type { Connection } from "../lab/types.ts";
+
+const run = promisify(execFile);
+
+/** A patch ready to ship: its manifest plus the .deb on the harness and what dpkg says it is. */
+export interface PatchArtifact {
+  patch: Patch;
+  manifestFile: string;
+  debFile: string;
+  package: string;
+  version: string;
+}
+
+export interface StepOutcome {
+  ok: boolean;
+  message: string;
+  output: string;
+  durationMs: number;
+}
+
+async function dpkgDeb(args: string[], what: string): Promise<string> {
+  try {
+    return (await run("dpkg-deb", args, { maxBuffer: 16 << 20 })).stdout;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { stderr?: string };
+    if (err.code === "ENOENT") {
+      throw new LabError("dependency-missing", "dpkg-deb is not installed on the harness", "install it: `apt-get install dpkg` (Debian/Ubuntu)");
+    }
+    throw new ConfigError(`${what}: dpkg-deb failed: ${(err.stderr ?? err.message).trim()}`, "fix the package tree (DEBIAN/control must be a valid control file) or the .deb file");
+  }
+}
+
+/** Build (for `deb.build`) or locate (for `deb.file`) the patch's .deb and read its identity. */
+export async function prepareDeb(patch: Patch, manifestFile: string, workDir: string): Promise<PatchArtifact> {
+  const base = path.dirname(manifestFile);
+  let debFile: string;
+  if ("build" in patch.deb) {
+    const tree = path.resolve(base, patch.deb.build);
+    fs.mkdirSync(workDir, { recursive: true });
+    debFile = path.join(workDir, `${patch.id}.deb`);
+    // --root-owner-group: the files belong to root on the machine whoever built the tree.
+    await dpkgDeb(["--root-owner-group", "-Zgzip", "--build", tree, debFile], `${manifestFile}: deb.build`);
+  } else {
+    debFile = path.resolve(base, patch.deb.file);
+    if (!fs.existsSync(debFile)) {
+      throw new ConfigError(`${manifestFile}: deb.file: ${debFile} does not exist`, "point deb.file at an existing .deb (relative to the manifest)", { file: manifestFile, field: "deb.file", value: patch.deb.file });
+    }
+  }
+  const fields = await dpkgDeb(["-f", debFile, "Package", "Version"], `${manifestFile}: deb`);
+  const pkg = /^Package: (.+)$/m.exec(fields)?.[1]?.trim();
+  const version = /^Version: (.+)$/m.exec(fields)?.[1]?.trim();
+  if (!pkg || !version) {
+    throw new ConfigError(`${manifestFile}: ${debFile} has no Package/Version control fields`, "rebuild the .deb with a complete DEBIAN/control");
+  }
+  return { patch, manifestFile, debFile, package: pkg, version };
+}
+
+const REMOTE_DIR = "/var/cache/patchlab";
+
+/** What dpkg says of a package on a machine: "ii 1.2-3", or undefined when unknown. */
+export async function packageState(conn: Connection, pkg: string): Promise<{ status: string; version: string } | undefined> {
+  const r = await conn.exec(["dpkg-query", "-W", "-f=${db:Status-Abbrev}|${Version}", pkg]);
+  if (r.exitCode !== 0) return undefined;
+  const [status = "", version = ""] = r.stdout.split("|");
+  return { status: status.trim(), version: version.trim() };
+}
+
+export interface PatchProvisioner {
+  install(conn: Connection, a: PatchArtifact): Promise<StepOutcome>;
+  uninstall(conn: Connection, a: PatchArtifact): Promise<StepOutcome>;
+  isInstalled(conn: Connection, a: PatchArtifact): Promise<boolean>;
+}
+
+export class DebProvisioner implements PatchProvisioner {
+  /** Versions present before install, so uninstall knows whether it removes or downgrades. */
+  private readonly before = new Map<string, string | undefined>();
+
+  async isInstalled(conn: Connection, a: PatchArtifact): Promise<boolean> {
+    const s = await packageState(conn, a.package);
+    return s?.status === "ii" && s.version === a.version;
+  }
+
+  async install(conn: Connection, a: PatchArtifact): Promise<StepOutcome> {
+    const started = Date.now();
+    const prior = await packageState(conn, a.package);
+    this.before.set(`${conn.machine}/${a.package}`, prior?.status === "ii" ? prior.version : undefined);
+    const remote = `${REMOTE_DIR}/${path.basename(a.debFile)}`;
+    await conn.upload([{ path: remote, content: fs.readFileSync(a.debFile) }]);
+    // Unattended: no prompts, keep the machine's own config files on conflict.
+    const r = await conn.exec(["dpkg", "--force-confold", "-i", remote], {
+      timeoutMs: 600_000,
+      env: { DEBIAN_FRONTEND: "noninteractive", DEBCONF_NONINTERACTIVE_SEEN: "true" },
+    });
+    const output = (r.stdout + r.stderr).trim();
+    const durationMs = Date.now() - started;
+    if (r.exitCode !== 0) {
+      return { ok: false, message: `dpkg -i ${a.package} ${a.version} exited ${r.exitCode}: ${lastLine(output)}`, output, durationMs };
+    }
+    if (!(await this.isInstalled(conn, a))) {
+      const s = await packageState(conn, a.package);
+      return { ok: false, message: `after dpkg -i, ${a.package} is "${s?.status ?? "unknown"} ${s?.version ?? ""}", not installed at ${a.version}`, output, durationMs };
+    }
+    return { ok: true, message: `${a.package} ${a.version} installed`, output, durationMs };
+  }
+
+  async uninstall(conn: Connection, a: PatchArtifact): Promise<StepOutcome> {
+    const started = Date.now();
+    const key = `${conn.machine}/${a.package}`;
+    if (!this.before.has(key)) {
+      throw new PatchError(a.patch.id, "uninstall", `uninstall of ${a.package} on ${conn.machine} before its install`, "this is a harness bug: uninstall must follow install");
+    }
+    const prior = this.before.get(key);
+    if (prior !== undefined) {
+      // An upgrade: going back needs the previous package, which later issues fetch from the archive.
+      return { ok: false, message: `${a.package} upgraded ${prior} -> ${a.version}; rolling back an upgrade is not supported yet`, output: "", durationMs: 0 };
+    }
+    const r = await conn.exec(["dpkg", "--purge", a.package], { timeoutMs: 600_000, env: { DEBIAN_FRONTEND: "noninteractive" } });
+    const output = (r.stdout + r.stderr).trim();
+    const s = await packageState(conn, a.package);
+    const gone = !s || s.status.startsWith("u") || s.status.startsWith("p") || s.status === "un";
+    const durationMs = Date.now() - started;
+    if (r.exitCode !== 0 || !gone) {
+      return { ok: false, message: `dpkg --purge ${a.package} exited ${r.exitCode}${gone ? "" : `, package still "${s?.status}"`}: ${lastLine(output)}`, output, durationMs };
+    }
+    return { ok: true, message: `${a.package} removed`, output, durationMs };
+  }
+}
+
+function lastLine(s: string): string {
+  return s.split("\n").filter(Boolean).slice(-2).join(" | ").slice(0, 300);
+}
