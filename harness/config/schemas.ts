@@ -34,9 +34,10 @@ export const Machine = z
     owner: Owner,
     site: z.string().min(1).describe("where the production twin of this machine lives"),
     criticality: Criticality,
-    ip: z.ipv4().optional().describe("fixed address in the lab subnet; assigned in order when omitted"),
+    ip: z.ipv4().optional().describe("fixed address in the lab subnet; assigned in order from .10 when omitted"),
   })
-  .strict();
+  .strict()
+  .meta({ title: "Machine", description: "One container of the lab, shaped like a production server." });
 export type Machine = z.infer<typeof Machine>;
 
 export const Lab = z
@@ -52,9 +53,13 @@ export const Lab = z
         subnet: z.cidrv4().describe("IPv4 subnet of the lab's own Docker network, e.g. 172.30.77.0/24"),
       })
       .strict(),
-    machines: z.array(Machine).min(1),
+    machines: z.array(Machine).min(1).describe("the lab's machines; at least one must play the client role"),
   })
-  .strict();
+  .strict()
+  .meta({
+    title: "patchlab lab",
+    description: "A lab of Docker machines that resembles a production site (lab-config/labs/<name>.yaml).",
+  });
 export type Lab = z.infer<typeof Lab>;
 
 export const Severity = z.enum(["critical", "important", "moderate", "low"]);
@@ -75,7 +80,13 @@ export const DebSource = z.union([
 
 export const Patch = z
   .object({
-    id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "letters, digits, '.', '_' and '-' only"),
+    id: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+        "must be letters, digits, '.', '_' and '-', starting with a letter or digit (max 64)",
+      )
+      .describe("unique patch id, e.g. DSA-5678-1"),
     title: z.string().min(1),
     vendor: z.string().min(1).default("debian"),
     severity: Severity,
@@ -89,7 +100,8 @@ export const Patch = z
       .default("none")
       .describe("whether the machine must restart after install (several patches share one restart)"),
   })
-  .strict();
+  .strict()
+  .meta({ title: "patchlab patch manifest", description: "One OS patch (a Debian package) to verify on the lab." });
 export type Patch = z.infer<typeof Patch>;
 
 export const Batch = z
@@ -102,5 +114,9 @@ export const Batch = z
       .min(1)
       .describe("patch manifests, relative to this file"),
   })
-  .strict();
+  .strict()
+  .meta({
+    title: "patchlab batch",
+    description: "A set of patches verified together on one lab (lab-config/batches/<name>.yaml).",
+  });
 export type Batch = z.infer<typeof Batch>;

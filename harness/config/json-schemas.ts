@@ -1,0 +1,21 @@
+// JSON Schema for editors (yaml-language-server) generated from the zod schemas, so
+// the editor and the loader can never disagree about what a valid file is.
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import { Batch, Lab, Patch } from "./schemas.ts";
+
+export const schemasDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../lab-config/schemas");
+
+const exported = { lab: Lab, patch: Patch, batch: Batch } as const;
+
+/** File name -> file text of every exported schema, exactly as committed. */
+export function renderSchemas(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, schema] of Object.entries(exported)) {
+    // io "input": describe what a person writes, so defaulted fields are optional.
+    const json = z.toJSONSchema(schema, { io: "input", target: "draft-2020-12" });
+    out[`${name}.schema.json`] = `${JSON.stringify(json, null, 2)}\n`;
+  }
+  return out;
+}

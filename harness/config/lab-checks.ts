@@ -1,0 +1,193 @@
+// Lab rules a schema cannot express: names and addresses must be unique, addresses
+// must fit the lab subnet, images must have a recipe, and suites need a client.
+// These run on the raw document (even if the schema failed) so one pass reports all.
+import fs from "node:fs";
+import path from "node:path";
+import type { ConfigError } from "../core/errors.ts";
+import { choices, imageDirFor, listImages } from "./config-root.ts";
+import {
+  AUTO_ASSIGN_OFFSET,
+  autoAssignRoom,
+  contains,
+  firstHostOf,
+  formatIpv4,
+  formatSubnet,
+  lastHostOf,
+  parseIpv4,
+  parseSubnet,
+  prefixFor,
+  reservedRole,
+} from "./ipv4.ts";
+import { problemAt } from "./problem.ts";
+import { closest } from "./suggest.ts";
+import { displayPath, type YamlSource } from "./yaml-source.ts";
+
+interface RawMachine {
+  index: number;
+  name: string | undefined;
+  raw: Record<string, unknown>;
+}
+
+export function checkLab(source: YamlSource, data: unknown, configRoot: string): ConfigError[] {
+  if (!isRecord(data)) return [];
+  const machines: RawMachine[] = (Array.isArray(data["machines"]) ? data["machines"] : [])
+    .map((raw: unknown, index: number) => ({ index, raw, name: isRecord(raw) && typeof raw["name"] === "string" ? raw["name"] : undefined }))
+    .filter((m): m is RawMachine => isRecord(m.raw));
+  return [
+    ...checkLabName(source, data, configRoot),
+    ...checkUniqueNames(source, machines),
+    ...checkAddresses(source, data, machines),
+    ...checkImages(source, machines, configRoot),
+    ...checkClient(source, data, machines),
+  ];
+}
+
+/** A lab under <configRoot>/labs is found by its file name, so that must be its name too. */
+function checkLabName(source: YamlSource, data: Record<string, unknown>, configRoot: string): ConfigError[] {
+  const name = data["name"];
+  const inLabsDir = path.dirname(source.file) === path.join(configRoot, "labs");
+  const stem = path.basename(source.file).replace(/\.ya?ml$/, "");
+  if (!inLabsDir || typeof name !== "string" || name === stem) return [];
+  return [
+    problemAt(source, ["name"], `lab name "${name}" differs from its file name "${stem}"`, `rename the lab to \`name: ${stem}\` or the file to ${name}.yaml, so \`patchlab lab up ${stem}\` finds what it names`),
+  ];
+}
+
+function checkUniqueNames(source: YamlSource, machines: RawMachine[]): ConfigError[] {
+  const first = new Map<string, number>();
+  const out: ConfigError[] = [];
+  for (const m of machines) {
+    if (m.name === undefined) continue;
+    const prev = first.get(m.name);
+    if (prev === undefined) {
+      first.set(m.name, m.index);
+      continue;
+    }
+    out.push(
+      problemAt(
+        source,
+        ["machines", m.index, "name"],
+        `duplicate machine name "${m.name}" (first defined at line ${lineOf(source, ["machines", prev, "name"])})`,
+        "give every machine a unique name: it becomes the container's host name and DNS label",
+        { omitValue: true },
+      ),
+    );
+  }
+  return out;
+}
+
+function checkAddresses(source: YamlSource, data: Record<string, unknown>, machines: RawMachine[]): ConfigError[] {
+  const network = data["network"];
+  const subnetText = isRecord(network) ? network["subnet"] : undefined;
+  const subnet = parseSubnet(subnetText);
+  if (!subnet) return []; // the schema reports a bad or missing subnet
+  const out: ConfigError[] = [];
+  const shown = formatSubnet(subnet);
+  const range = `${formatIpv4(firstHostOf(subnet))} to ${formatIpv4(lastHostOf(subnet))}`;
+
+  if (subnet.hostBitsSet) {
+    out.push(problemAt(source, ["network", "subnet"], `subnet has host bits set; the network address is ${formatIpv4(subnet.network)}`, `write \`subnet: ${shown}\``));
+  }
+  const fixed = machines.map((m) => parseIpv4(m.raw["ip"])).filter((n): n is number => n !== undefined);
+  const auto = machines.filter((m) => m.raw["ip"] === undefined || m.raw["ip"] === null).length;
+  const room = autoAssignRoom(subnet, fixed);
+  if (auto > room) {
+    const bigger = parseSubnet(`${formatIpv4(subnet.network)}/${prefixFor(machines.length)}`)!;
+    out.push(
+      problemAt(
+        source,
+        ["machines"],
+        `${auto} machines without \`ip:\` do not fit in subnet ${shown}: addresses are assigned from ${formatIpv4(subnet.network + AUTO_ASSIGN_OFFSET)} up and only ${room} are free`,
+        `use a larger subnet, e.g. \`subnet: ${formatSubnet(bigger)}\`, or remove machines`,
+        { omitValue: true },
+      ),
+    );
+  }
+
+  const used = new Map<number, RawMachine>();
+  for (const m of machines) {
+    const text = m.raw["ip"];
+    const ip = parseIpv4(text);
+    if (ip === undefined) continue; // absent (assigned later) or malformed (the schema reports it)
+    const at = ["machines", m.index, "ip"];
+    const remedy = `use a free address from ${range}, or remove \`ip:\` to have one assigned`;
+    if (!contains(subnet, ip)) {
+      out.push(problemAt(source, at, `ip ${String(text)} is outside the lab subnet ${shown}`, remedy, { omitValue: true }));
+      continue;
+    }
+    const reserved = reservedRole(subnet, ip);
+    if (reserved) {
+      out.push(problemAt(source, at, `ip ${String(text)} is the subnet's ${reserved} address, which no machine can use`, remedy, { omitValue: true }));
+      continue;
+    }
+    const prev = used.get(ip);
+    if (prev) {
+      const who = prev.name !== undefined ? `machine '${prev.name}'` : `machines[${prev.index}]`;
+      out.push(problemAt(source, at, `ip ${String(text)} is already used by ${who} (line ${lineOf(source, ["machines", prev.index, "ip"])})`, remedy, { omitValue: true }));
+      continue;
+    }
+    used.set(ip, m);
+  }
+  return out;
+}
+
+function checkImages(source: YamlSource, machines: RawMachine[], configRoot: string): ConfigError[] {
+  let available: string[] | undefined; // listed once, and only when an image is missing
+  const out: ConfigError[] = [];
+  for (const m of machines) {
+    const image = m.raw["image"];
+    // Malformed names are the schema's to report; never probe paths like "../x".
+    if (typeof image !== "string" || !/^[a-z][a-z0-9-]{0,30}$/.test(image)) continue;
+    if (isDirectory(imageDirFor(configRoot, image))) continue;
+    available ??= listImages(configRoot);
+    const guess = closest(image, available);
+    const imagesDir = displayPath(path.join(configRoot, "images"));
+    out.push(
+      problemAt(
+        source,
+        ["machines", m.index, "image"],
+        `unknown image "${image}": no recipe directory ${imagesDir}/${image}/`,
+        `${guess ? `did you mean "${guess}"? ` : ""}${choices(available, `no image recipes exist under ${imagesDir}/ yet`)}; or create ${imagesDir}/${image}/`,
+        { omitValue: true },
+      ),
+    );
+  }
+  return out;
+}
+
+/** Suites check servers from a client machine; a lab without one cannot check anything. */
+function checkClient(source: YamlSource, data: Record<string, unknown>, machines: RawMachine[]): ConfigError[] {
+  if (machines.length === 0) return []; // the schema reports an empty or missing machine list
+  const hasClient = machines.some((m) => {
+    const roles = m.raw["roles"];
+    // A bare string is a type error reported by the schema; read it as meant so we do not pile on.
+    return Array.isArray(roles) ? roles.includes("client") : roles === "client";
+  });
+  if (hasClient) return [];
+  const name = typeof data["name"] === "string" ? ` '${data["name"]}'` : "";
+  return [
+    problemAt(
+      source,
+      ["machines"],
+      `lab${name} has no machine with the client role`,
+      "add a machine with `roles: [client]` (image: client): suites need a vantage point to check the servers from",
+      { omitValue: true },
+    ),
+  ];
+}
+
+function lineOf(source: YamlSource, at: (string | number)[]): string {
+  return String(source.locate(at)?.line ?? "?");
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
