@@ -16,7 +16,8 @@ export function debPathOf(manifestFile: string, data: unknown): string | undefin
 
 export function checkPatch(source: YamlSource, data: unknown): ConfigError[] {
   const deb = isRecord(data) ? data["deb"] : undefined;
-  if (!isRecord(deb)) return [];
+  // With both keys the schema already says "exactly one"; checking both paths would pile on.
+  if (!isRecord(deb) || ("file" in deb && "build" in deb)) return [];
   const dir = displayPath(path.dirname(source.file));
   const out: ConfigError[] = [];
   if (typeof deb["file"] === "string" && deb["file"] !== "") {

@@ -1,0 +1,27 @@
+// The committed JSON Schemas are what editors validate against; they must say exactly
+// what the zod schemas (and so the loader) accept.
+import fs from "node:fs";
+import path from "node:path";
+import { expect } from "chai";
+import { renderSchemas, schemasDir } from "../../../harness/config/json-schemas.ts";
+
+describe("config: JSON Schema export", () => {
+  const rendered = renderSchemas();
+
+  it("exports lab, patch and batch schemas with titles and field descriptions", () => {
+    expect(Object.keys(rendered).sort()).to.deep.equal(["batch.schema.json", "lab.schema.json", "patch.schema.json"]);
+    const lab = JSON.parse(rendered["lab.schema.json"]!);
+    expect(lab.title).to.equal("patchlab lab");
+    expect(lab.additionalProperties).to.equal(false);
+    expect(lab.properties.machines.items.properties.roles.description).to.match(/server roles/);
+    expect(lab.properties.machines.items.required).to.not.include("applications"); // defaulted: optional to write
+  });
+
+  for (const name of ["lab.schema.json", "patch.schema.json", "batch.schema.json"]) {
+    it(`lab-config/schemas/${name} is up to date with the zod schemas`, () => {
+      const file = path.join(schemasDir, name);
+      const committed = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
+      expect(committed === rendered[name], `lab-config/schemas/${name} is stale: run npm run schemas and commit the result`).to.equal(true);
+    });
+  }
+});
