@@ -1,0 +1,19 @@
+import { expect } from "chai";
+import { Decision, decide, gateJsonSchema } from "../../../harness/gate/gate.ts";
+
+describe("gate.json schema", () => {
+  it("exports a JSON Schema for gate.json from the zod Decision schema", () => {
+    const s = gateJsonSchema();
+    expect(s).to.have.property("$schema");
+    expect(s).to.have.property("type", "object");
+    const props = (s as { properties: Record<string, unknown> }).properties;
+    expect(props).to.include.keys("verdict", "exitCode", "summary", "patches", "schemaVersion");
+    expect((s as { additionalProperties?: unknown }).additionalProperties).to.equal(false);
+  });
+
+  it("every decision the gate makes validates against its own schema", () => {
+    const d = decide({ patches: [{ patch: "p", install: [], uninstall: [], suites: [{ phase: "baseline", machine: "web", suite: "web", result: null }] }] });
+    expect(Decision.safeParse(d).success).to.equal(true);
+    expect(JSON.parse(JSON.stringify(d))).to.deep.equal(d);
+  });
+});
