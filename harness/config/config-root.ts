@@ -16,8 +16,11 @@ export function isLabName(ref: string): boolean {
   return /^[a-z][a-z0-9-]{0,30}$/.test(ref);
 }
 
+/** <configRoot>/labs/<name>.yaml (or .yml when only that exists, as listLabs offers both). */
 export function labFileFor(configRoot: string, name: string): string {
-  return path.join(configRoot, "labs", `${name}.yaml`);
+  const yaml = path.join(configRoot, "labs", `${name}.yaml`);
+  const yml = path.join(configRoot, "labs", `${name}.yml`);
+  return !fs.existsSync(yaml) && fs.existsSync(yml) ? yml : yaml;
 }
 
 /** Lab names available under <configRoot>/labs, sorted. */

@@ -14,6 +14,7 @@ import { displayPath, type YamlSource } from "./yaml-source.ts";
 
 export { parseYamlFile, type ParsedYaml, type ParseOptions, type CheckContext } from "./parse-yaml.ts";
 export { resolveConfigRoot, listLabs, listImages } from "./config-root.ts";
+export { LocatedConfigError } from "./problem.ts";
 
 export interface LoadOptions {
   /** Root of lab-config (labs/, images/...). Default: $PATCHLAB_CONFIG_ROOT, else <repo>/lab-config. */
