@@ -98,7 +98,12 @@ class IssueContext {
    * which forms are accepted.
    */
   private union(issue: Extract<Issue, { code: "invalid_union" }>, p: FieldPath): LocatedConfigError[] {
-    const deep = issue.errors.find((branch) => branch.length > 0 && branch.every((i) => i.path.length > 0 && i.code !== "unrecognized_keys" && !isMissing(this.source.data, { ...i, path: [...p, ...i.path] })));
+    const matchedKeys = (branch: readonly Issue[]) =>
+      branch.length > 0 &&
+      branch.every(
+        (i) => i.path.length > 0 && i.code !== "unrecognized_keys" && !isMissing(this.source.data, { ...i, path: [...p, ...i.path] }),
+      );
+    const deep = issue.errors.find(matchedKeys);
     if (deep) return deep.flatMap((i) => this.convert(i, p));
     const shapes = unionShapesAt(this.schema, p);
     const value = valueAt(this.source.data, p);

@@ -65,6 +65,21 @@ describe("config: loading patch manifests", () => {
     expect(e.remedy).to.match(/file: \.deb file, relative to the manifest; build: package tree/);
   });
 
+  it("inside deb: a matched form's own problem is reported, not 'no form matched'", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "patchlab-patch-"));
+    try {
+      fs.writeFileSync(path.join(dir, "p.yaml"), 'id: X-1\ntitle: x\nseverity: low\nkind: rpm\ndeb:\n  build: ""\nappliesTo: { roles: [] }\n');
+      const errors = await configErrorsOf(loadPatch(path.join(dir, "p.yaml")));
+      expect(errors.map((e) => [e.line, e.field, e.remedy])).to.deep.equal([
+        [4, "kind", "write `kind: deb`"],
+        [6, "deb.build", "fill in `build:` (package tree (DEBIAN/control + files), relative to the manifest; built with dpkg-deb)"],
+        [7, "appliesTo.roles", "add at least 1 item(s) under `roles:`"],
+      ]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("reports every field problem of a manifest with its remedy", async () => {
     const errors = await configErrorsOf(loadPatch(fixture("patches/bad-fields.yaml")));
     expect(errors.map((e) => [e.line, e.field])).to.deep.equal([
