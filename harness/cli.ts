@@ -109,7 +109,9 @@ lab
   .command("fingerprint [lab]")
   .description("print a machine's state fingerprint (packages, watched file hashes, listening sockets)")
   .requiredOption("-m, --machine <name>", "machine")
-  .action(async (ref: string | undefined, o: { machine: string }) => json(await labFingerprint(ref, o.machine)));
+  .action(async (ref: string | undefined, o: { machine: string }) => {
+    json(await labFingerprint(ref, o.machine));
+  });
 
 program
   .command("run <batch>")

