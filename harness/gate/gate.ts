@@ -59,10 +59,12 @@ function decidePatch(p: PatchInput): PatchDecision {
   for (const rec of p.suites) {
     const where = { phase: rec.phase, machine: rec.machine, suite: rec.suite };
     const r = rec.result;
-    if (!r || (!r.crashed && r.tests.length === 0)) {
+    // A suite whose every check was skipped verified nothing: as unsatisfied as no result at all.
+    if (!r || (!r.crashed && r.tests.every((t) => t.status === "skipped"))) {
       counts.checks++;
       counts.missing++;
-      reasons.push({ kind: "missing", effect: "undecided", ...where, check: `${rec.suite} suite`, outcome: "missing", message: r ? "the suite reported no checks" : "the required suite produced no result" });
+      const why = !r ? "the required suite produced no result" : r.tests.length ? "every check of the suite was skipped" : "the suite reported no checks";
+      reasons.push({ kind: "missing", effect: "undecided", ...where, check: `${rec.suite} suite`, outcome: "missing", message: why });
       continue;
     }
     if (r.crashed) {

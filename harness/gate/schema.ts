@@ -107,7 +107,7 @@ export type Decision = z.infer<typeof Decision>;
 /** JSON Schema of gate.json, for the schema export script (lab-config/schemas/gate.schema.json). */
 export function gateJsonSchema(): Record<string, unknown> {
   return {
-    ...z.toJSONSchema(Decision),
+    ...z.toJSONSchema(Decision, { target: "draft-2020-12" }),
     title: "patchlab gate decision (gate.json)",
   } as Record<string, unknown>;
 }

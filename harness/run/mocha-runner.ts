@@ -149,6 +149,19 @@ function childEnv(labels: Record<string, string>, invocation: string, extra: Rec
   return { ...env, ...extra };
 }
 
+/** Kill functions of the suite processes still running. */
+const running = new Set<() => void>();
+let exitHookInstalled = false;
+
+/**
+ * Kills every suite process this harness started and that still runs. Suites run in their own
+ * process group (so a timeout kill reaches all they started), which also means a Ctrl-C on the
+ * harness does not reach them: the CLI calls this from its signal handlers. Runs on exit too.
+ */
+export function killRunningSuites(): void {
+  for (const kill of running) kill();
+}
+
 interface ChildExit {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -163,6 +176,10 @@ function runChild(argv: string[], env: NodeJS.ProcessEnv, opts: RunSuiteOptions)
   if (opts.logFile) {
     fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
     log = fs.openSync(opts.logFile, "a");
+  }
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once("exit", killRunningSuites); // never leave a suite running behind a dead harness
   }
   return new Promise((resolve) => {
     // Own process group, so a kill reaches anything the suite started too.
@@ -184,8 +201,8 @@ function runChild(argv: string[], env: NodeJS.ProcessEnv, opts: RunSuiteOptions)
         /* already gone */
       }
     };
-    const onParentExit = () => killGroup("SIGKILL"); // never leave a suite running behind a dead harness
-    process.once("exit", onParentExit);
+    const killNow = () => killGroup("SIGKILL");
+    running.add(killNow);
     let killTimer: NodeJS.Timeout | undefined;
     const deadline = setTimeout(() => {
       timedOut = true;
@@ -198,7 +215,7 @@ function runChild(argv: string[], env: NodeJS.ProcessEnv, opts: RunSuiteOptions)
       finished = true;
       clearTimeout(deadline);
       clearTimeout(killTimer);
-      process.removeListener("exit", onParentExit);
+      running.delete(killNow);
       if (log !== undefined) fs.closeSync(log);
       resolve({ code, signal, timedOut, output, ...(spawnError ? { spawnError } : {}) });
     };

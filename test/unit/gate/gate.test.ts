@@ -81,6 +81,13 @@ describe("gate.decide", () => {
     expect(d.patches[0]!.reasons[0]).to.include({ kind: "missing", phase: "post-install" });
   });
 
+  it("a missing result never approves: a suite whose every check was skipped verified nothing", () => {
+    const skipped = [t(HOME, "skipped"), t(HEALTH, "skipped")];
+    const d = gate(patch([rec("baseline", allPass), rec("post-install", skipped), rec("post-uninstall", allPass)]));
+    expect(d.verdict).to.equal("needs-review");
+    expect(d.patches[0]!.reasons[0]).to.include({ kind: "missing", phase: "post-install", message: "every check of the suite was skipped" });
+  });
+
   it("a missing result never approves: a check that vanished from a finished suite is missing", () => {
     const d = gate(patch([rec("baseline", allPass), rec("post-install", [t(HOME, "passed")]), rec("post-uninstall", allPass)]));
     expect(d.verdict).to.equal("needs-review");
