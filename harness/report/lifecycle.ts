@@ -33,38 +33,61 @@ export type LifecycleStep = StepFields & ({ phase: string; step?: never } | { st
 export function writeLifecycleResult(resultsDir: string, s: LifecycleStep): string {
   const phase = s.phase ?? s.step!;
   const name = s.name ?? `${phase}${s.patch ? ` ${s.patch}` : ""}`;
-  const runtime = new ReporterRuntime({ writer: new FileSystemWriter({ resultsDir }) });
-  const labels: Record<string, string> = {
-    parentSuite: phase,
-    suite: "lifecycle",
-    subSuite: s.machine,
-    feature: "lifecycle",
-    phase,
-    machine: s.machine,
-    host: s.machine,
-    ...(s.patch ? { patch: s.patch } : {}),
-    ...(s.runId ? { run: s.runId } : {}),
-    ...(s.lab ? { lab: s.lab } : {}),
-    ...s.labels,
-  };
-  const uuid = runtime.startTest({
+  return writeAllureResult(resultsDir, {
     name,
     // With the parameters below this gives a historyId that is stable across runs.
     fullName: `patchlab:lifecycle: ${phase} > ${name}`,
+    status: s.status,
+    ...(s.message ? { message: s.message } : {}),
+    ...(s.output ? { trace: s.output } : {}),
+    start: s.start,
+    stop: s.stop,
+    labels: {
+      parentSuite: phase,
+      suite: "lifecycle",
+      subSuite: s.machine,
+      feature: "lifecycle",
+      phase,
+      machine: s.machine,
+      host: s.machine,
+      ...(s.patch ? { patch: s.patch } : {}),
+      ...(s.runId ? { run: s.runId } : {}),
+      ...(s.lab ? { lab: s.lab } : {}),
+      ...s.labels,
+    },
+    parameters: { phase, machine: s.machine, ...(s.patch ? { patch: s.patch } : {}) },
+  });
+}
+
+export interface AllureResultInput {
+  name: string;
+  /** With `parameters`, determines the historyId: keep it stable across runs. */
+  fullName: string;
+  status: TestStatus;
+  message?: string;
+  trace?: string;
+  start: number;
+  stop: number;
+  labels: Record<string, string>;
+  parameters: Record<string, string>;
+}
+
+/** One finished Allure 2 result (uuid, historyId, labels...), written with allure-js-commons' own writer. */
+export function writeAllureResult(resultsDir: string, r: AllureResultInput): string {
+  const runtime = new ReporterRuntime({ writer: new FileSystemWriter({ resultsDir }) });
+  const uuid = runtime.startTest({
+    name: r.name,
+    fullName: r.fullName,
     stage: Stage.FINISHED,
-    labels: Object.entries(labels).map(([n, value]) => ({ name: n, value })),
-    parameters: [
-      { name: "phase", value: phase },
-      { name: "machine", value: s.machine },
-      ...(s.patch ? [{ name: "patch", value: s.patch }] : []),
-    ],
+    labels: Object.entries(r.labels).map(([name, value]) => ({ name, value })),
+    parameters: Object.entries(r.parameters).map(([name, value]) => ({ name, value })),
   });
-  runtime.updateTest(uuid, (r) => {
-    r.start = s.start;
-    r.status = s.status as Status;
-    r.statusDetails = { ...(s.message ? { message: s.message } : {}), ...(s.output ? { trace: s.output } : {}) };
+  runtime.updateTest(uuid, (t) => {
+    t.start = r.start;
+    t.status = r.status as Status;
+    t.statusDetails = { ...(r.message ? { message: r.message } : {}), ...(r.trace ? { trace: r.trace } : {}) };
   });
-  runtime.stopTest(uuid, { stop: s.stop });
+  runtime.stopTest(uuid, { stop: r.stop });
   runtime.writeTest(uuid);
   return uuid;
 }

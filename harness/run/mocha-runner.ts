@@ -10,6 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { LabError } from "../core/errors.ts";
 import { readAllureOutcomes } from "../report/allure-read.ts";
+import { writeAllureResult } from "../report/lifecycle.ts";
 import { INVOCATION_LABEL, suiteLabels, suiteParameters } from "../report/labels.ts";
 import type { SuiteRunResult, TestOutcome } from "../report/outcome-model.ts";
 import {
@@ -71,11 +72,26 @@ export async function runSuite(opts: RunSuiteOptions): Promise<SuiteRunResult> {
       throw new LabError("harness", `suite ${opts.suite}: label name "${k}" is not usable`, "label names are passed as ALLURE_LABEL_<name> env vars: use letters, digits and '_'");
     }
   }
+  const invocation = randomUUID();
+  const parameters = opts.parameters ?? suiteParameters(context.data);
+  // A crash goes into the report as a broken result too: a crash seen only on a console is lost.
+  const reportCrash = (problem: string, tests: TestOutcome[], start: number): SuiteRunResult => {
+    writeAllureResult(opts.resultsDir, {
+      name: `${name} suite did not finish`,
+      fullName: `patchlab:${path.relative(ROOT, spec)}: suite run`,
+      status: "broken",
+      message: problem,
+      start,
+      stop: Date.now(),
+      labels: { ...labels, [INVOCATION_LABEL]: invocation },
+      parameters,
+    });
+    return { suite: name, tests, crashed: true, detail: problem };
+  };
   if (!fs.existsSync(spec)) {
-    return crashed(name, [], `no spec file ${path.relative(ROOT, spec)} for suite ${opts.suite}`);
+    return reportCrash(`no spec file ${path.relative(ROOT, spec)} for suite ${opts.suite}`, [], Date.now());
   }
 
-  const invocation = randomUUID();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "patchlab-suite-"));
   try {
     // Each invocation writes into its own staging dir, moved into the shared resultsDir
@@ -102,31 +118,31 @@ export async function runSuite(opts: RunSuiteOptions): Promise<SuiteRunResult> {
     );
     const env = childEnv(labels, invocation, {
       [SUITE_CONTEXT_ENV]: writeSuiteContext(path.join(work, "context.json"), context.data),
-      [SUITE_PARAMETERS_ENV]: JSON.stringify(opts.parameters ?? suiteParameters(context.data)),
+      [SUITE_PARAMETERS_ENV]: JSON.stringify(parameters),
       [SUITE_DONE_ENV]: doneFile,
     });
+    const started = Date.now();
     const exit = await runChild([process.execPath, "--import", "tsx", MOCHA_BIN, "--config", rc, spec], env, opts);
 
     const tests = readAllureOutcomes(staging, { [INVOCATION_LABEL]: invocation });
     moveInto(staging, opts.resultsDir);
-    const tail = exit.output.trim() ? `; output: ${exit.output.trim().slice(-1500)}` : "";
-    if (exit.spawnError) return crashed(name, tests, `could not start the suite process: ${exit.spawnError}`);
-    if (exit.timedOut) {
-      return crashed(name, tests, `killed after ${opts.timeoutMs} ms: the suite did not finish in time (${tests.length} results written before the kill)`);
-    }
-    if (exit.signal) return crashed(name, tests, `suite process killed by ${exit.signal}${tail}`);
-    if (!fs.existsSync(doneFile)) {
-      return crashed(name, tests, `suite process exited (code ${exit.code}) before mocha finished${tail}`);
-    }
-    if (tests.length === 0) return crashed(name, tests, `suite wrote no result (exit code ${exit.code})${tail}`);
-    return { suite: name, tests, crashed: false, detail: countText(tests) };
+    const problem = crashReason(exit, fs.existsSync(doneFile), tests.length, opts.timeoutMs);
+    if (!problem) return { suite: name, tests, crashed: false, detail: countText(tests) };
+    return reportCrash(problem, tests, started);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
-function crashed(suite: string, tests: TestOutcome[], detail: string): SuiteRunResult {
-  return { suite, tests, crashed: true, detail };
+/** Why this run's results cannot be trusted as complete, or undefined when they can. */
+function crashReason(exit: ChildExit, done: boolean, results: number, timeoutMs: number): string | undefined {
+  const tail = exit.output.trim() ? `; output: ${exit.output.trim().slice(-1500)}` : "";
+  if (exit.spawnError) return `could not start the suite process: ${exit.spawnError}`;
+  if (exit.timedOut) return `killed after ${timeoutMs} ms: the suite did not finish in time (${results} results written before the kill)`;
+  if (exit.signal) return `suite process killed by ${exit.signal}${tail}`;
+  if (!done) return `suite process exited (code ${exit.code}) before mocha finished${tail}`;
+  if (results === 0) return `suite wrote no result (exit code ${exit.code})${tail}`;
+  return undefined;
 }
 
 function countText(tests: TestOutcome[]): string {

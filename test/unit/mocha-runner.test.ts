@@ -144,6 +144,11 @@ describe("mocha-runner: runSuite", function () {
     expect(r.crashed).to.equal(true);
     expect(r.detail).to.contain("killed after 4000 ms");
     expect(r.tests.map((t) => [t.name, t.status])).to.deep.equal([["sample > finishes first", "passed"]]);
+    // ...and the report shows the crash, not just a missing test.
+    const crash = resultFiles().find((f) => (f as unknown as { name: string }).name === "hang suite did not finish") as unknown as { status: string; statusDetails: { message: string } };
+    expect(crash, "crash result in allure-results").to.not.equal(undefined);
+    expect(crash.status).to.equal("broken");
+    expect(crash.statusDetails.message).to.contain("killed after 4000 ms");
   });
 
   it("a suite that exits the process is crashed, never a pass", async () => {
