@@ -1,0 +1,49 @@
+// Helpers shared by the role modules.
+import type { ServerRole } from "../../config/schemas.ts";
+import { LabError } from "../../core/errors.ts";
+import type { Connection, ExecOptions, ExecResult, MachineHandle } from "../types.ts";
+
+export function hasRole(m: MachineHandle, role: ServerRole): boolean {
+  return m.spec.roles.includes(role);
+}
+
+/** Machines playing a role, by name (a stable order: provisioning must be idempotent). */
+export function machinesWithRole(machines: MachineHandle[], role: ServerRole): MachineHandle[] {
+  return machines.filter((m) => hasRole(m, role)).sort((a, b) => (a.spec.name < b.spec.name ? -1 : a.spec.name > b.spec.name ? 1 : 0));
+}
+
+/** The web machine `www.<domain>` points at: the first web machine by name, unless a machine is itself called www. */
+export function wwwTarget(machines: MachineHandle[]): MachineHandle | undefined {
+  if (machines.some((m) => m.spec.name === "www")) return undefined;
+  return machinesWithRole(machines, "web")[0];
+}
+
+/** Runs a command and throws a LabError naming the step when it exits non-zero. */
+export async function mustExec(conn: Connection, step: string, cmd: string | string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  const r = await conn.exec(cmd, { timeoutMs: 60_000, ...opts });
+  if (r.exitCode !== 0) {
+    const out = (r.stdout + r.stderr).trim().split("\n").slice(-10).join("\n");
+    throw new LabError(
+      "machine-start",
+      `${step} on ${conn.machine} failed (exit ${r.exitCode}): ${out}`,
+      `look at the machine (\`docker exec\` into it, \`docker logs\`); the image recipe may need fixing`,
+      { machine: conn.machine },
+    );
+  }
+  return r;
+}
+
+/** Polls fn until it returns true or timeoutMs passes; returns whether it succeeded. */
+export async function pollUntil(fn: () => Promise<boolean>, timeoutMs: number, intervalMs = 100): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await fn().catch(() => false)) return true;
+    if (Date.now() + intervalMs > end) return false;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Single-quotes a string for sh. */
+export function shq(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
