@@ -12,10 +12,16 @@ export function machinesWithRole(machines: MachineHandle[], role: ServerRole): M
   return machines.filter((m) => hasRole(m, role)).sort((a, b) => (a.spec.name < b.spec.name ? -1 : a.spec.name > b.spec.name ? 1 : 0));
 }
 
-/** The web machine `www.<domain>` points at: the first web machine by name, unless a machine is itself called www. */
+/**
+ * The web machine `www.<domain>` points at: the first web machine in the lab file's order,
+ * unless a machine is itself called www.
+ */
 export function wwwTarget(machines: MachineHandle[]): MachineHandle | undefined {
   if (machines.some((m) => m.spec.name === "www")) return undefined;
-  return machinesWithRole(machines, "web")[0];
+  const order = machines[0]?.lab.machines.map((s) => s.name) ?? [];
+  return machines
+    .filter((m) => hasRole(m, "web"))
+    .sort((a, b) => order.indexOf(a.spec.name) - order.indexOf(b.spec.name))[0];
 }
 
 /** Runs a command and throws a LabError naming the step when it exits non-zero. */
