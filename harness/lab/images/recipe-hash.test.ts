@@ -32,7 +32,7 @@ describe("images: recipe hash and tag", () => {
     const before = await Promise.all(ALL.map((n) => imageTag(n, { imagesDir: root })));
     const file = path.join(root, "web/rootfs/var/www/patchlab/index.html");
     const content = fs.readFileSync(file);
-    content[content.length - 2] ^= 1;
+    content[content.length - 2] = content[content.length - 2]! ^ 1;
     fs.writeFileSync(file, content);
     const after = await Promise.all(ALL.map((n) => imageTag(n, { imagesDir: root })));
     ALL.forEach((n, i) => {
