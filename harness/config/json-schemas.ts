@@ -4,10 +4,12 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { Batch, Lab, Patch } from "./schemas.ts";
+import { Decision } from "../gate/schema.ts";
 
 export const schemasDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../lab-config/schemas");
 
-const exported = { lab: Lab, patch: Patch, batch: Batch } as const;
+// gate.json is written by patchlab, not by people, but CI tooling reads it: export it too.
+const exported = { lab: Lab, patch: Patch, batch: Batch, gate: Decision } as const;
 
 /** File name -> file text of every exported schema, exactly as committed. */
 export function renderSchemas(): Record<string, string> {

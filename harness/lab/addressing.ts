@@ -1,32 +1,25 @@
 // Machine addresses are fixed per lab (from the lab file, or assigned in order) so a
 // restored machine comes back with the same IP and the DNS zone never goes stale.
+// The arithmetic and the assignment offset live in config/ipv4.ts, which the lab-file
+// checks use too, so "fits in the subnet" and "gets an address" can never disagree.
 import type { Lab } from "../config/schemas.ts";
+import { AUTO_ASSIGN_OFFSET, formatIpv4, gatewayOf, parseSubnet } from "../config/ipv4.ts";
 
-function toInt(ip: string): number {
-  return ip.split(".").reduce((n, o) => (n << 8) + Number(o), 0) >>> 0;
-}
-function toIp(n: number): string {
-  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join(".");
-}
-
-export function subnetInfo(cidr: string): { network: number; size: number; gateway: string } {
-  const [base, bits] = cidr.split("/");
-  const size = 2 ** (32 - Number(bits));
-  const network = (toInt(base!) & ~(size - 1)) >>> 0;
-  return { network, size, gateway: toIp(network + 1) };
+export function gatewayFor(cidr: string): string {
+  return formatIpv4(gatewayOf(parseSubnet(cidr)!));
 }
 
 /** Map machine name -> IPv4: explicit `ip` wins; the rest take .10, .11, ... skipping taken ones. */
 export function assignAddresses(lab: Lab): Map<string, string> {
-  const { network } = subnetInfo(lab.network.subnet);
+  const subnet = parseSubnet(lab.network.subnet)!;
   const taken = new Set(lab.machines.flatMap((m) => (m.ip ? [m.ip] : [])));
   const out = new Map<string, string>();
-  let next = network + 10;
+  let next = subnet.network + AUTO_ASSIGN_OFFSET;
   for (const m of lab.machines) {
     if (m.ip) { out.set(m.name, m.ip); continue; }
-    while (taken.has(toIp(next))) next++;
-    out.set(m.name, toIp(next));
-    taken.add(toIp(next));
+    while (taken.has(formatIpv4(next))) next++;
+    out.set(m.name, formatIpv4(next));
+    taken.add(formatIpv4(next));
     next++;
   }
   return out;

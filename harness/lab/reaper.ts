@@ -13,7 +13,7 @@ import { Labels } from "./drivers/docker-engine.ts";
 import type { DockerDriver } from "./drivers/docker-driver.ts";
 
 export interface ReapReport {
-  restored: { machine: string; run: string }[];
+  restored: { machine: string; container: string; run: string }[];
   removedContainers: string[];
   removedNetworks: string[];
   removedSnapshots: number;
@@ -45,8 +45,8 @@ export async function reap(docker: Docker, driver: DockerDriver, log: Logger = n
       (createOpts ? Buffer.from(createOpts, "base64").toString("utf8").includes('"patchlab.ephemeral":"true"') : false);
     if (!wasEphemeral) {
       try {
-        await driver.restoreFromImage(img.Id, machine);
-        report.restored.push({ machine, run });
+        const container = await driver.restoreFromImage(img.Id, machine);
+        report.restored.push({ machine, container, run });
         log.warn("restored machine left patched by an interrupted run", { machine, run });
         noteInterrupted(run, `machine ${machine} restored from its pre-run snapshot by the reaper`);
       } catch (e) {

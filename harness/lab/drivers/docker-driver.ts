@@ -9,7 +9,7 @@ import { LabError } from "../../core/errors.ts";
 import { ownerToken } from "../../core/owner.ts";
 import { nullLogger, type Logger } from "../../core/log.ts";
 import { stateDir } from "../../core/paths.ts";
-import { assignAddresses, containerName, fqdn, networkName, subnetInfo } from "../addressing.ts";
+import { assignAddresses, containerName, fqdn, gatewayFor, networkName } from "../addressing.ts";
 import { ensureImages } from "../images/build.ts";
 import { labPki } from "../pki.ts";
 import { roleModule } from "../roles/index.ts";
@@ -109,7 +109,7 @@ export class DockerDriver implements LabDriver {
         // Internal: lab machines can reach each other and the harness, nothing else.
         Internal: true,
         CheckDuplicate: true,
-        IPAM: { Config: [{ Subnet: lab.network.subnet, Gateway: subnetInfo(lab.network.subnet).gateway }] },
+        IPAM: { Config: [{ Subnet: lab.network.subnet, Gateway: gatewayFor(lab.network.subnet) }] },
         Labels: this.labels(lab, runId, "network"),
       });
     } catch (e) {
@@ -297,7 +297,7 @@ export class DockerDriver implements LabDriver {
    * Recreate a machine from a snapshot image using only what the image records. Used by
    * restore() and by the reaper, which may have no lab file at hand.
    */
-  async restoreFromImage(imageRef: string, machine: string): Promise<void> {
+  async restoreFromImage(imageRef: string, machine: string): Promise<string> {
     let opts: Docker.ContainerCreateOptions;
     try {
       const img = await this.docker.getImage(imageRef).inspect();
@@ -315,6 +315,7 @@ export class DockerDriver implements LabDriver {
     try {
       const c = await this.docker.createContainer(opts);
       await c.start();
+      return opts.name!;
     } catch (e) {
       throw new LabError("restore", `could not recreate ${machine} from snapshot: ${(e as Error).message}`, "check `docker network ls` shows the lab network; `patchlab lab up` recreates it", { machine }, { cause: e });
     }
