@@ -3,6 +3,7 @@
 import type { PatchDecision, Reason, Verdict } from "./schema.ts";
 
 const MAX_MESSAGE = 140;
+const MAX_LISTED = 3;
 
 export function summarize(verdict: Verdict, exitCode: number, patches: PatchDecision[]): string {
   if (patches.length === 0) return `Verdict: needs-review (exit ${exitCode}). No patch was decided: nothing was verified.`;
@@ -31,7 +32,12 @@ function patchText(p: PatchDecision): string {
 function headline(p: PatchDecision): string {
   const c = p.counts;
   const head = `Of ${c.checks} required checks, `;
-  if (c.failed > 0) return head + `${c.failed} failed: ${p.reasons.filter((r) => r.kind === "regression" || r.kind === "failed-without-baseline").map(short).join("; ")}`;
+  if (c.failed > 0) {
+    // The first few name what broke; the rest are in gate.json and the Allure report.
+    const failed = p.reasons.filter((r) => r.kind === "regression" || r.kind === "failed-without-baseline");
+    const more = failed.length > MAX_LISTED ? `; and ${failed.length - MAX_LISTED} more` : "";
+    return head + `${c.failed} failed: ${failed.slice(0, MAX_LISTED).map(short).join("; ")}${more}`;
+  }
   const parts = [`${c.passed} passed`];
   if (c.broken) parts.push(`${c.broken} broken`);
   if (c.missing) parts.push(`${c.missing} missing`);

@@ -8,6 +8,8 @@ export const DEFAULT_WATCHED = ["/etc", "/usr/local", "/srv", "/var/www", "/usr/
 const ENGINE_MANAGED = new Set(["/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/etc/mtab"]);
 
 const SEP = "--patchlab-fingerprint--";
+/** 127.0.0.11 as /proc/net/tcp writes it (little-endian hex). */
+const DOCKER_DNS_HEX = "0B00007F";
 
 function script(paths: string[]): string {
   const quoted = paths.map((p) => `'${p.replace(/'/g, "")}'`).join(" ");
@@ -16,7 +18,7 @@ function script(paths: string[]): string {
     `echo ${SEP}`,
     `for p in ${quoted}; do [ -e "$p" ] && find "$p" -xdev -type f -print0; done | sort -z | xargs -0 -r sha256sum`,
     `echo ${SEP}`,
-    "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk 'NR>0 && $4==\"0A\" {print \"tcp\", $2}'",
+    "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '$4==\"0A\" {print \"tcp\", $2}'",
     "cat /proc/net/udp /proc/net/udp6 2>/dev/null | awk '$4==\"07\" {print \"udp\", $2}'",
   ].join("\n");
 }
@@ -36,8 +38,9 @@ export function parseFingerprint(out: string): Fingerprint {
   }
   const listening = new Set<string>();
   for (const line of socks.split("\n")) {
-    const m = /^(tcp|udp) [0-9A-F]+:([0-9A-F]{4})$/.exec(line.trim());
-    if (m) listening.add(`${m[1]}/${parseInt(m[2]!, 16)}`);
+    const m = /^(tcp|udp) ([0-9A-F]+):([0-9A-F]{4})$/.exec(line.trim());
+    // 127.0.0.11 is Docker's embedded DNS resolver, on random ports per container: engine state.
+    if (m && m[2] !== DOCKER_DNS_HEX) listening.add(`${m[1]}/${parseInt(m[3]!, 16)}`);
   }
   return { packages, files: fileHashes, listening: [...listening].sort() };
 }

@@ -35,7 +35,8 @@ export async function reap(docker: Docker, driver: DockerDriver, log: Logger = n
 
   // 2. Pre-run snapshots of dead runs: restore the machine they were taken of, then delete them.
   const snaps = await docker.listImages({ filters: { label: [`${Labels.kind}=snapshot`] } });
-  const dead = snaps.filter((i) => isDead(i.Labels));
+  // Only tagged snapshots: an untagged one was deleted and merely backs a restored machine.
+  const dead = snaps.filter((i) => isDead(i.Labels) && (i.RepoTags ?? []).some((t) => t.startsWith("patchlab-snap/")));
   for (const img of dead) {
     const machine = img.Labels[Labels.machine] ?? "?";
     const run = img.Labels[Labels.run] ?? "?";
@@ -57,9 +58,11 @@ export async function reap(docker: Docker, driver: DockerDriver, log: Logger = n
     } else {
       noteInterrupted(run, `ephemeral machine ${machine} removed by the reaper`);
     }
-    await docker.getImage(img.Id).remove({ force: true }).catch(() => undefined);
+    for (const tag of img.RepoTags ?? []) await docker.getImage(tag).remove({ force: true }).catch(() => undefined);
     report.removedSnapshots++;
   }
+
+  await driver.pruneSnapshots();
 
   // 3. Networks of dead ephemeral runs (after their containers are gone).
   const nets = await docker.listNetworks({ filters: { label: [`${Labels.managed}=true`, "patchlab.ephemeral=true"] } });

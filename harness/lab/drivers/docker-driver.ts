@@ -22,6 +22,8 @@ import { Labels } from "./docker-engine.ts";
 const PROVISION_MARK = "/etc/patchlab/provisioned";
 const SNAPSHOT_ONLY_LABELS = new Set<string>([Labels.createOptions, Labels.snapshotLabel, "patchlab.created"]);
 
+export const snapshotName = (lab: string, machine: string, label: string) => `patchlab-snap/${lab}-${machine}:${label}`;
+
 export interface DockerDriverOptions {
   log?: (machine: string) => Logger;
   /** Progress lines for people (image builds, machines coming up). */
@@ -277,7 +279,7 @@ export class DockerDriver implements LabDriver {
     ];
     try {
       const r = (await this.docker.getContainer(m.container).commit({
-        repo: `patchlab-snap/${m.lab.name}-${m.spec.name}`,
+        repo: snapshotName(m.lab.name, m.spec.name, label).split(":")[0],
         tag: label,
         pause: true,
         changes,
@@ -326,6 +328,8 @@ export class DockerDriver implements LabDriver {
       filters: { label: [`${Labels.kind}=snapshot`, `${Labels.lab}=${lab.name}`] },
     });
     return images
+      // An untagged snapshot image was deleted; a restored machine merely still runs on it.
+      .filter((i) => (i.RepoTags ?? []).some((t) => t.startsWith("patchlab-snap/")))
       .map((i) => ({
         lab: lab.name,
         machine: i.Labels?.[Labels.machine] ?? "?",
@@ -337,12 +341,24 @@ export class DockerDriver implements LabDriver {
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
+  /**
+   * Forget a snapshot: its tag goes. A machine restored from it still runs on the image, so
+   * the image itself can only go once no container uses it (pruneSnapshots).
+   */
   async deleteSnapshot(ref: SnapshotRef): Promise<void> {
     try {
-      await this.docker.getImage(ref.ref).remove({ force: true });
+      await this.docker.getImage(snapshotName(ref.lab, ref.machine, ref.label)).remove({ force: true, noprune: false });
     } catch (e) {
       if ((e as { statusCode?: number }).statusCode !== 404) throw e;
     }
+    await this.pruneSnapshots();
+  }
+
+  /** Remove untagged snapshot images no container runs on any more. */
+  async pruneSnapshots(): Promise<void> {
+    await this.docker
+      .pruneImages({ filters: { dangling: ["true"], label: [`${Labels.kind}=snapshot`] } } as object)
+      .catch(() => undefined); // best effort: another prune may be running
   }
 
   private async removeLabContainers(lab: Lab): Promise<void> {
@@ -364,5 +380,6 @@ export class DockerDriver implements LabDriver {
     if (opts.purgeSnapshots) {
       for (const s of await this.snapshots(lab)) await this.deleteSnapshot(s);
     }
+    await this.pruneSnapshots();
   }
 }

@@ -53,3 +53,23 @@ export async function pollUntil(fn: () => Promise<boolean>, timeoutMs: number, i
 export function shq(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
+
+/**
+ * Passes inside a machine once patchlab-init has started its services for this boot:
+ * /run/patchlab/booted holds the start time of the container's PID 1 (a copy restored from
+ * a snapshot holds another boot's and does not pass).
+ */
+export const BOOTED_CHECK = `test "$(cat /run/patchlab/booted 2>/dev/null)" = "$(cut -d' ' -f22 /proc/1/stat)"`;
+
+/** Waits until patchlab-init has started the machine's services (provisioning needs them up). */
+export async function waitBooted(conn: Connection, timeoutMs = 120_000): Promise<void> {
+  const ok = await pollUntil(async () => (await conn.exec(BOOTED_CHECK, { timeoutMs: 5000 })).exitCode === 0, timeoutMs, 100);
+  if (!ok) {
+    throw new LabError(
+      "readiness-timeout",
+      `${conn.machine} did not finish booting (patchlab-init never wrote /run/patchlab/booted) within ${Math.round(timeoutMs / 1000)} s`,
+      "look at `docker logs` of the machine: a service's init script may hang",
+      { machine: conn.machine },
+    );
+  }
+}

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { LabError } from "../../core/errors.ts";
 import { command } from "../../readiness/wait.ts";
 import type { MachineHandle } from "../types.ts";
-import { machinesWithRole, mustExec, pollUntil, shq, wwwTarget } from "./common.ts";
+import { machinesWithRole, mustExec, pollUntil, shq, waitBooted, wwwTarget } from "./common.ts";
 import type { RoleModule } from "./types.ts";
 
 export const ZONE_DIR = "/etc/bind";
@@ -54,6 +54,7 @@ export const dnsRole: RoleModule = {
   role: "dns",
   readiness: (m) => [command(resolvesCmd(m.fqdn, m.ip), `dig @127.0.0.1 ${m.fqdn} answers ${m.ip}`)],
   async provision(conn, m, ctx) {
+    await waitBooted(conn);
     const z = labZone(m.lab.domain, ctx.machines);
     await conn.upload([
       { path: z.zoneFile, content: z.zone, mode: 0o644 },

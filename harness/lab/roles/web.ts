@@ -5,7 +5,7 @@ import { X509Certificate } from "node:crypto";
 import { LabError } from "../../core/errors.ts";
 import { httpGet, port } from "../../readiness/wait.ts";
 import type { MachineHandle } from "../types.ts";
-import { mustExec, pollUntil, shq, wwwTarget } from "./common.ts";
+import { mustExec, pollUntil, shq, waitBooted, wwwTarget } from "./common.ts";
 import type { RoleModule } from "./types.ts";
 
 export const WEB_CERT_PATH = "/etc/ssl/patchlab/server.crt";
@@ -29,6 +29,7 @@ export const webRole: RoleModule = {
   role: "web",
   readiness: () => [port(80), port(443), httpGet({ path: "/healthz", expect: (s) => s === 200 })],
   async provision(conn, m, ctx) {
+    await waitBooted(conn);
     const { certPem, keyPem } = await ctx.pki.issue(webCertNames(m, ctx.machines));
     await conn.upload([
       { path: WEB_CERT_PATH, content: certPem, mode: 0o644 },
