@@ -8,6 +8,11 @@ import { formatStatus, labDown, labFingerprint, labRestore, labSnapshot, labSnap
 import { runCommand } from "./commands/run.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { loadLab } from "./config/loader.ts";
+import { killRunningSuites } from "./run/mocha-runner.ts";
+import { docker } from "./lab/drivers/docker-engine.ts";
+import { DockerDriver } from "./lab/drivers/docker-driver.ts";
+import { reap } from "./lab/reaper.ts";
+import { ownerToken } from "./core/owner.ts";
 
 const program = new Command();
 program
@@ -130,6 +135,27 @@ program
   .action(async () => {
     await demoCommand();
   });
+
+/**
+ * Ctrl-C or a CI timeout's SIGTERM: stop the suites, put back what this process changed
+ * (restore its machines from their pre-run snapshots, remove a lab it brought up), then
+ * exit 2 — the run is undecided. A second signal exits at once; the next command's reaper
+ * finishes the job.
+ */
+let stopping = false;
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    say(`${sig}: stopping; putting the lab back as it was`);
+    killRunningSuites();
+    const d = docker();
+    reap(d, new DockerDriver(d), undefined, { owner: ownerToken() })
+      .then((r) => say(`restored ${r.restored.length} machine(s), removed ${r.removedContainers.length} container(s)`))
+      .catch((e) => say(`cleanup failed (the next patchlab command retries): ${(e as Error).message}`))
+      .finally(() => process.exit(ExitCode.undecided));
+  });
+}
 
 async function main(): Promise<void> {
   try {

@@ -19,10 +19,16 @@ export interface ReapReport {
   removedSnapshots: number;
 }
 
-const isDead = (labels: Record<string, string> | undefined) =>
-  !!labels?.[Labels.owner] && labels[Labels.owner] !== "none" && !ownerAlive(labels[Labels.owner]);
+export interface ReapOptions {
+  /** Also treat this owner as gone: a process cleaning up after itself on SIGINT/SIGTERM. */
+  owner?: string;
+}
 
-export async function reap(docker: Docker, driver: DockerDriver, log: Logger = nullLogger): Promise<ReapReport> {
+export async function reap(docker: Docker, driver: DockerDriver, log: Logger = nullLogger, opts: ReapOptions = {}): Promise<ReapReport> {
+  const isDead = (labels: Record<string, string> | undefined) => {
+    const owner = labels?.[Labels.owner];
+    return !!owner && owner !== "none" && (owner === opts.owner || !ownerAlive(owner));
+  };
   const report: ReapReport = { restored: [], removedContainers: [], removedNetworks: [], removedSnapshots: 0 };
 
   // 1. Machines of dead ephemeral runs: remove (their snapshots go in step 2).

@@ -10,7 +10,7 @@ import { batchFor, buildDeb, cli, cliProcess, docker, labelled, tmpDir } from ".
 const MINI = path.join(repoRoot, "test/fixtures/labs/mini.yaml");
 
 /** Start a run, wait until its patch is being installed, then SIGKILL the whole process group. */
-async function killDuringInstall(batch: string): Promise<string> {
+async function killDuringInstall(batch: string, signal: NodeJS.Signals = "SIGKILL"): Promise<{ runId: string; exit: Promise<number | null> }> {
   const child = cliProcess(["run", batch]);
   let err = "";
   child.stderr!.on("data", (b) => (err += b));
@@ -30,9 +30,10 @@ async function killDuringInstall(batch: string): Promise<string> {
     child.on("exit", () => { clearInterval(poll); clearTimeout(timer); reject(new Error(`run ended before it could be killed:\n${err.slice(-3000)}`)); });
   });
   child.removeAllListeners("exit");
-  child.kill("SIGKILL");
-  await new Promise((r) => setTimeout(r, 300));
-  return runId;
+  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  child.kill(signal);
+  if (signal === "SIGKILL") await exit;
+  return { runId, exit };
 }
 
 function slowDeb(dir: string, name: string): string {
@@ -51,7 +52,7 @@ describe("a run killed mid-way", function () {
     const fp = async () => JSON.parse((await cli(["lab", "fingerprint", "-m", "web"])).stdout);
     const before = await fp();
     const dir = tmpDir("crash");
-    const runId = await killDuringInstall(batchFor(dir, { id: "CRASH-PERSISTENT", deb: slowDeb(dir, "fixture-slow"), lab: "reference" }));
+    const { runId } = await killDuringInstall(batchFor(dir, { id: "CRASH-PERSISTENT", deb: slowDeb(dir, "fixture-slow"), lab: "reference" }));
 
     // The run's snapshot is still there: nobody has cleaned up yet.
     expect((await labelled(`patchlab.run=${runId}`)).images.length).to.be.greaterThan(0);
@@ -69,7 +70,7 @@ describe("a run killed mid-way", function () {
   it("leaves no container of a run that brought up its own lab", async function () {
     await cli(["lab", "down", MINI]);
     const dir = tmpDir("crash-eph");
-    const runId = await killDuringInstall(batchFor(dir, { id: "CRASH-EPHEMERAL", deb: slowDeb(dir, "fixture-slow2"), lab: MINI }));
+    const { runId } = await killDuringInstall(batchFor(dir, { id: "CRASH-EPHEMERAL", deb: slowDeb(dir, "fixture-slow2"), lab: MINI }));
     expect((await labelled(`patchlab.run=${runId}`)).containers.length).to.equal(2);
 
     const next = await cli(["lab", "status", MINI]);
@@ -78,5 +79,17 @@ describe("a run killed mid-way", function () {
     expect(left).to.deep.equal({ containers: [], networks: [], images: [] });
     const nets = await docker.listNetworks({ filters: { name: ["patchlab-mini"] } });
     expect(nets.filter((n) => n.Name === "patchlab-mini")).to.deep.equal([]);
+  });
+
+  it("stopped with SIGTERM, a run restores the lab itself before it exits 2", async function () {
+    const fp = async () => JSON.parse((await cli(["lab", "fingerprint", "-m", "web"])).stdout);
+    const before = await fp();
+    const dir = tmpDir("sigterm");
+    const { runId, exit } = await killDuringInstall(batchFor(dir, { id: "CRASH-SIGTERM", deb: slowDeb(dir, "fixture-slow3"), lab: "reference" }), "SIGTERM");
+    expect(await exit).to.equal(2);
+    expect((await labelled(`patchlab.run=${runId}`)).images).to.deep.equal([]);
+    const next = await cli(["lab", "status"]);
+    expect(next.stderr).to.not.match(/reaper: restored/);
+    expect(await fp()).to.deep.equal(before);
   });
 });
