@@ -47,14 +47,17 @@ export function tmpDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `patchlab-${prefix}-`));
 }
 
-/** Everything patchlab made in the engine that carries a given label. */
+/**
+ * Everything patchlab made in the engine that carries a given label. Images: tagged ones only
+ * (an untagged snapshot was deleted; it merely backs a machine restored from it).
+ */
 export async function labelled(label: string): Promise<{ containers: string[]; networks: string[]; images: string[] }> {
   const [cs, ns, is] = await Promise.all([
     docker.listContainers({ all: true, filters: { label: [label] } }),
     docker.listNetworks({ filters: { label: [label] } }),
     docker.listImages({ filters: { label: [label] } }),
   ]);
-  return { containers: cs.map((c) => c.Names[0]!.slice(1)).sort(), networks: ns.map((n) => n.Name).sort(), images: is.map((i) => i.Id).sort() };
+  return { containers: cs.map((c) => c.Names[0]!.slice(1)).sort(), networks: ns.map((n) => n.Name).sort(), images: is.filter((i) => (i.RepoTags ?? []).some((t) => t !== "<none>:<none>")).map((i) => i.Id).sort() };
 }
 
 /** Run a command in a lab container (as the tests' own independent view of the machine). */
