@@ -2,6 +2,8 @@
 // against the lab CA from the client, and exact sub-second restores.
 import { expect } from "chai";
 import { cli, docker, inContainer } from "./support.ts";
+import { loadLab } from "../../harness/config/loader.ts";
+import { DockerDriver } from "../../harness/lab/drivers/docker-driver.ts";
 
 const CLIENT = "patchlab-reference-client";
 const WEB = "patchlab-reference-web";
@@ -96,5 +98,27 @@ describe("reference lab on Docker", function () {
     expect(await ids()).to.deep.equal(before);
     console.log(`      lab up on a running lab: ${r.ms} ms`);
     expect(r.ms).to.be.below(20_000);
+  });
+
+  it("a machine whose image grew too deep from restores is flattened to one layer, state unchanged", async function () {
+    const fp = async () => JSON.parse((await cli(["lab", "fingerprint", "-m", "web"])).stdout);
+    const before = await fp();
+    const { lab } = await loadLab("reference");
+    const driver = new DockerDriver(docker);
+    const web = driver.handlesFor(lab).find((m) => m.spec.name === "web")!;
+    const info = await docker.getContainer(web.container).inspect();
+    const layers = (await docker.getImage(info.Image).inspect()).RootFS.Layers.length;
+    process.env.PATCHLAB_MAX_LAYERS = String(layers + 1);
+    expect(await driver.flattenIfDeep(web, info), "not deep enough: left alone").to.equal(false);
+    process.env.PATCHLAB_MAX_LAYERS = String(layers - 1);
+    try {
+      expect(await driver.flattenIfDeep(web, info)).to.equal(true);
+    } finally {
+      delete process.env.PATCHLAB_MAX_LAYERS;
+    }
+    await driver.waitReady(web, Date.now() + 60_000);
+    const now = await docker.getContainer(web.container).inspect();
+    expect((await docker.getImage(now.Image).inspect()).RootFS.Layers.length).to.equal(1);
+    expect(await fp()).to.deep.equal(before);
   });
 });

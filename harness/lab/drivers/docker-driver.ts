@@ -209,6 +209,7 @@ export class DockerDriver implements LabDriver {
         }
         if (reuse) {
           log.info("machine already up with current image and provisioning; reusing", { container: m.container });
+          await this.flattenIfDeep(m, info!);
         } else {
           if (info) await this.docker.getContainer(m.container).remove({ force: true });
           const o = this.createOptions(m, tag, opts.runId);
@@ -230,6 +231,59 @@ export class DockerDriver implements LabDriver {
       }),
     );
     return all;
+  }
+
+  /**
+   * Every snapshot-and-restore cycle leaves the machine running on one more image layer, and
+   * overlayfs stops at 128. Past a limit, the machine's filesystem is exported and imported
+   * as a single layer, and the machine recreated on it: same files, same config, a few
+   * seconds once in a long while instead of a lab that breaks after ~120 runs.
+   */
+  async flattenIfDeep(m: MachineHandle, info: Docker.ContainerInspectInfo): Promise<boolean> {
+    const max = Number(process.env.PATCHLAB_MAX_LAYERS ?? 48);
+    const img = await this.docker.getImage(info.Image).inspect();
+    const layers = img.RootFS?.Layers?.length ?? 0;
+    if (layers <= max) return false;
+    const log = this.log(m.spec.name);
+    const t0 = Date.now();
+    const cfg = img.Config;
+    const changes = [
+      ...(cfg.Entrypoint ? [`ENTRYPOINT ${JSON.stringify(cfg.Entrypoint)}`] : []),
+      ...(cfg.Cmd ? [`CMD ${JSON.stringify(cfg.Cmd)}`] : []),
+      ...(cfg.Env ?? []).map((e) => {
+        const i = e.indexOf("=");
+        return `ENV ${e.slice(0, i)}=${JSON.stringify(e.slice(i + 1))}`;
+      }),
+      `LABEL ${Labels.managed}=true`,
+      `LABEL ${Labels.kind}=flattened`,
+      `LABEL ${Labels.lab}=${m.lab.name}`,
+      `LABEL ${Labels.machine}=${m.spec.name}`,
+    ];
+    const repo = `patchlab-flat/${m.lab.name}-${m.spec.name}`;
+    const c = this.docker.getContainer(m.container);
+    await c.pause(); // a consistent copy: nothing writes while it is exported
+    try {
+      const tar = await c.export();
+      await new Promise<void>((resolve, reject) => {
+        this.docker.importImage(tar as never, { repo, tag: "current", changes } as object, (err: unknown, stream?: NodeJS.ReadableStream) => {
+          if (err || !stream) return reject(err);
+          this.docker.modem.followProgress(stream, (e: unknown) => (e ? reject(e) : resolve()));
+        });
+      });
+    } finally {
+      await c.unpause().catch(() => undefined);
+    }
+    const opts: Docker.ContainerCreateOptions = {
+      ...this.createOptions(m, `${repo}:current`, info.Config.Labels?.[Labels.run] ?? "flatten"),
+      Labels: Object.fromEntries(Object.entries(info.Config.Labels ?? {}).filter(([k]) => !SNAPSHOT_ONLY_LABELS.has(k))),
+    };
+    await c.remove({ force: true });
+    await this.createAndStart(m, opts);
+    await this.pruneSnapshots();
+    await this.docker.pruneImages({ filters: { dangling: ["true"], label: [`${Labels.kind}=flattened`] } } as object).catch(() => undefined);
+    log.info("flattened machine image", { layersBefore: layers, ms: Date.now() - t0 });
+    this.opts.onProgress?.(`${m.spec.name}: flattened ${layers} image layers into one (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    return true;
   }
 
   async status(lab: Lab): Promise<MachineStatus[]> {
