@@ -107,7 +107,7 @@ describe("reference lab on Docker", function () {
     const driver = new DockerDriver(docker);
     const web = driver.handlesFor(lab).find((m) => m.spec.name === "web")!;
     const info = await docker.getContainer(web.container).inspect();
-    const layers = (await docker.getImage(info.Image).inspect()).RootFS.Layers.length;
+    const layers = (await docker.getImage(info.Image).inspect()).RootFS.Layers?.length ?? 0;
     process.env.PATCHLAB_MAX_LAYERS = String(layers + 1);
     expect(await driver.flattenIfDeep(web, info), "not deep enough: left alone").to.equal(false);
     process.env.PATCHLAB_MAX_LAYERS = String(layers - 1);
@@ -118,7 +118,7 @@ describe("reference lab on Docker", function () {
     }
     await driver.waitReady(web, Date.now() + 60_000);
     const now = await docker.getContainer(web.container).inspect();
-    expect((await docker.getImage(now.Image).inspect()).RootFS.Layers.length).to.equal(1);
+    expect((await docker.getImage(now.Image).inspect()).RootFS.Layers?.length).to.equal(1);
     expect(await fp()).to.deep.equal(before);
   });
 });

@@ -15,8 +15,10 @@ import { Labels } from "../drivers/docker-engine.ts";
 import { buildBaseImage } from "./base.ts";
 import { BuildLog } from "./buildlog.ts";
 import {
+  availableImages,
   BASE_IMAGE,
   dependencies,
+  IMAGE_REPO_PREFIX,
   recipeDir,
   recipeFiles,
   recipeHash,
@@ -94,6 +96,35 @@ export async function imageStatus(docker: Docker, names: string[], opts: RecipeO
         : { name, tag, hash, built: false };
     }),
   );
+}
+
+/**
+ * Removes the tags of patchlab images whose recipe has changed since (`patchlab/<name>:<old
+ * hash>`). Nothing runs this on its own: a tag still used by a container, or an image a
+ * snapshot builds on, is kept (the engine refuses) and reported.
+ */
+export async function removeStaleImages(
+  docker: Docker,
+  opts: RecipeOptions & { dryRun?: boolean } = {},
+): Promise<{ removed: string[]; kept: { tag: string; reason: string }[] }> {
+  const names = await availableImages(opts);
+  const current = new Set(await Promise.all(names.map(async (n) => tagFor(n, await recipeHash(n, opts)))));
+  const images = await docker.listImages({ filters: { label: [`${Labels.managed}=true`, `${Labels.kind}=image`] } });
+  const stale = images
+    .flatMap((i) => i.RepoTags ?? [])
+    .filter((t) => t.startsWith(IMAGE_REPO_PREFIX) && names.includes(t.slice(IMAGE_REPO_PREFIX.length).split(":")[0]!) && !current.has(t));
+  const removed: string[] = [];
+  const kept: { tag: string; reason: string }[] = [];
+  for (const tag of stale.sort()) {
+    if (opts.dryRun) { removed.push(tag); continue; }
+    try {
+      await docker.getImage(tag).remove();
+      removed.push(tag);
+    } catch (e) {
+      kept.push({ tag, reason: (e as Error).message });
+    }
+  }
+  return { removed, kept };
 }
 
 /** In-process builds by tag, so two callers in one process share one build. */
