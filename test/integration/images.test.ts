@@ -12,7 +12,10 @@ import { expect } from "chai";
 import { Lab } from "../../harness/config/schemas.ts";
 import { DockerConnection } from "../../harness/lab/drivers/docker-connection.ts";
 import { Labels, requireEngine } from "../../harness/lab/drivers/docker-engine.ts";
-import { ensureImages, imageStatus, imageTag } from "../../harness/lab/images/build.ts";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { LabError } from "../../harness/core/errors.ts";
+import { ensureImages, imageStatus, imageTag, imagesDir, removeStaleImages } from "../../harness/lab/images/build.ts";
 import { labPki } from "../../harness/lab/pki.ts";
 import { BOOTED_CHECK } from "../../harness/lab/roles/common.ts";
 import { machineReadiness, provisionMachine } from "../../harness/lab/roles/index.ts";
@@ -99,6 +102,90 @@ describe("lab images (real Docker)", function () {
       expect(info.Config.Entrypoint, s.name).to.deep.equal(["/usr/bin/tini", "--", "/usr/local/sbin/patchlab-init"]);
       expect(info.Config.Env, s.name).to.include("DEBIAN_FRONTEND=noninteractive");
     }
+  });
+
+  describe("building from a changed recipe (a tiny image on the real base)", function () {
+    let root: string;
+    let state: string;
+    const made: string[] = [];
+    const buildFile = fileURLToPath(new URL("../../harness/lab/images/build.ts", import.meta.url));
+    const engineFile = fileURLToPath(new URL("../../harness/lab/drivers/docker-engine.ts", import.meta.url));
+
+    before(() => {
+      root = fs.mkdtempSync(path.join(os.tmpdir(), "patchlab-imgtest-recipes-"));
+      state = fs.mkdtempSync(path.join(os.tmpdir(), "patchlab-imgtest-state-"));
+      fs.cpSync(path.join(imagesDir(), "base"), path.join(root, "base"), { recursive: true, verbatimSymlinks: true });
+      fs.mkdirSync(path.join(root, "tiny"));
+      fs.writeFileSync(path.join(root, "tiny/Dockerfile"), `ARG BASE\nFROM \${BASE}\nRUN echo ${process.pid}-${Date.now()} > /etc/patchlab-tiny\n`);
+      fs.mkdirSync(path.join(root, "broken"));
+      fs.writeFileSync(path.join(root, "broken/Dockerfile"), "ARG BASE\nFROM ${BASE}\nRUN echo about-to-fail && false\n");
+    });
+
+    after(async function () {
+      this.timeout(60_000);
+      for (const tag of made) await docker.getImage(tag).remove().catch(() => {});
+      fs.rmSync(root, { recursive: true, force: true });
+      fs.rmSync(state, { recursive: true, force: true });
+    });
+
+    it("uses the existing base (same recipe, same tag) and builds only the new image", async () => {
+      expect(await imageTag("base", { imagesDir: root })).to.equal(tags.get("base"));
+      const tinyTag = await imageTag("tiny", { imagesDir: root });
+      made.push(tinyTag);
+      const lines: string[] = [];
+      const t0 = Date.now();
+      const m = await ensureImages(docker, ["tiny"], { imagesDir: root, stateDir: state, onProgress: (l) => lines.push(l) });
+      measured(`tiny image built in ${Date.now() - t0} ms`);
+      expect(m.get("tiny")).to.equal(tinyTag);
+      expect(lines.some((l) => l.startsWith("[base]")), "base must not be rebuilt").to.equal(false);
+      const info = await docker.getImage(tinyTag).inspect();
+      expect(info.Config.Labels?.[Labels.recipeHash]).to.match(new RegExp(`^${tinyTag.split(":")[1]}`));
+      expect(fs.readdirSync(path.join(state, "image-builds")).filter((f) => f.endsWith(".log"))).to.have.length(1);
+    });
+
+    it("two processes building the same new image at once: one builds, the other waits and reuses it", async () => {
+      fs.appendFileSync(path.join(root, "tiny/Dockerfile"), "RUN echo second > /etc/patchlab-tiny-2\n");
+      const tinyTag = await imageTag("tiny", { imagesDir: root });
+      made.push(tinyTag);
+      const script = path.join(state, "ensure-tiny.mts");
+      fs.writeFileSync(
+        script,
+        `import { docker } from ${JSON.stringify(engineFile)};\nimport { ensureImages } from ${JSON.stringify(buildFile)};\n` +
+          `let built = false;\nconst m = await ensureImages(docker(), ["tiny"], { imagesDir: ${JSON.stringify(root)}, stateDir: ${JSON.stringify(state)}, onProgress: (l) => { if (l.includes("# built")) built = true; } });\n` +
+          `console.log(JSON.stringify({ tag: m.get("tiny"), built }));\n`,
+      );
+      const run = () =>
+        new Promise<{ tag: string; built: boolean }>((resolve, reject) => {
+          const p = spawn(process.execPath, ["--import", "tsx", script], { stdio: ["ignore", "pipe", "pipe"] });
+          let out = "";
+          let err = "";
+          p.stdout.on("data", (b: Buffer) => (out += b.toString()));
+          p.stderr.on("data", (b: Buffer) => (err += b.toString()));
+          p.once("close", (code) => (code === 0 ? resolve(JSON.parse(out.trim().split("\n").pop()!)) : reject(new Error(`exit ${code}: ${err}`))));
+        });
+      const results = await Promise.all([run(), run()]);
+      expect(results.map((r) => r.tag)).to.deep.equal([tinyTag, tinyTag]);
+      expect(results.filter((r) => r.built)).to.have.length(1);
+      expect(fs.readdirSync(path.join(state, "image-builds")).filter((f) => f.endsWith(".lock"))).to.deep.equal([]);
+    });
+
+    it("a failing build throws LabError image-build naming the image, the log's last lines and the log path", async () => {
+      const err = await ensureImages(docker, ["broken"], { imagesDir: root, stateDir: state }).then(() => undefined, (e: unknown) => e);
+      expect(err).to.be.instanceOf(LabError);
+      const e = err as LabError;
+      expect(e.kind).to.equal("image-build");
+      expect(e.message).to.contain("image broken").and.contain("about-to-fail");
+      const logPath = /--- last \d+ lines of (\S+) ---/.exec(e.message)?.[1];
+      expect(logPath && fs.existsSync(logPath), e.message).to.equal(true);
+      expect(e.remedy).to.contain(logPath!);
+    });
+
+    it("stale tags of a changed recipe can be listed for removal, current ones never", async () => {
+      const r = await removeStaleImages(docker, { imagesDir: root, dryRun: true });
+      expect(r.removed).to.include(made[0]);
+      expect(r.removed).to.not.include(made[1]);
+      expect(r.removed).to.not.include(tags.get("base"));
+    });
   });
 
   describe("role machines on an internal network", function () {
