@@ -211,15 +211,15 @@ async function buildOne(ctx: BuildContext, s: ImageStatus, logFile: string): Pro
     blog.line(`# built ${s.tag} in ${secs} s`);
     ctx.log.info("image built", { image: s.name, tag: s.tag, seconds: Number(secs) });
   } catch (e) {
-    blog.line(`# FAILED: ${(e as Error).message}`);
     const tail = blog.lastLines(20);
+    blog.line(`# FAILED: ${(e as Error).message}`);
     ctx.log.error("image build failed", { image: s.name, tag: s.tag, log: logFile, error: (e as Error).message });
     if (e instanceof PatchlabError && !(e instanceof LabError && e.kind === "harness")) throw e;
     throw new LabError(
       "image-build",
       `image ${s.name} (${s.tag}) failed to build: ${(e as Error).message}\n` +
         `--- last ${tail.length} lines of ${logFile} ---\n${tail.join("\n")}`,
-      `read the build log ${logFile}; fix the recipe lab-config/images/${s.name}/ (a package name, a step) or the host's access to deb.debian.org, then run again`,
+      `read the build log ${logFile}; fix the recipe ${path.relative(process.cwd(), recipeDir(s.name, ctx.recipeOpts)) || "."}/ (a package name, a step) or the host's access to deb.debian.org, then run again`,
       {},
       { cause: e },
     );

@@ -19,7 +19,8 @@ export class BuildLog {
 
   /** Raw output (may hold partial lines). */
   write(chunk: string | Buffer): void {
-    const text = this.partial + chunk.toString();
+    // The engine colours a build's stderr; the log is for reading.
+    const text = (this.partial + chunk.toString()).replace(/\x1b\[[0-9;]*m/g, "");
     const lines = text.split(/\r?\n/);
     this.partial = lines.pop() ?? "";
     for (const l of lines) this.line(l);
