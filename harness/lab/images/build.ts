@@ -219,13 +219,19 @@ async function buildOne(ctx: BuildContext, s: ImageStatus, logFile: string): Pro
       "image-build",
       `image ${s.name} (${s.tag}) failed to build: ${(e as Error).message}\n` +
         `--- last ${tail.length} lines of ${logFile} ---\n${tail.join("\n")}`,
-      `read the build log ${logFile}; fix the recipe ${path.relative(process.cwd(), recipeDir(s.name, ctx.recipeOpts)) || "."}/ (a package name, a step) or the host's access to deb.debian.org, then run again`,
+      `read the build log ${logFile}; fix the recipe ${shownPath(recipeDir(s.name, ctx.recipeOpts))}/ (a package name, a step) or the host's access to deb.debian.org, then run again`,
       {},
       { cause: e },
     );
   } finally {
     blog.close();
   }
+}
+
+/** A path as a person would type it: relative to the working directory when inside it. */
+function shownPath(p: string): string {
+  const rel = path.relative(process.cwd(), p);
+  return rel && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : p;
 }
 
 /** A tar of the recipe directory, the build context. Deterministic: fixed owner, modes and times. */
