@@ -21,7 +21,7 @@ import { BOOTED_CHECK } from "../../harness/lab/roles/common.ts";
 import { machineReadiness, provisionMachine } from "../../harness/lab/roles/index.ts";
 import type { LabPki } from "../../harness/lab/roles/types.ts";
 import type { MachineHandle } from "../../harness/lab/types.ts";
-import { waitUntil } from "../../harness/readiness/wait.ts";
+import { probeAll, waitUntil } from "../../harness/readiness/wait.ts";
 
 const IMAGES = ["base", "web", "dns", "db", "file", "app", "client"];
 const ROLES = ["web", "dns", "db", "file", "app", "client"] as const;
@@ -266,6 +266,19 @@ describe("lab images (real Docker)", function () {
 
     it("every role machine became ready per its role module after provision", () => {
       expect([...readyMs.keys()].sort()).to.deep.equal([...ROLES].sort());
+    });
+
+    it("one readiness probe round of a ready machine is cheap (it also runs after every restore)", async () => {
+      const costs: string[] = [];
+      for (const m of handles) {
+        const t0 = Date.now();
+        const r = await probeAll(machineReadiness(m, pki), { machine: m.spec.name, ip: m.ip, conn: conn(m.spec.name) });
+        const ms = Date.now() - t0;
+        costs.push(`${m.spec.name} ${ms} ms`);
+        expect(r.ok, r.detail).to.equal(true);
+        expect(ms, m.spec.name).to.be.below(m.spec.name === "web" ? 200 : 1000);
+      }
+      measured(`one probe round: ${costs.join(", ")}`);
     });
 
     it("provisioning again changes nothing and stays ready", async () => {
