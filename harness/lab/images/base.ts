@@ -104,13 +104,23 @@ export async function buildBaseImage(
   const root = await fs.mkdtemp(path.join(os.tmpdir(), "patchlab-base-"));
   try {
     log.line(`# building ${tag} in ${root}`);
-    await log.run("debootstrap", [
+    const args = [
       `--variant=${recipe.variant}`,
       ...(recipe.include.length ? [`--include=${recipe.include.join(",")}`] : []),
       recipe.suite,
       root,
       recipe.mirror,
-    ]);
+    ];
+    try {
+      await log.run("debootstrap", args);
+    } catch (e) {
+      // One retry from an empty tree: a mirror hiccup should not fail a first run.
+      log.line(`# debootstrap failed (${(e as Error).message}); retrying once from scratch`);
+      unmountUnder(root);
+      await rmTree(root);
+      await fs.mkdir(root, { recursive: true });
+      await log.run("debootstrap", args);
+    }
     await copyOverlay(path.join(recipeDir, "rootfs"), root);
     try {
       const setup = await fs.readFile(path.join(recipeDir, "setup.sh"));
@@ -124,12 +134,17 @@ export async function buildBaseImage(
     await importTree(docker, root, tag, importChanges(recipe, labels), log);
   } finally {
     unmountUnder(root);
-    await new Promise<void>((resolve) => {
-      const p = spawn("rm", ["-rf", "--one-file-system", root], { stdio: "ignore" });
-      p.once("close", () => resolve());
-      p.once("error", () => resolve());
-    });
+    await rmTree(root);
   }
+}
+
+/** rm -rf that never crosses into a mount debootstrap may have left behind. */
+function rmTree(dir: string): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const p = spawn("rm", ["-rf", "--one-file-system", dir], { stdio: "ignore" });
+    p.once("close", () => resolve());
+    p.once("error", () => resolve());
+  });
 }
 
 async function importTree(docker: Docker, root: string, tag: string, changes: string[], log: BuildLog): Promise<void> {
