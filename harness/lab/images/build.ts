@@ -58,7 +58,7 @@ export function imageLabels(name: string, hash: string): Record<string, string> 
     [Labels.managed]: "true",
     [Labels.kind]: "image",
     [Labels.recipeHash]: hash,
-    "patchlab.image": name,
+    "patchlab.recipe": name,
   };
 }
 

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { ConfigError } from "../../core/errors.ts";
 
 /** Bump when the way recipes are turned into images changes (build code, labels, layout). */
-export const IMAGE_FORMAT_VERSION = "patchlab-image-v1";
+export const IMAGE_FORMAT_VERSION = "patchlab-image-v2";
 
 /** The recipe every other image builds on. */
 export const BASE_IMAGE = "base";
