@@ -27,7 +27,9 @@ export async function httpGet(url: string, opts: HttpOptions = {}): Promise<Http
   const port = u.port || (u.protocol === "https:" ? "443" : "80");
   const args = ["curl", "-sS", "-i", "--max-time", String(opts.maxTimeS ?? 10)];
   if (opts.ip) args.push("--resolve", sh(`${u.hostname}:${port}:${opts.ip}`));
-  if (opts.cacert) args.push("--cacert", sh(opts.cacert));
+  // --capath to a missing dir: Debian's curl would otherwise also trust every CA in
+  // /etc/ssl/certs, and "verifies against the lab CA" would quietly mean "against any CA".
+  if (opts.cacert) args.push("--cacert", sh(opts.cacert), "--capath", "/nonexistent-capath");
   args.push(sh(url));
   const r = await onClient(args.join(" "), { timeoutMs: ((opts.maxTimeS ?? 10) + 10) * 1000 });
   return parseCurl(r.exitCode, r.stdout, r.stderr);

@@ -38,7 +38,8 @@ describe("patchlab run: one patch end to end", function () {
     // The lab is always left restored, and the run's snapshots are gone.
     expect(await fingerprintWeb()).to.deep.equal(pristine);
     const snaps = await docker.listImages({ filters: { label: ["patchlab.kind=snapshot", "patchlab.lab=reference"] } });
-    expect(snaps.filter((s) => s.Labels["patchlab.run"] !== "manual")).to.deep.equal([]);
+    const tagged = snaps.filter((s) => (s.RepoTags ?? []).some((t) => t !== "<none>:<none>"));
+    expect(tagged.filter((s) => s.Labels["patchlab.run"] !== "manual").map((s) => s.RepoTags)).to.deep.equal([]);
   });
 
   it("approves a good patch (exit 0) and records every step in Allure and JUnit", async function () {
