@@ -31,6 +31,7 @@ async function time(fn: () => Promise<unknown> | unknown, rounds = ROUNDS): Prom
 const docker = await requireEngine();
 const { lab } = await loadLab("reference");
 const driver = new DockerDriver(docker);
+const wasUp = (await driver.status(lab)).some((s) => s.state === "running");
 const machines = await driver.up(lab, { runId: "bench", deadline: Date.now() + 300_000 });
 const web = machines.find((m) => m.spec.name === "web")!;
 const conn = driver.connect(web);
@@ -40,7 +41,7 @@ const rows: { what: string; patchlabMs: number; rawMs: number; raw: string }[] =
 const snaps: string[] = [];
 const snapMs = await time(async () => snaps.push((await driver.snapshot(web, `bench-${snaps.length}`)).ref));
 const rawSnapMs = await time(() => { snaps.push(execFileSync("docker", ["commit", web.container, `patchlab-snap/bench-raw:${snaps.length}`]).toString().trim()); });
-rows.push({ what: "snapshot one machine", patchlabMs: snapMs, rawMs: rawSnapMs, raw: "docker commit" });
+rows.push({ what: "snapshot one machine", patchlabMs: snapMs, rawMs: rawSnapMs, raw: "docker commit (CLI)" });
 
 // Restore: recreate + wait until nginx serves, vs the raw container recreate alone.
 const ref = (await driver.snapshots(lab)).filter((s) => s.machine === "web").pop()!;
@@ -51,23 +52,23 @@ const rawRestoreMs = await time(async () => {
   await (await docker.createContainer(opts)).start();
 });
 await driver.restore(web, ref, Date.now() + 60_000);
-rows.push({ what: "restore one machine (until ready)", patchlabMs: restoreMs, rawMs: rawRestoreMs, raw: "docker rm -f + create + start" });
+rows.push({ what: "restore one machine (until ready)", patchlabMs: restoreMs, rawMs: rawRestoreMs, raw: "docker rm -f + create + start (API), not waiting for nginx" });
 
 // Exec: Connection.exec vs the docker CLI.
 const execMs = await time(() => conn.exec(["true"]), 20);
 const rawExecMs = await time(() => execFileSync("docker", ["exec", web.container, "true"]), 20);
-rows.push({ what: "run a command on a machine", patchlabMs: execMs, rawMs: rawExecMs, raw: "docker exec" });
+rows.push({ what: "run a command on a machine", patchlabMs: execMs, rawMs: rawExecMs, raw: "docker exec (CLI)" });
 
 // Fingerprint vs the raw dpkg-query it is built on.
 const fpMs = await time(() => fingerprint(conn));
 const rawFpMs = await time(() => execFileSync("docker", ["exec", web.container, "dpkg-query", "-W"]));
-rows.push({ what: "fingerprint one machine", patchlabMs: fpMs, rawMs: rawFpMs, raw: "docker exec dpkg-query -W" });
+rows.push({ what: "fingerprint one machine", patchlabMs: fpMs, rawMs: rawFpMs, raw: "docker exec dpkg-query -W (CLI), packages only" });
 
 // Image reuse: the no-op check of all images vs listing images.
 const images = [...new Set(lab.machines.map((m) => m.image))];
 const ensureMs = await time(() => ensureImages(docker, images, {}));
 const rawListMs = await time(() => docker.listImages());
-rows.push({ what: `check ${images.length} images are current`, patchlabMs: ensureMs, rawMs: rawListMs, raw: "docker image ls" });
+rows.push({ what: `check ${images.length} images are current`, patchlabMs: ensureMs, rawMs: rawListMs, raw: "list images (API)" });
 
 for (const s of (await driver.snapshots(lab)).filter((s) => s.label.startsWith("bench-"))) await driver.deleteSnapshot(s);
 for (const id of snaps) await docker.getImage(id).remove({ force: true }).catch(() => undefined);
@@ -76,6 +77,7 @@ console.log(`\n${"operation".padEnd(36)} ${"patchlab".padStart(10)} ${"raw".padS
 for (const r of rows) {
   console.log(`${r.what.padEnd(36)} ${r.patchlabMs.toFixed(0).padStart(8)}ms ${r.rawMs.toFixed(0).padStart(8)}ms ${(r.patchlabMs / r.rawMs).toFixed(2).padStart(7)}  ${r.raw}`);
 }
+if (!wasUp) await driver.down(lab);
 const out = path.join(reportsRoot(), "bench", "latest.json");
 fs.mkdirSync(path.dirname(out), { recursive: true });
 fs.writeFileSync(out, JSON.stringify({ at: new Date().toISOString(), rounds: ROUNDS, rows }, null, 2) + "\n");
