@@ -21,6 +21,8 @@ export interface PatchArtifact {
 
 export interface StepOutcome {
   ok: boolean;
+  /** Who a failure is on: the patch (rejects it) or the harness, which could not do the step (undecided). */
+  blame?: "patch" | "harness";
   message: string;
   output: string;
   durationMs: number;
@@ -120,7 +122,7 @@ export class DebProvisioner implements PatchProvisioner {
     const prior = this.before.get(key);
     if (prior !== undefined) {
       // An upgrade: going back needs the previous package, which later issues fetch from the archive.
-      return { ok: false, message: `${a.package} upgraded ${prior} -> ${a.version}; rolling back an upgrade is not supported yet`, output: "", durationMs: 0 };
+      return { ok: false, blame: "harness", message: `${a.package} upgraded ${prior} -> ${a.version}; patchlab cannot roll back an upgrade yet (needs the previous package)`, output: "", durationMs: 0 };
     }
     const r = await conn.exec(["dpkg", "--purge", a.package], { timeoutMs: 600_000, env: { DEBIAN_FRONTEND: "noninteractive" } });
     const output = (r.stdout + r.stderr).trim();

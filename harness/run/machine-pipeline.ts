@@ -11,9 +11,9 @@ import path from "node:path";
 import { LabError, PatchlabError, asPatchlabError } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { diffFingerprints, fingerprint } from "../lab/fingerprint.ts";
-import type { DockerDriver } from "../lab/drivers/docker-driver.ts";
-import type { MachineHandle } from "../lab/types.ts";
-import type { PatchArtifact, PatchProvisioner } from "../patch/deb.ts";
+import type { LabDriver } from "../lab/types.ts";
+import type { MachineHandle, SnapshotRef } from "../lab/types.ts";
+import type { PatchArtifact, PatchProvisioner, StepOutcome } from "../patch/deb.ts";
 import type { SuiteRunResult } from "../report/outcome-model.ts";
 import { repoRoot } from "../core/paths.ts";
 import type { Phase, SuiteContext } from "./suite-context.ts";
@@ -46,7 +46,7 @@ export interface PipelineHooks {
 }
 
 export interface PipelineInput {
-  driver: DockerDriver;
+  driver: LabDriver;
   machine: MachineHandle;
   all: MachineHandle[];
   artifacts: PatchArtifact[];
@@ -116,7 +116,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
       let installed = false;
       try {
         const r = await p.provisioner.install(conn, a);
-        step({ patch: id, step: "install", status: r.ok ? "passed" : "failed", message: r.message, output: r.output, start: t, stop: Date.now() });
+        step({ patch: id, step: "install", status: outcomeStatus(r), message: r.message, output: r.output, start: t, stop: Date.now() });
         installed = r.ok;
       } catch (e) {
         step({ patch: id, step: "install", status: "broken", message: asPatchlabError(e).message, start: t, stop: Date.now() });
@@ -141,7 +141,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
       t = Date.now();
       try {
         const r = await p.provisioner.uninstall(conn, a);
-        step({ patch: id, step: "uninstall", status: r.ok ? "passed" : "failed", message: r.message, output: r.output, start: t, stop: Date.now() });
+        step({ patch: id, step: "uninstall", status: outcomeStatus(r), message: r.message, output: r.output, start: t, stop: Date.now() });
         if (r.ok) await runPhase("post-uninstall", id, [id]);
       } catch (e) {
         const err = asPatchlabError(e);
@@ -176,7 +176,9 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
   await driver.deleteSnapshot(snap);
 }
 
-async function restoreStep(p: PipelineInput, snap: Awaited<ReturnType<DockerDriver["snapshot"]>>, patch: string | undefined, deadline: number): Promise<void> {
+const outcomeStatus = (r: StepOutcome): StepRecord["status"] => (r.ok ? "passed" : r.blame === "harness" ? "broken" : "failed");
+
+async function restoreStep(p: PipelineInput, snap: SnapshotRef, patch: string | undefined, deadline: number): Promise<void> {
   const t = performance.now();
   await p.driver.restore(p.machine, snap, deadline);
   p.log.info("restored pre-run snapshot", { ms: Math.round(performance.now() - t), patch });

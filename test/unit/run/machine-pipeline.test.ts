@@ -1,0 +1,174 @@
+// The per-machine lifecycle against a fake lab: the order of steps, one patch at a time on a
+// freshly restored machine, and the snapshot restored whatever goes wrong.
+import { expect } from "chai";
+import { LabError } from "../../../harness/core/errors.ts";
+import { nullLogger } from "../../../harness/core/log.ts";
+import type { Lab } from "../../../harness/config/schemas.ts";
+import type { Connection, ExecResult, LabDriver, MachineHandle, SnapshotRef } from "../../../harness/lab/types.ts";
+import type { PatchArtifact, PatchProvisioner, StepOutcome } from "../../../harness/patch/deb.ts";
+import type { SuiteRunResult } from "../../../harness/report/outcome-model.ts";
+import { runMachinePipeline, type StepRecord, type SuiteRecord } from "../../../harness/run/machine-pipeline.ts";
+
+interface State { packages: Record<string, string>; files: Record<string, string>; serving: boolean }
+const clone = (s: State): State => JSON.parse(JSON.stringify(s));
+
+/** A machine whose state the fake driver snapshots and restores, and whose fingerprint it renders. */
+class FakeLab implements LabDriver {
+  state: State = { packages: { nginx: "1.22" }, files: { "/etc/nginx/nginx.conf": "a".repeat(64) }, serving: true };
+  snaps = new Map<string, State>();
+  events: string[] = [];
+  restoreLeaves?: (s: State) => void;
+
+  async up(): Promise<MachineHandle[]> { return []; }
+  async handles(): Promise<MachineHandle[]> { return []; }
+  async status() { return []; }
+  async snapshots(): Promise<SnapshotRef[]> { return []; }
+  async down() {}
+  async snapshot(m: MachineHandle, label: string): Promise<SnapshotRef> {
+    this.events.push("snapshot");
+    this.snaps.set(label, clone(this.state));
+    return { lab: m.lab.name, machine: m.spec.name, label, ref: label, createdAt: "" };
+  }
+  async restore(_m: MachineHandle, ref: SnapshotRef): Promise<void> {
+    this.events.push("restore");
+    this.state = clone(this.snaps.get(ref.label)!);
+    this.restoreLeaves?.(this.state);
+  }
+  async deleteSnapshot(ref: SnapshotRef): Promise<void> {
+    this.events.push("delete-snapshot");
+    this.snaps.delete(ref.label);
+  }
+  connect(m: MachineHandle): Connection {
+    const lab = this;
+    return {
+      machine: m.spec.name,
+      async exec(cmd): Promise<ExecResult> {
+        const script = Array.isArray(cmd) ? cmd.join(" ") : cmd;
+        if (!script.includes("dpkg-query")) return { exitCode: 0, stdout: "", stderr: "", durationMs: 0 };
+        const s = lab.state;
+        const out = [
+          Object.entries(s.packages).map(([p, v]) => `${p}\t${v}\tii `).join("\n"),
+          "--patchlab-fingerprint--",
+          Object.entries(s.files).map(([f, h]) => `${h}  ${f}`).join("\n"),
+          "--patchlab-fingerprint--",
+          s.serving ? "tcp 00000000:0050" : "",
+        ].join("\n");
+        return { exitCode: 0, stdout: out, stderr: "", durationMs: 0 };
+      },
+      async upload() {},
+      async download() { return Buffer.alloc(0); },
+      async restart() {},
+      async waitUntilReady() {},
+    };
+  }
+}
+
+/** Patches change the fake machine; `breaks` stops it serving, `failInstall`/`throwInstall` misbehave. */
+class FakeProvisioner implements PatchProvisioner {
+  constructor(private lab: FakeLab, private behaviour: Record<string, "good" | "breaks" | "failInstall" | "throwInstall">) {}
+  async isInstalled() { return true; }
+  async install(_c: Connection, a: PatchArtifact): Promise<StepOutcome> {
+    const b = this.behaviour[a.patch.id];
+    this.lab.events.push(`install ${a.patch.id} on ${this.lab.state.packages[a.package] ? "patched" : "clean"} machine`);
+    if (b === "throwInstall") throw new LabError("exec", "engine went away", "retry");
+    if (b === "failInstall") return { ok: false, message: "dpkg exited 1", output: "", durationMs: 1 };
+    this.lab.state.packages[a.package] = a.version;
+    if (b === "breaks") this.lab.state.serving = false;
+    return { ok: true, message: "installed", output: "", durationMs: 1 };
+  }
+  async uninstall(_c: Connection, a: PatchArtifact): Promise<StepOutcome> {
+    this.lab.events.push(`uninstall ${a.patch.id}`);
+    delete this.lab.state.packages[a.package];
+    return { ok: true, message: "removed", output: "", durationMs: 1 };
+  }
+}
+
+const lab: Lab = { name: "t", domain: "t.test", network: { subnet: "10.99.0.0/24" }, machines: [] };
+const handle = (name: string, roles: ("web" | "client")[]): MachineHandle => ({
+  spec: { name, image: name, roles, applications: [], owner: { name: "t", contact: "t@x.example" }, site: "s", criticality: "low" },
+  lab, container: `c-${name}`, ip: "10.99.0.10", fqdn: `${name}.t.test`,
+});
+const web = handle("web", ["web"]);
+const client = handle("client", ["client"]);
+const artifact = (id: string): PatchArtifact => ({
+  patch: { id, title: id, vendor: "t", severity: "moderate", kind: "deb", deb: { file: "x.deb" }, appliesTo: { roles: ["web"] }, restart: "none" },
+  manifestFile: "/x.yaml", debFile: "/x.deb", package: `pkg-${id}`, version: "1.0",
+});
+
+async function pipeline(fake: FakeLab, behaviour: Record<string, "good" | "breaks" | "failInstall" | "throwInstall">, suiteFails?: (phase: string) => Error | undefined) {
+  const steps: StepRecord[] = [];
+  const suites: SuiteRecord[] = [];
+  let thrown: unknown;
+  try {
+    await runMachinePipeline({
+      driver: fake, machine: web, all: [web, client], artifacts: Object.keys(behaviour).map(artifact),
+      provisioner: new FakeProvisioner(fake, behaviour), runId: "r1", runDir: "/tmp/none", caCertPath: "/ca.pem",
+      log: nullLogger, deadlineMs: 1000,
+      runSuite: async (suite, ctx, phase): Promise<SuiteRunResult> => {
+        fake.events.push(`suite ${phase}`);
+        const err = suiteFails?.(phase);
+        if (err) throw err;
+        return { suite: "web", crashed: false, detail: "", tests: [{ name: "serves", status: fake.state.serving ? "passed" : "failed", durationMs: 1 }] };
+      },
+      hooks: { step: (r) => steps.push(r), suite: (r) => suites.push(r), progress: () => {} },
+    });
+  } catch (e) {
+    thrown = e;
+  }
+  return { steps, suites, thrown };
+}
+
+describe("machine pipeline (fake lab)", () => {
+  it("runs snapshot, baseline, install, post-install, uninstall, post-uninstall, restore, in that order", async () => {
+    const fake = new FakeLab();
+    const { steps } = await pipeline(fake, { P1: "good" });
+    expect(fake.events).to.deep.equal([
+      "snapshot", "suite baseline", "install P1 on clean machine", "suite post-install", "uninstall P1", "suite post-uninstall", "restore", "delete-snapshot",
+    ]);
+    expect(steps.map((s) => `${s.step}:${s.status}`)).to.deep.equal(["install:passed", "uninstall:passed", "restore:passed"]);
+  });
+
+  it("verifies each patch alone: the machine is restored between patches", async () => {
+    const fake = new FakeLab();
+    const { suites } = await pipeline(fake, { P1: "breaks", P2: "good" });
+    expect(fake.events.filter((e) => e.startsWith("install") || e === "restore")).to.deep.equal([
+      "install P1 on clean machine", "restore", "install P2 on clean machine", "restore",
+    ]);
+    const post = suites.filter((s) => s.phase === "post-install").map((s) => `${s.patch}:${s.result.tests[0]!.status}`);
+    expect(post).to.deep.equal(["P1:failed", "P2:passed"]);
+  });
+
+  it("a failed install records the failure, skips that patch's suites, and still restores", async () => {
+    const fake = new FakeLab();
+    const { steps, suites } = await pipeline(fake, { P1: "failInstall" });
+    expect(steps.find((s) => s.step === "install")!.status).to.equal("failed");
+    expect(suites.map((s) => s.phase)).to.deep.equal(["baseline"]);
+    expect(fake.events.slice(-2)).to.deep.equal(["restore", "delete-snapshot"]);
+  });
+
+  it("a lab error during install is broken (not failed), and the machine is still restored", async () => {
+    const fake = new FakeLab();
+    const { steps } = await pipeline(fake, { P1: "throwInstall" });
+    expect(steps.find((s) => s.step === "install")!.status).to.equal("broken");
+    expect(fake.events).to.include("restore");
+  });
+
+  it("a lab error mid-pipeline aborts it, is recorded as broken, and restores the snapshot", async () => {
+    const fake = new FakeLab();
+    const { steps, thrown } = await pipeline(fake, { P1: "breaks" }, (phase) => (phase === "post-install" ? new LabError("exec", "client vanished", "retry") : undefined));
+    expect(thrown).to.equal(undefined);
+    expect(steps.at(-1)).to.include({ step: "restore", status: "broken" });
+    expect(steps.at(-1)!.message).to.match(/client vanished/);
+    expect(fake.state.serving).to.equal(true);
+    expect(fake.events.slice(-2)).to.deep.equal(["restore", "delete-snapshot"]);
+  });
+
+  it("a restore that is not exact is reported broken with the differences", async () => {
+    const fake = new FakeLab();
+    fake.restoreLeaves = (s) => { s.files["/etc/leftover.conf"] = "f".repeat(64); };
+    const { steps } = await pipeline(fake, { P1: "good" });
+    const restore = steps.find((s) => s.step === "restore")!;
+    expect(restore.status).to.equal("broken");
+    expect(restore.message).to.match(/file \/etc\/leftover\.conf: added/);
+  });
+});
