@@ -45,11 +45,18 @@ async function aptInstall(pkgs: string[], say: (l: string) => void): Promise<voi
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
   if (!aptUpdated) {
     say("apt-get update");
-    await run("apt-get", ["update", "-q"], { env, maxBuffer: 64 << 20 });
+    // A source that cannot be reached (a third-party repo on a closed network) must not stop
+    // the install from Debian's own archive; the install below fails clearly if it matters.
+    await run("apt-get", ["update", "-q"], { env, maxBuffer: 64 << 20 }).catch((e: Error) => say(`apt-get update reported a problem (continuing): ${e.message.split("\n")[0]}`));
     aptUpdated = true;
   }
   say(`apt-get install ${pkgs.join(" ")}`);
-  await run("apt-get", ["install", "-y", "-q", "--no-install-recommends", ...pkgs], { env, maxBuffer: 64 << 20 });
+  try {
+    await run("apt-get", ["install", "-y", "-q", "--no-install-recommends", ...pkgs], { env, maxBuffer: 64 << 20 });
+  } catch (e) {
+    const err = e as Error & { stderr?: string };
+    throw new LabError("dependency-missing", `apt-get install ${pkgs.join(" ")} failed: ${(err.stderr ?? err.message).trim().split("\n").slice(-3).join(" | ")}`, `install them by hand (apt-get install ${pkgs.join(" ")}) and re-run`);
+  }
 }
 
 /** A host tool that comes from a Debian package. */
