@@ -30,7 +30,8 @@ export async function openLab(ref: string | undefined, purpose: string, opts: { 
   const loaded = await loadLab(ref ?? "reference");
   const d = await requireEngine();
   const runId = opts.runId ?? newRunId(purpose.replace(/\s+/g, "-"));
-  const logs = new RunLogs(path.join(reportsRoot(), ".lab-logs", runId), runId);
+  // One log per lab and machine across lab commands (each line carries its command id).
+  const logs = new RunLogs(path.join(reportsRoot(), ".lab-logs", loaded.lab.name), runId);
   const driver = new DockerDriver(d, { log: (m) => logs.machine(m), onProgress: say, ephemeral: opts.ephemeral ?? false });
   const lock = acquireLabLock(loaded.lab.name, purpose);
   try {
