@@ -8,6 +8,7 @@ import { formatStatus, labDown, labFingerprint, labRestore, labSnapshot, labSnap
 import { runCommand } from "./commands/run.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { loadLab } from "./config/loader.ts";
+import type { MachineStatus } from "./lab/types.ts";
 import { killRunningSuites } from "./run/mocha-runner.ts";
 import { docker } from "./lab/drivers/docker-engine.ts";
 import { DockerDriver } from "./lab/drivers/docker-driver.ts";
@@ -22,6 +23,13 @@ program
   .exitOverride();
 
 const json = (v: unknown) => process.stdout.write(JSON.stringify(v, null, 2) + "\n");
+
+/** Machine health for people or machines; exit 2 when any role is unhealthy. */
+function printStatus(rows: MachineStatus[], asJson: boolean | undefined): void {
+  if (asJson) json(rows);
+  else console.log(formatStatus(rows));
+  if (rows.some((r) => r.health.some((h) => !h.healthy))) process.exitCode = ExitCode.undecided;
+}
 
 program
   .command("doctor")
@@ -46,23 +54,13 @@ lab
   .description("create the lab's network and machines (reusing what is already up) and wait until every role is ready")
   .option(...timeout)
   .option("--json", "machine-readable output")
-  .action(async (ref: string | undefined, o: { timeout: number; json?: boolean }) => {
-    const rows = await labUp(ref, o.timeout);
-    if (o.json) json(rows);
-    else console.log(formatStatus(rows));
-    if (rows.some((r) => r.health.some((h) => !h.healthy))) process.exitCode = ExitCode.undecided;
-  });
+  .action(async (ref: string | undefined, o: { timeout: number; json?: boolean }) => printStatus(await labUp(ref, o.timeout), o.json));
 
 lab
   .command("status [lab]")
   .description("show each machine and whether each of its roles is healthy")
   .option("--json", "machine-readable output")
-  .action(async (ref: string | undefined, o: { json?: boolean }) => {
-    const rows = await labStatus(ref);
-    if (o.json) json(rows);
-    else console.log(formatStatus(rows));
-    if (rows.some((r) => r.health.some((h) => !h.healthy))) process.exitCode = ExitCode.undecided;
-  });
+  .action(async (ref: string | undefined, o: { json?: boolean }) => printStatus(await labStatus(ref), o.json));
 
 lab
   .command("down [lab]")
