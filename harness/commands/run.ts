@@ -28,8 +28,9 @@ function foldReasons(reasons: Reason[]): string[] {
 }
 
 export function formatDecision(d: Decision): string {
+  const title = (id: string) => d.run?.patches.find((p) => p.id === id)?.title;
   const rows = d.patches.flatMap((p) => [
-    `  ${p.verdict.toUpperCase().padEnd(13)} ${p.patch}  (${p.counts.passed}/${p.counts.checks} checks passed)`,
+    `  ${p.verdict.toUpperCase().padEnd(13)} ${p.patch}${title(p.patch) ? ` ${title(p.patch)}` : ""}  (${p.counts.passed}/${p.counts.checks} checks passed)`,
     ...foldReasons(p.reasons),
   ]);
   return [...rows, "", d.summary.split("\n")[0]!].join("\n");

@@ -100,6 +100,17 @@ export const Decision = z
     exitCode: z.union([z.literal(0), z.literal(1), z.literal(2)]).describe("0 all approved, 1 any rejected, 2 otherwise"),
     summary: z.string().describe("for people"),
     patches: z.array(PatchDecision),
+    run: z
+      .object({
+        id: z.string(),
+        batch: z.string().describe("batch name"),
+        lab: z.string(),
+        decidedAt: z.string().describe("ISO 8601 time the decision was written"),
+        patches: z.array(z.object({ id: z.string(), title: z.string(), severity: z.string() }).strict()),
+      })
+      .strict()
+      .optional()
+      .describe("which run decided: added when gate.json is written (the gate itself is pure)"),
   })
   .strict();
 export type Decision = z.infer<typeof Decision>;

@@ -32,8 +32,19 @@ function pointLatest(runDir: string): string | undefined {
   return previous;
 }
 
-export async function writeRunReport(f: FinishInput): Promise<void> {
-  writeGateJson(f.runDir, f.decision);
+/** Writes the run's reports; returns the decision as written to gate.json (with its run). */
+export async function writeRunReport(f: FinishInput): Promise<Decision> {
+  const decision: Decision = {
+    ...f.decision,
+    run: {
+      id: f.runId,
+      batch: f.batch.batch.name,
+      lab: f.batch.lab.lab.name,
+      decidedAt: new Date().toISOString(),
+      patches: f.batch.patches.map((p) => ({ id: p.patch.id, title: p.patch.title, severity: p.patch.severity })),
+    },
+  };
+  writeGateJson(f.runDir, decision);
   writeAllureExtras(f.runDir, {
     runId: f.runId,
     lab: f.batch.lab.lab.name,
@@ -46,4 +57,5 @@ export async function writeRunReport(f: FinishInput): Promise<void> {
     const out = await generateHtmlReport(f.runDir, previous && previous !== f.runDir ? previous : undefined);
     say(`Allure report: ${path.relative(process.cwd(), out) || out}/index.html`);
   }
+  return decision;
 }

@@ -205,6 +205,6 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
       lock.release();
     }
   }
-  await writeRunReport({ runDir, runId, batch: loaded, decision, html: opts.html, journal });
-  return { runId, runDir, decision };
+  const written = await writeRunReport({ runDir, runId, batch: loaded, decision, html: opts.html, journal });
+  return { runId, runDir, decision: written };
 }
