@@ -4,7 +4,8 @@
 import path from "node:path";
 import { expect } from "chai";
 import type { Decision } from "../../harness/gate/gate.ts";
-import { batchFor, buildDeb, cli, docker, readJson, runDirFrom, tmpDir } from "./support.ts";
+import { batchFor, buildDeb, cli, docker, labelled, readJson, runDirFrom, tmpDir } from "./support.ts";
+import { repoRoot } from "../../harness/core/paths.ts";
 import fs from "node:fs";
 
 const NGINX_DEP = "nginx-common";
@@ -108,5 +109,19 @@ describe("patchlab run: one patch end to end", function () {
     const reasons = gate.patches[0]!.reasons.filter((x) => x.kind === "regression");
     expect(reasons.map((x) => x.phase)).to.include("post-uninstall");
     expect(reasons.map((x) => x.phase)).to.not.include("post-install");
+  });
+});
+
+describe("patchlab run on a lab that is not up", function () {
+  it("brings up a lab for the run alone and removes it afterwards, leaving nothing behind", async function () {
+    const mini = path.join(repoRoot, "test/fixtures/labs/mini.yaml");
+    await cli(["lab", "down", mini]);
+    const dir = tmpDir("ephemeral");
+    const deb = buildDeb(dir, { name: "fixture-eph", version: "1.0", files: { "usr/share/doc/fixture-eph/README": "x\n" } });
+    const r = await cli(["run", batchFor(dir, { id: "EPHEMERAL-GOOD", deb, lab: mini })]);
+    expect(r.code, r.stdout + r.stderr).to.equal(0);
+    const gate = readJson<Decision>(path.join(runDirFrom(r.stdout), "gate.json"));
+    expect(gate.run!.lab).to.equal("mini");
+    expect(await labelled("patchlab.lab=mini")).to.deep.equal({ containers: [], networks: [], images: [] });
   });
 });
