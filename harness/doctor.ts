@@ -51,8 +51,10 @@ async function aptInstall(pkgs: string[], say: (l: string) => void): Promise<voi
     aptUpdated = true;
   }
   say(`apt-get install ${pkgs.join(" ")}`);
+  // With recommends: that is the set verified on these machines (docker.io brings
+  // cgroupfs-mount and xz-utils, debootstrap the archive keyring it checks signatures with).
   try {
-    await run("apt-get", ["install", "-y", "-q", "--no-install-recommends", ...pkgs], { env, maxBuffer: 64 << 20 });
+    await run("apt-get", ["install", "-y", "-q", ...pkgs], { env, maxBuffer: 64 << 20 });
   } catch (e) {
     const err = e as Error & { stderr?: string };
     throw new LabError("dependency-missing", `apt-get install ${pkgs.join(" ")} failed: ${(err.stderr ?? err.message).trim().split("\n").slice(-3).join(" | ")}`, `install them by hand (apt-get install ${pkgs.join(" ")}) and re-run`);
