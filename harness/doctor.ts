@@ -6,7 +6,7 @@ import { spawn, execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { LabError } from "./core/errors.ts";
 import { docker, engineAnswers } from "./lab/drivers/docker-engine.ts";
-import { ensureImages, imageStatus } from "./lab/images/build.ts";
+import { ensureImages, imageStatus, removeStaleImages } from "./lab/images/build.ts";
 
 const run = promisify(execFile);
 
@@ -103,7 +103,12 @@ async function engine(o: DoctorOptions): Promise<CheckReport> {
 async function images(o: DoctorOptions): Promise<CheckReport> {
   const status = await imageStatus(docker(), o.images);
   const missing = status.filter((s) => !s.built).map((s) => s.name);
-  if (missing.length === 0) return { name: "lab images", ok: true, detail: `${o.images.length} images current` };
+  if (missing.length === 0) {
+    // Tags of recipes that changed since are dead weight (a few hundred MB each); images a
+    // machine still runs on are kept.
+    const stale = o.fix ? (await removeStaleImages(docker())).removed : [];
+    return { name: "lab images", ok: true, detail: `${o.images.length} images current${stale.length ? `; removed stale ${stale.join(", ")}` : ""}` };
+  }
   if (!o.fix) return { name: "lab images", ok: false, detail: `not built for the current recipe: ${missing.join(", ")}`, remedy: "run `patchlab doctor --fix` (builds them from Debian packages, a few minutes the first time)" };
   o.say(`building lab images: ${missing.join(", ")} (first time only; later runs reuse them)`);
   await ensureImages(docker(), o.images, { onProgress: o.say });

@@ -434,6 +434,9 @@ export class DockerDriver implements LabDriver {
     if (opts.purgeSnapshots) {
       for (const s of await this.snapshots(lab)) await this.deleteSnapshot(s);
     }
+    // A flattened image is the state of a machine that no longer exists.
+    const flat = await this.docker.listImages({ filters: { label: [`${Labels.kind}=flattened`, `${Labels.lab}=${lab.name}`] } });
+    for (const i of flat) for (const t of i.RepoTags ?? []) await this.docker.getImage(t).remove().catch(() => undefined);
     await this.pruneSnapshots();
   }
 }
