@@ -109,9 +109,29 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     log.info("fingerprint before", { packages: Object.keys(before.packages).length, files: Object.keys(before.files).length, listening: before.listening });
     await runPhase("baseline", undefined, p.artifacts.map((a) => a.patch.id));
 
+    /** Restore the snapshot and prove it exact; a patch is only verified on an exact machine. */
+    const restoreExactly = async (patch: string | undefined): Promise<boolean> => {
+      const t = Date.now();
+      await driver.restore(m, snap, deadline());
+      const diff = diffFingerprints(before, await fingerprint(conn));
+      const what = patch ? `before ${patch}` : "at the end of the run";
+      step({
+        step: "restore",
+        ...(patch ? { patch } : {}),
+        status: diff.equal ? "passed" : "broken",
+        message: diff.equal
+          ? `restored ${what}: state fingerprint equals the one before the run`
+          : `restore ${what} not exact: ${diff.differences.slice(0, 10).join("; ")}`,
+        start: t,
+        stop: Date.now(),
+      });
+      return diff.equal;
+    };
+
     for (const [i, a] of p.artifacts.entries()) {
       const id = a.patch.id;
-      if (i > 0) await restoreStep(p, snap, undefined, deadline());
+      // A dirty machine would blame this patch for what the last one left: not verified, undecided.
+      if (i > 0 && !(await restoreExactly(id))) continue;
       let t = Date.now();
       let installed = false;
       try {
@@ -150,17 +170,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     }
 
     // Put the machine back and prove it is exactly as it was.
-    await restoreStep(p, snap, undefined, deadline());
-    const after = await fingerprint(conn);
-    const diff = diffFingerprints(before, after);
-    const t = Date.now();
-    step({
-      step: "restore",
-      status: diff.equal ? "passed" : "broken",
-      message: diff.equal ? "state fingerprint after restore equals the one before the run" : `restore not exact: ${diff.differences.slice(0, 10).join("; ")}`,
-      start: t,
-      stop: t,
-    });
+    await restoreExactly(undefined);
   } catch (e) {
     // A lab error mid-pipeline: record it, and still put the machine back.
     const err = asPatchlabError(e);
@@ -178,8 +188,3 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
 
 const outcomeStatus = (r: StepOutcome): StepRecord["status"] => (r.ok ? "passed" : r.blame === "harness" ? "broken" : "failed");
 
-async function restoreStep(p: PipelineInput, snap: SnapshotRef, patch: string | undefined, deadline: number): Promise<void> {
-  const t = performance.now();
-  await p.driver.restore(p.machine, snap, deadline);
-  p.log.info("restored pre-run snapshot", { ms: Math.round(performance.now() - t), patch });
-}

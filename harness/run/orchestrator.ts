@@ -59,7 +59,10 @@ export function gateInput(
       const machines = [...targets.entries()].filter(([, as]) => as.includes(a)).map(([m]) => m);
       const stepOf = (machine: string, kind: "install" | "uninstall") => {
         const s = steps.find((x) => x.machine === machine && x.patch === id && x.step === kind);
-        if (!s) return { status: "not-run" as const, reason: `${kind} did not run` };
+        if (!s) {
+          const dirty = steps.find((x) => x.machine === machine && x.patch === id && x.step === "restore" && x.status !== "passed");
+          return { status: "not-run" as const, reason: dirty ? `not verified: ${dirty.message}` : `${kind} did not run` };
+        }
         if (s.status === "passed") return { status: "ok" as const };
         if (s.status === "failed") return { status: "failed" as const, message: s.message };
         return { status: "not-run" as const, reason: s.message };

@@ -62,4 +62,12 @@ describe("orchestrator: targets and gate input", () => {
     expect(input.patches[0]!.install[0]!.outcome.status).to.equal("not-run");
     expect(decide(input).patches[0]!.verdict).to.equal("needs-review");
   });
+
+  it("a patch skipped because the machine could not be restored exactly needs review, saying why", () => {
+    const a = artifact("W", ["web"]);
+    const dirty: StepRecord = { machine: "web", patch: "W", step: "restore", status: "broken", message: "restore before W not exact: file /etc/x: added", start: 0, stop: 0 };
+    const input = gateInput([a], targetsOf(machines, [a]), [dirty], [{ machine: "web", phase: "baseline", result: passed }]);
+    expect(input.patches[0]!.install[0]!.outcome).to.deep.equal({ status: "not-run", reason: "not verified: restore before W not exact: file /etc/x: added" });
+    expect(decide(input).patches[0]!.verdict).to.equal("needs-review");
+  });
 });

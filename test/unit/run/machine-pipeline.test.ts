@@ -171,4 +171,14 @@ describe("machine pipeline (fake lab)", () => {
     expect(restore.status).to.equal("broken");
     expect(restore.message).to.match(/file \/etc\/leftover\.conf: added/);
   });
+
+  it("a patch is not verified on a machine whose restore was not exact (it is left undecided, not blamed)", async () => {
+    const fake = new FakeLab();
+    fake.restoreLeaves = (s) => { s.packages["leftover"] = "1"; };
+    const { steps } = await pipeline(fake, { P1: "good", P2: "good" });
+    const p2 = steps.filter((s) => s.patch === "P2");
+    expect(p2.map((s) => `${s.step}:${s.status}`)).to.deep.equal(["restore:broken"]);
+    expect(p2[0]!.message).to.match(/restore before P2 not exact: package leftover: added/);
+    expect(fake.events.filter((e) => e.startsWith("install"))).to.deep.equal(["install P1 on clean machine"]);
+  });
 });
