@@ -3,29 +3,38 @@
 // of how far it got, and nothing already recorded is ever lost.
 import fs from "node:fs";
 import path from "node:path";
+import { z } from "zod";
 
-export type StepStatus = "started" | "passed" | "failed" | "broken" | "skipped";
+export const StepStatus = z.enum(["started", "passed", "failed", "broken", "skipped"]);
+export type StepStatus = z.infer<typeof StepStatus>;
 
-export interface JournalStep {
-  at: string;
-  machine?: string;
-  patch?: string;
-  step: string;
-  status: StepStatus;
-  message?: string;
-  durationMs?: number;
-}
+export const JournalStep = z
+  .object({
+    at: z.string().describe("ISO 8601 time the step's outcome was recorded"),
+    machine: z.string().optional(),
+    patch: z.string().optional(),
+    step: z.string().describe("lab-up, install, uninstall, restart, restore, suite <name> <phase>, ..."),
+    status: StepStatus,
+    message: z.string().optional(),
+    durationMs: z.number().optional(),
+  })
+  .strict();
+export type JournalStep = z.infer<typeof JournalStep>;
 
-export interface JournalData {
-  runId: string;
-  batch: string;
-  lab: string;
-  pid: number;
-  startedAt: string;
-  finishedAt?: string;
-  state: "running" | "finished" | "failed";
-  steps: JournalStep[];
-}
+export const JournalData = z
+  .object({
+    runId: z.string(),
+    batch: z.string().describe("batch file"),
+    lab: z.string(),
+    pid: z.number().int(),
+    startedAt: z.string(),
+    finishedAt: z.string().optional(),
+    state: z.enum(["running", "finished", "failed"]).describe("running + no live pid = the run was interrupted"),
+    steps: z.array(JournalStep),
+  })
+  .strict()
+  .meta({ title: "patchlab run journal (reports/<run>/run.json)" });
+export type JournalData = z.infer<typeof JournalData>;
 
 export class Journal {
   readonly file: string;
@@ -53,6 +62,7 @@ export class Journal {
   }
 
   private flush(): void {
+    JournalData.parse(this.data); // what is written always matches the published schema
     const tmp = `${this.file}.${process.pid}.tmp`;
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
     fs.writeFileSync(tmp, JSON.stringify(this.data, null, 2) + "\n");
