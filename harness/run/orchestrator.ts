@@ -19,6 +19,7 @@ import { Journal } from "./journal.ts";
 import { runMachinePipeline, suitesFor, type StepRecord, type SuiteRecord } from "./machine-pipeline.ts";
 import { newRunId } from "./run-id.ts";
 import { writeRunReport } from "./finish.ts";
+import { writeLifecycleJunit } from "../report/junit-lifecycle.ts";
 
 export interface RunOptions {
   html: boolean;
@@ -208,6 +209,7 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
       lock.release();
     }
   }
+  writeLifecycleJunit(path.join(runDir, "junit", "lifecycle.xml"), steps);
   const written = await writeRunReport({ runDir, runId, batch: loaded, decision, html: opts.html, journal });
   return { runId, runDir, decision: written };
 }

@@ -91,9 +91,13 @@ describe("patchlab run: one patch end to end", function () {
       version: "1.0",
       postinst: "#!/bin/sh\necho 'cannot migrate configuration' >&2\nexit 1\n",
     });
-    const { r, gate } = await runPatch("FIX-INSTALL-FAILS", deb, dir);
+    const { r, gate, runDir } = await runPatch("FIX-INSTALL-FAILS", deb, dir);
     expect(r.code, r.stdout + r.stderr).to.equal(1);
     expect(gate.patches[0]!.reasons.map((x) => x.kind)).to.include("install-failed");
+    // CI views that read only JUnit see it too, with the maintainer script's own words.
+    const junit = fs.readFileSync(path.join(runDir, "junit", "lifecycle.xml"), "utf8");
+    expect(junit).to.match(/<testcase classname="lifecycle.web" name="install FIX-INSTALL-FAILS"[^>]*>\s*<failure/);
+    expect(junit).to.contain("cannot migrate configuration");
   });
 
   it("rejects a patch whose uninstall leaves nginx broken (post-uninstall regression)", async function () {
