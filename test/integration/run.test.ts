@@ -100,6 +100,20 @@ describe("patchlab run: one patch end to end", function () {
     expect(junit).to.contain("cannot migrate configuration");
   });
 
+  it("rejects a patch that cannot be uninstalled (exit 1, uninstall-failed)", async function () {
+    const deb = buildDeb(dir, {
+      name: "fixture-uninstall-fails",
+      version: "1.0",
+      files: { "usr/share/doc/fixture-uninstall-fails/README": "fixture\n" },
+      postrm: "#!/bin/sh\n[ \"$1\" = remove ] && { echo 'refusing to remove' >&2; exit 1; }\nexit 0\n",
+    });
+    const { r, gate } = await runPatch("FIX-UNINSTALL-FAILS", deb, dir);
+    expect(r.code, r.stdout + r.stderr).to.equal(1);
+    const reasons = gate.patches[0]!.reasons;
+    expect(reasons.map((x) => x.kind)).to.include("uninstall-failed");
+    expect(reasons.find((x) => x.kind === "uninstall-failed")!.message).to.match(/dpkg --purge fixture-uninstall-fails exited 1/);
+  });
+
   it("rejects a patch whose uninstall leaves nginx broken (post-uninstall regression)", async function () {
     const deb = buildDeb(dir, {
       name: "fixture-bad-uninstall",
