@@ -16,9 +16,9 @@ async function fingerprintWeb(): Promise<unknown> {
   return JSON.parse(r.stdout);
 }
 
-async function runPatch(id: string, deb: string, dir: string) {
-  const batch = batchFor(dir, { id, deb, lab: "reference" });
-  const r = await cli(["run", batch]);
+async function runPatch(id: string, deb: string, dir: string, opts: { restart?: "machine"; args?: string[] } = {}) {
+  const batch = batchFor(dir, { id, deb, lab: "reference", ...(opts.restart ? { restart: opts.restart } : {}) });
+  const r = await cli(["run", batch, ...(opts.args ?? [])]);
   const runDir = runDirFrom(r.stdout);
   const gate = readJson<Decision>(path.join(runDir, "gate.json"));
   return { r, runDir, gate };
@@ -112,6 +112,29 @@ describe("patchlab run: one patch end to end", function () {
     const reasons = gate.patches[0]!.reasons;
     expect(reasons.map((x) => x.kind)).to.include("uninstall-failed");
     expect(reasons.find((x) => x.kind === "uninstall-failed")!.message).to.match(/dpkg --purge fixture-uninstall-fails exited 1/);
+  });
+
+  it("restarts the machine after a patch that asks for it, and approves it when all comes back", async function () {
+    const deb = buildDeb(dir, { name: "fixture-restart-good", version: "1.0", files: { "usr/share/doc/fixture-restart-good/README": "x\n" } });
+    const { r, runDir } = await runPatch("FIX-RESTART-GOOD", deb, dir, { restart: "machine" });
+    expect(r.code, r.stdout + r.stderr).to.equal(0);
+    const journal = readJson<{ steps: { step: string; status: string }[] }>(path.join(runDir, "run.json"));
+    expect(journal.steps.filter((s) => s.step === "restart").map((s) => s.status)).to.deep.equal(["passed"]);
+  });
+
+  it("rejects a patch whose damage only shows after the restart it asks for", async function () {
+    // The config is broken but nginx is not reloaded: only the restart reveals it.
+    const deb = buildDeb(dir, {
+      name: "fixture-breaks-on-restart",
+      version: "1.0",
+      depends: NGINX_DEP,
+      files: { "etc/nginx/conf.d/fixture-latent.conf": "this is not an nginx directive;\n" },
+    });
+    const { r, gate, runDir } = await runPatch("FIX-BREAKS-ON-RESTART", deb, dir, { restart: "machine", args: ["--timeout", "15"] });
+    expect(r.code, r.stdout + r.stderr).to.equal(1);
+    const journal = readJson<{ steps: { step: string; status: string; message?: string }[] }>(path.join(runDir, "run.json"));
+    expect(journal.steps.find((s) => s.step === "restart")).to.include({ status: "failed" });
+    expect(gate.patches[0]!.reasons.filter((x) => x.kind === "regression").map((x) => x.phase)).to.include("post-install");
   });
 
   it("rejects a patch whose uninstall leaves nginx broken (post-uninstall regression)", async function () {
