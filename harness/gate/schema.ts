@@ -112,13 +112,7 @@ export const Decision = z
       .optional()
       .describe("which run decided: added when gate.json is written (the gate itself is pure)"),
   })
-  .strict();
+  .strict()
+  // Exported to lab-config/schemas/gate.schema.json with the other file formats (config/json-schemas.ts).
+  .meta({ title: "patchlab gate decision (gate.json)" });
 export type Decision = z.infer<typeof Decision>;
-
-/** JSON Schema of gate.json, for the schema export script (lab-config/schemas/gate.schema.json). */
-export function gateJsonSchema(): Record<string, unknown> {
-  return {
-    ...z.toJSONSchema(Decision, { target: "draft-2020-12" }),
-    title: "patchlab gate decision (gate.json)",
-  } as Record<string, unknown>;
-}

@@ -1,9 +1,10 @@
 import { expect } from "chai";
-import { Decision, decide, gateJsonSchema } from "../../../harness/gate/gate.ts";
+import { Decision, decide } from "../../../harness/gate/gate.ts";
+import { renderSchemas } from "../../../harness/config/json-schemas.ts";
 
 describe("gate.json schema", () => {
   it("exports a JSON Schema for gate.json from the zod Decision schema", () => {
-    const s = gateJsonSchema();
+    const s = JSON.parse(renderSchemas()["gate.schema.json"]!) as Record<string, unknown>;
     expect(s).to.have.property("$schema");
     expect(s).to.have.property("type", "object");
     const props = (s as { properties: Record<string, unknown> }).properties;
