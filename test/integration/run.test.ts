@@ -4,6 +4,7 @@
 import path from "node:path";
 import { expect } from "chai";
 import type { Decision } from "../../harness/gate/gate.ts";
+import { JournalData } from "../../harness/run/journal.ts";
 import { batchFor, buildDeb, cli, docker, labelled, readJson, runDirFrom, tmpDir } from "./support.ts";
 import { repoRoot } from "../../harness/core/paths.ts";
 import fs from "node:fs";
@@ -15,6 +16,9 @@ async function fingerprintWeb(): Promise<unknown> {
   expect(r.code, r.stderr).to.equal(0);
   return JSON.parse(r.stdout);
 }
+
+/** The run's journal, validated against the schema it is written with. */
+const journalOf = (runDir: string) => JournalData.parse(readJson(path.join(runDir, "run.json")));
 
 async function runPatch(id: string, deb: string, dir: string, opts: { restart?: "machine"; args?: string[] } = {}) {
   const batch = batchFor(dir, { id, deb, lab: "reference", ...(opts.restart ? { restart: opts.restart } : {}) });
@@ -60,7 +64,7 @@ describe("patchlab run: one patch end to end", function () {
     const results = fs.readdirSync(path.join(runDir, "allure-results"));
     expect(results.filter((f) => f.endsWith("-result.json")).length).to.be.greaterThan(5);
     expect(fs.readdirSync(path.join(runDir, "junit")).length).to.be.greaterThan(0);
-    const journal = readJson<{ state: string; steps: { step: string; status: string }[] }>(path.join(runDir, "run.json"));
+    const journal = journalOf(runDir);
     expect(journal.state).to.equal("finished");
     expect(journal.steps.filter((s) => s.step === "install").map((s) => s.status)).to.deep.equal(["passed"]);
     expect(journal.steps.filter((s) => s.step === "uninstall").map((s) => s.status)).to.deep.equal(["passed"]);
@@ -118,7 +122,7 @@ describe("patchlab run: one patch end to end", function () {
     const deb = buildDeb(dir, { name: "fixture-restart-good", version: "1.0", files: { "usr/share/doc/fixture-restart-good/README": "x\n" } });
     const { r, runDir } = await runPatch("FIX-RESTART-GOOD", deb, dir, { restart: "machine" });
     expect(r.code, r.stdout + r.stderr).to.equal(0);
-    const journal = readJson<{ steps: { step: string; status: string }[] }>(path.join(runDir, "run.json"));
+    const journal = journalOf(runDir);
     expect(journal.steps.filter((s) => s.step === "restart").map((s) => s.status)).to.deep.equal(["passed"]);
   });
 
@@ -132,7 +136,7 @@ describe("patchlab run: one patch end to end", function () {
     });
     const { r, gate, runDir } = await runPatch("FIX-BREAKS-ON-RESTART", deb, dir, { restart: "machine", args: ["--timeout", "15"] });
     expect(r.code, r.stdout + r.stderr).to.equal(1);
-    const journal = readJson<{ steps: { step: string; status: string; message?: string }[] }>(path.join(runDir, "run.json"));
+    const journal = journalOf(runDir);
     expect(journal.steps.find((s) => s.step === "restart")).to.include({ status: "failed" });
     expect(gate.patches[0]!.reasons.filter((x) => x.kind === "regression").map((x) => x.phase)).to.include("post-install");
   });

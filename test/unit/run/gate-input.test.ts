@@ -1,23 +1,18 @@
 // What the orchestrator hands the gate: every required result, or its explicit absence.
 import { expect } from "chai";
-import type { Lab } from "../../../harness/config/schemas.ts";
+import { fakeLab } from "../../../harness/lab/roles/testing.ts";
 import type { MachineHandle } from "../../../harness/lab/types.ts";
 import type { PatchArtifact } from "../../../harness/patch/deb.ts";
 import { decide } from "../../../harness/gate/gate.ts";
 import { gateInput, targetsOf } from "../../../harness/run/orchestrator.ts";
 import type { StepRecord, SuiteRecord } from "../../../harness/run/machine-pipeline.ts";
 
-const lab: Lab = { name: "t", domain: "t.test", network: { subnet: "10.99.0.0/24" }, machines: [] };
-const handle = (name: string, roles: ("web" | "db" | "client")[]): MachineHandle => ({
-  spec: { name, image: name, roles, applications: [], owner: { name: "t", contact: "t@x.example" }, site: "s", criticality: "low" },
-  lab, container: `c-${name}`, ip: "10.99.0.10", fqdn: `${name}.t.test`,
-});
 const artifact = (id: string, roles: ("web" | "db" | "ssh")[]): PatchArtifact => ({
   patch: { id, title: id, vendor: "t", severity: "moderate", kind: "deb", deb: { file: "x.deb" }, appliesTo: { roles }, restart: "none" },
   manifestFile: "/x.yaml", debFile: "/x.deb", package: `pkg-${id}`, version: "1.0",
 });
-const web = handle("web", ["web"]);
-const machines = [web, handle("db", ["db"]), handle("client", ["client"])];
+const { handles: machines } = fakeLab([{ name: "web", roles: ["web"], ip: "172.30.99.10" }, { name: "db", roles: ["db"], ip: "172.30.99.11" }, { name: "client", roles: ["client"], ip: "172.30.99.12" }]);
+const web = machines[0]!;
 const passed = { suite: "web", crashed: false, detail: "", tests: [{ name: "serves", status: "passed" as const, durationMs: 1 }] };
 const step = (patch: string, kind: "install" | "uninstall", status: StepRecord["status"]): StepRecord => ({ machine: "web", patch, step: kind, status, message: status, start: 0, stop: 0 });
 

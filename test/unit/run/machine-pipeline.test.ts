@@ -3,7 +3,7 @@
 import { expect } from "chai";
 import { LabError } from "../../../harness/core/errors.ts";
 import { nullLogger } from "../../../harness/core/log.ts";
-import type { Lab } from "../../../harness/config/schemas.ts";
+import { fakeLab } from "../../../harness/lab/roles/testing.ts";
 import type { Connection, ExecResult, LabDriver, MachineHandle, SnapshotRef } from "../../../harness/lab/types.ts";
 import type { PatchArtifact, PatchProvisioner, StepOutcome } from "../../../harness/patch/deb.ts";
 import type { SuiteRunResult } from "../../../harness/report/outcome-model.ts";
@@ -83,13 +83,8 @@ class FakeProvisioner implements PatchProvisioner {
   }
 }
 
-const lab: Lab = { name: "t", domain: "t.test", network: { subnet: "10.99.0.0/24" }, machines: [] };
-const handle = (name: string, roles: ("web" | "client")[]): MachineHandle => ({
-  spec: { name, image: name, roles, applications: [], owner: { name: "t", contact: "t@x.example" }, site: "s", criticality: "low" },
-  lab, container: `c-${name}`, ip: "10.99.0.10", fqdn: `${name}.t.test`,
-});
-const web = handle("web", ["web"]);
-const client = handle("client", ["client"]);
+const { handles } = fakeLab([{ name: "web", roles: ["web"], ip: "172.30.99.10" }, { name: "client", roles: ["client"], ip: "172.30.99.11" }]);
+const [web, client] = [handles[0]!, handles[1]!];
 const artifact = (id: string): PatchArtifact => ({
   patch: { id, title: id, vendor: "t", severity: "moderate", kind: "deb", deb: { file: "x.deb" }, appliesTo: { roles: ["web"] }, restart: "none" },
   manifestFile: "/x.yaml", debFile: "/x.deb", package: `pkg-${id}`, version: "1.0",
