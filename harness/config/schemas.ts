@@ -90,6 +90,11 @@ export const Patch = z
     title: z.string().min(1),
     vendor: z.string().min(1).default("debian"),
     severity: Severity,
+    advisory: z.url().optional().describe("the vendor's advisory for this update (e.g. a DSA page)"),
+    cves: z
+      .array(z.string().regex(/^CVE-\d{4}-\d{4,}$/, "must look like CVE-2024-12345"))
+      .default([])
+      .describe("CVE ids the patch fixes"),
     kind: z.literal("deb"),
     deb: DebSource,
     appliesTo: z

@@ -1,5 +1,6 @@
 // The .deb PatchProvisioner: prepares the package file on the harness, installs it
 // unattended on a machine, checks it took, and uninstalls it again.
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { execFile } from "node:child_process";
@@ -7,26 +8,11 @@ import { promisify } from "node:util";
 import type { Patch } from "../config/schemas.ts";
 import { ConfigError, LabError, PatchError } from "../core/errors.ts";
 import type { Connection } from "../lab/types.ts";
+import type { PatchArtifact, PatchProvisioner, StepOutcome } from "./types.ts";
 
 const run = promisify(execFile);
 
-/** A patch ready to ship: its manifest plus the .deb on the harness and what dpkg says it is. */
-export interface PatchArtifact {
-  patch: Patch;
-  manifestFile: string;
-  debFile: string;
-  package: string;
-  version: string;
-}
-
-export interface StepOutcome {
-  ok: boolean;
-  /** Who a failure is on: the patch (rejects it) or the harness, which could not do the step (undecided). */
-  blame?: "patch" | "harness";
-  message: string;
-  output: string;
-  durationMs: number;
-}
+export type { PatchArtifact, PatchProvisioner, PayloadItem, StepOutcome } from "./types.ts";
 
 async function dpkgDeb(args: string[], what: string): Promise<string> {
   try {
@@ -62,7 +48,8 @@ export async function prepareDeb(patch: Patch, manifestFile: string, workDir: st
   if (!pkg || !version) {
     throw new ConfigError(`${manifestFile}: ${debFile} has no Package/Version control fields`, "rebuild the .deb with a complete DEBIAN/control");
   }
-  return { patch, manifestFile, debFile, package: pkg, version };
+  const sha256 = createHash("sha256").update(fs.readFileSync(debFile)).digest("hex");
+  return { patch, manifestFile, debFile, package: pkg, version, payload: [{ package: pkg, version, sha256 }] };
 }
 
 const REMOTE_DIR = "/var/cache/patchlab";
@@ -73,12 +60,6 @@ export async function packageState(conn: Connection, pkg: string): Promise<{ sta
   if (r.exitCode !== 0) return undefined;
   const [status = "", version = ""] = r.stdout.split("|");
   return { status: status.trim(), version: version.trim() };
-}
-
-export interface PatchProvisioner {
-  install(conn: Connection, a: PatchArtifact): Promise<StepOutcome>;
-  uninstall(conn: Connection, a: PatchArtifact): Promise<StepOutcome>;
-  isInstalled(conn: Connection, a: PatchArtifact): Promise<boolean>;
 }
 
 export class DebProvisioner implements PatchProvisioner {

@@ -16,6 +16,19 @@ export const TestOutcome = z
     status: TestStatus,
     message: z.string().optional(),
     durationMs: z.number().nonnegative(),
+    latencyMs: z
+      .number()
+      .nonnegative()
+      .optional()
+      .describe("how long the service took to answer (not the harness's own overhead)"),
+    attempts: z
+      .array(
+        z
+          .object({ status: TestStatus, message: z.string().optional(), durationMs: z.number().nonnegative().optional() })
+          .strict(),
+      )
+      .optional()
+      .describe("earlier attempts, oldest first (absent: first try); a failed check is retried once"),
   })
   .strict();
 export type TestOutcome = z.infer<typeof TestOutcome>;

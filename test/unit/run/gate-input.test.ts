@@ -8,8 +8,8 @@ import { gateInput, targetsOf } from "../../../harness/run/orchestrator.ts";
 import type { StepRecord, SuiteRecord } from "../../../harness/run/machine-pipeline.ts";
 
 const artifact = (id: string, roles: ("web" | "db" | "ssh")[]): PatchArtifact => ({
-  patch: { id, title: id, vendor: "t", severity: "moderate", kind: "deb", deb: { file: "x.deb" }, appliesTo: { roles }, restart: "none" },
-  manifestFile: "/x.yaml", debFile: "/x.deb", package: `pkg-${id}`, version: "1.0",
+  patch: { id, title: id, vendor: "t", severity: "moderate", kind: "deb", deb: { file: "x.deb" }, appliesTo: { roles }, restart: "none", cves: [] },
+  manifestFile: "/x.yaml", debFile: "/x.deb", package: `pkg-${id}`, version: "1.0", payload: [{ package: `pkg-${id}`, version: "1.0" }],
 });
 const { handles: machines } = fakeLab([{ name: "web", roles: ["web"], ip: "172.30.99.10" }, { name: "db", roles: ["db"], ip: "172.30.99.11" }, { name: "client", roles: ["client"], ip: "172.30.99.12" }]);
 const web = machines[0]!;

@@ -86,8 +86,8 @@ class FakeProvisioner implements PatchProvisioner {
 const { handles } = fakeLab([{ name: "web", roles: ["web"], ip: "172.30.99.10" }, { name: "client", roles: ["client"], ip: "172.30.99.11" }]);
 const [web, client] = [handles[0]!, handles[1]!];
 const artifact = (id: string): PatchArtifact => ({
-  patch: { id, title: id, vendor: "t", severity: "moderate", kind: "deb", deb: { file: "x.deb" }, appliesTo: { roles: ["web"] }, restart: "none" },
-  manifestFile: "/x.yaml", debFile: "/x.deb", package: `pkg-${id}`, version: "1.0",
+  patch: { id, title: id, vendor: "t", severity: "moderate", kind: "deb", deb: { file: "x.deb" }, appliesTo: { roles: ["web"] }, restart: "none", cves: [] },
+  manifestFile: "/x.yaml", debFile: "/x.deb", package: `pkg-${id}`, version: "1.0", payload: [{ package: `pkg-${id}`, version: "1.0" }],
 });
 
 async function pipeline(fake: FakeLab, behaviour: Record<string, "good" | "breaks" | "failInstall" | "throwInstall">, suiteFails?: (phase: string) => Error | undefined) {

@@ -1,0 +1,40 @@
+// The patch contracts every kind of patch (deb, apt, script, files) implements: what a patch
+// is once prepared for shipping, and what installing or removing it on a machine reports.
+import type { Patch } from "../config/schemas.ts";
+import type { Connection } from "../lab/types.ts";
+
+/** One package (or file set) of a patch, exactly as installed: what a promotion must match. */
+export interface PayloadItem {
+  package: string;
+  version: string;
+  /** sha256 of the .deb (or payload file) when the harness holds it. */
+  sha256?: string;
+}
+
+/** A patch ready to ship: its manifest plus what it installs. */
+export interface PatchArtifact {
+  patch: Patch;
+  manifestFile: string;
+  /** The exact identity of what is installed (the gate records it). */
+  payload: PayloadItem[];
+  /** deb kind: the .deb on the harness. */
+  debFile: string;
+  /** deb kind: the package the .deb holds, and its version. */
+  package: string;
+  version: string;
+}
+
+export interface StepOutcome {
+  ok: boolean;
+  /** Who a failure is on: the patch (rejects it) or the harness, which could not do the step (undecided). */
+  blame?: "patch" | "harness";
+  message: string;
+  output: string;
+  durationMs: number;
+}
+
+export interface PatchProvisioner {
+  install(conn: Connection, a: PatchArtifact): Promise<StepOutcome>;
+  uninstall(conn: Connection, a: PatchArtifact): Promise<StepOutcome>;
+  isInstalled(conn: Connection, a: PatchArtifact): Promise<boolean>;
+}
