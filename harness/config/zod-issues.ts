@@ -98,6 +98,14 @@ class IssueContext {
    * which forms are accepted.
    */
   private union(issue: Extract<Issue, { code: "invalid_union" }>, p: FieldPath): LocatedConfigError[] {
+    // A discriminated union (a machine's `driver:`) names its choices itself.
+    const disc = issue as { note?: string; options?: unknown[] };
+    if (disc.note === "No matching discriminator" && Array.isArray(disc.options)) {
+      const allowed = disc.options.filter((o): o is string => typeof o === "string");
+      const value = valueAt(this.source.data, p);
+      const guess = typeof value === "string" ? closest(value, allowed) : undefined;
+      return [problemAt(this.source, p, `unknown ${nounOf(p)} ${shortJson(value)}`, `${guess ? `did you mean "${guess}"? ` : ""}use one of: ${allowed.join(", ")}`, { omitValue: true })];
+    }
     const matchedKeys = (branch: readonly Issue[]) =>
       branch.length > 0 &&
       branch.every(
