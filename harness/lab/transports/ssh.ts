@@ -282,8 +282,13 @@ export class SshConnection implements Connection {
     );
   }
 
-  async waitUntilReady(deadline: number): Promise<void> {
+  /** SSH answers (a session opens and runs `true`); the roles are not waited for. */
+  async waitUntilReachable(deadline: number): Promise<void> {
     await this.waitForSsh(deadline, "did not answer over SSH", async () => (await this.exec(["true"], { timeoutMs: Math.max(1000, Math.min(10_000, deadline - Date.now())) })).exitCode === 0);
+  }
+
+  async waitUntilReady(deadline: number): Promise<void> {
+    await this.waitUntilReachable(deadline);
     await this.o.ready?.(deadline);
   }
 
