@@ -7,7 +7,7 @@
 // arrives (the session died under it). A command that ran and exited non-zero is a result.
 import ssh2 from "ssh2";
 import type { ClientChannel, ConnectConfig } from "ssh2";
-import { LabError } from "../../core/errors.ts";
+import { LabError, PatchlabError } from "../../core/errors.ts";
 import { nullLogger, type Logger } from "../../core/log.ts";
 import type { Connection, ExecOptions, ExecResult, FileToUpload } from "../types.ts";
 import { entriesFor, preferredHostKeyAlgorithms, readKnownHosts, verifyHostKey, type HostKeyVerdict } from "./known-hosts.ts";
@@ -262,7 +262,8 @@ export class SshConnection implements Connection {
         if (await accept()) return;
         last = "still the same boot";
       } catch (e) {
-        if (e instanceof FatalSshError) throw e;
+        // Waiting cures neither a wrong host key nor a refused login nor a missing secret.
+        if (e instanceof FatalSshError || (e instanceof PatchlabError && !(e instanceof LabError))) throw e;
         last = (e as Error).message;
         this.close();
       }
