@@ -38,7 +38,7 @@ async function which(cmd: string): Promise<string | undefined> {
 }
 
 let aptUpdated = false;
-async function aptInstall(pkgs: string[], say: (l: string) => void): Promise<void> {
+async function aptInstall(pkgs: string[], say: (l: string) => void, opts: { recommends?: boolean } = {}): Promise<void> {
   if (!isRoot() || !isDebian()) {
     throw new LabError("dependency-missing", `need Debian packages: ${pkgs.join(" ")}`, `install them: sudo apt-get install ${pkgs.join(" ")}`);
   }
@@ -54,7 +54,7 @@ async function aptInstall(pkgs: string[], say: (l: string) => void): Promise<voi
   // With recommends: that is the set verified on these machines (docker.io brings
   // cgroupfs-mount and xz-utils, debootstrap the archive keyring it checks signatures with).
   try {
-    await run("apt-get", ["install", "-y", "-q", ...pkgs], { env, maxBuffer: 64 << 20 });
+    await run("apt-get", ["install", "-y", "-q", ...(opts.recommends === false ? ["--no-install-recommends"] : []), ...pkgs], { env, maxBuffer: 64 << 20 });
   } catch (e) {
     const err = e as Error & { stderr?: string };
     throw new LabError("dependency-missing", `apt-get install ${pkgs.join(" ")} failed: ${(err.stderr ?? err.message).trim().split("\n").slice(-3).join(" | ")}`, `install them by hand (apt-get install ${pkgs.join(" ")}) and re-run`);
@@ -62,11 +62,11 @@ async function aptInstall(pkgs: string[], say: (l: string) => void): Promise<voi
 }
 
 /** A host tool that comes from a Debian package. */
-async function tool(name: string, cmdPath: string, pkgs: string[], why: string, o: DoctorOptions): Promise<CheckReport> {
+async function tool(name: string, cmdPath: string, pkgs: string[], why: string, o: DoctorOptions, aptOpts: { recommends?: boolean } = {}): Promise<CheckReport> {
   if (has(cmdPath) || (await which(name))) return { name, ok: true, detail: cmdPath };
-  const remedy = `apt-get install ${pkgs.join(" ")} (${why})`;
+  const remedy = `apt-get install ${aptOpts.recommends === false ? "--no-install-recommends " : ""}${pkgs.join(" ")} (${why})`;
   if (!o.fix) return { name, ok: false, detail: "not installed", remedy };
-  await aptInstall(pkgs, o.say);
+  await aptInstall(pkgs, o.say, aptOpts);
   return { name, ok: true, detail: cmdPath, fixed: true };
 }
 
@@ -125,6 +125,11 @@ export async function doctor(o: DoctorOptions): Promise<CheckReport[]> {
   reports.push(await tool("debootstrap", "/usr/sbin/debootstrap", ["debootstrap"], "builds the lab base image", o));
   reports.push(await tool("chromium", "/usr/bin/chromium", ["chromium"], "the browser Playwright drives", o));
   reports.push(await tool("java", "/usr/bin/java", ["openjdk-17-jre-headless"], "allure-commandline needs Java", o));
+  // The vm driver: QEMU (without recommends: those are desktop audio/video stacks), qemu-img
+  // for the qcow2 base and overlays, mkfs.ext4 for the guest's root filesystem.
+  reports.push(await tool("qemu-system-x86_64", "/usr/bin/qemu-system-x86_64", ["qemu-system-x86"], "runs the vm driver's machines", o, { recommends: false }));
+  reports.push(await tool("qemu-img", "/usr/bin/qemu-img", ["qemu-utils"], "makes VM disk images and overlays", o, { recommends: false }));
+  reports.push(await tool("mkfs.ext4", "/usr/sbin/mkfs.ext4", ["e2fsprogs"], "builds VM root filesystems", o));
   const e = await engine(o);
   reports.push(e);
   if (e.ok) reports.push(await images(o));
