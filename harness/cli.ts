@@ -7,6 +7,7 @@ import { doctor } from "./doctor.ts";
 import { formatStatus, labDown, labFingerprint, labRestore, labSnapshot, labSnapshots, labStatus, labUp } from "./commands/lab.ts";
 import { runCommand } from "./commands/run.ts";
 import { demoCommand } from "./commands/demo.ts";
+import { reportCommand } from "./commands/report.ts";
 import { loadLab } from "./config/loader.ts";
 import type { MachineStatus } from "./lab/types.ts";
 import { killRunningSuites } from "./run/mocha-runner.ts";
@@ -132,6 +133,17 @@ program
   .description("the main job on the built-in reference lab: bring it up, verify the demo batch, report and gate")
   .action(async () => {
     await demoCommand();
+  });
+
+program
+  .command("report [run]")
+  .description("generate a run's Allure HTML report (default: the newest run), verdicts first, with its batch's history")
+  .option("--open", "serve it on 127.0.0.1 and print the URL (until Ctrl-C)")
+  .option("--port <port>", "port for --open (default: any free port)", (v: string) => Number(v))
+  .option("--single-file", "also write one self-contained HTML file, to mail")
+  .option("--history-from <dir>", "continue the trend of a previous allure-report or saved history dir (a fresh CI workspace)")
+  .action(async (run: string | undefined, o: { open?: boolean; port?: number; singleFile?: boolean; historyFrom?: string }) => {
+    await reportCommand(run, o);
   });
 
 /**
