@@ -109,7 +109,8 @@ function matches(r: ResultFile, patch: string, reason: ReasonView): boolean {
   if (reason.machine && labelValue(r, "machine") !== reason.machine) return false;
   const patches = labelValues(r, "patch").flatMap((v) => v.split(","));
   if (patches.length && !patches.includes(patch)) return false;
-  return checkTitle(r) === reason.check || r.name === reason.check;
+  // allure-mocha's fullName is "<project>:<spec file>: <describe> > <test>".
+  return checkTitle(r) === reason.check || (r.fullName ?? "").endsWith(`: ${reason.check}`);
 }
 
 /** Marks the checks the gate judged not blocking (pre-existing, waived) or flaky, by their message. */
