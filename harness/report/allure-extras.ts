@@ -6,6 +6,7 @@ import path from "node:path";
 import { Status } from "allure-js-commons";
 import type { Category, ExecutorInfo } from "allure-js-commons/sdk";
 import { FileSystemWriter } from "allure-js-commons/sdk/reporter";
+import { repoRoot } from "../core/paths.ts";
 import { ciInfo, type Env } from "./ci-env.ts";
 
 export interface RunInfo {
@@ -98,6 +99,15 @@ export function executorInfo(info: RunInfo, env: Env = process.env): ExecutorInf
   };
 }
 
+/** The harness's own version: which rules decided is part of what was tested. */
+function harnessVersion(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { version?: string }).version ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
 /** environment.properties' entries: the run, and the CI's commit and links when there is one. */
 export function environmentInfo(info: RunInfo, env: Env = process.env): Record<string, string> {
   return {
@@ -105,6 +115,7 @@ export function environmentInfo(info: RunInfo, env: Env = process.env): Record<s
     lab: info.lab,
     run: info.runId,
     ...(info.patches ? { patches: info.patches.join(", ") } : {}),
+    patchlab: harnessVersion(),
     ...ciInfo(env)?.environment,
     ...info.extra,
   };

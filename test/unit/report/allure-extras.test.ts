@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { CATEGORIES, MARK, environmentInfo, executorInfo, resultsDirOf, writeAllureExtras } from "../../../harness/report/allure-extras.ts";
 import { ciInfo } from "../../../harness/report/ci-env.ts";
+import { repoRoot } from "../../../harness/core/paths.ts";
 
 /** Allure matches a category's messageRegex against the whole message (Java, DOTALL). */
 function categoriesOf(r: { status: string; message?: string; flaky?: boolean }): string[] {
@@ -113,7 +114,7 @@ describe("report: Allure extras (categories, environment, executor)", () => {
     it("outside CI: patchlab as executor, the caller's build order, no CI entries", () => {
       expect(ciInfo({})).to.equal(undefined);
       expect(executorInfo({ ...info, buildOrder: 3 }, {})).to.deep.equal({ name: "patchlab", type: "patchlab", buildName: "demo on reference (run 20261127-064334-demo-0142)", reportName: "patchlab: demo", buildOrder: 3 });
-      expect(environmentInfo(info, {})).to.deep.equal({ batch: "demo", lab: "reference", run: "20261127-064334-demo-0142", patches: "PL-DEMO-0001, PL-DEMO-0002" });
+      expect(environmentInfo(info, {})).to.deep.equal({ batch: "demo", lab: "reference", run: "20261127-064334-demo-0142", patches: "PL-DEMO-0001, PL-DEMO-0002", patchlab: (JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { version: string }).version });
     });
     it("PATCHLAB_REPORT_URL becomes the executor's report link", () => {
       expect(executorInfo(info, { ...GITLAB, PATCHLAB_REPORT_URL: "https://ops.example.com/reports/demo/" }).reportUrl).to.equal("https://ops.example.com/reports/demo/");

@@ -7,6 +7,7 @@ import { markFlakyRetries, markFromDecision, reportTitle, stageResults } from ".
 import { writeVerdictResults } from "../../../harness/report/verdicts.ts";
 import { loadResults, type ResultFile } from "../../../harness/report/result-files.ts";
 import { writeAllureResult } from "../../../harness/report/lifecycle.ts";
+import { runSuite } from "../../../harness/run/mocha-runner.ts";
 
 type R = ResultFile & { steps: { name: string; status: string; statusDetails?: { message?: string } }[]; description?: string; attachments: { name: string; source: string }[] };
 
@@ -189,6 +190,16 @@ describe("report: staging a run's results for the report", () => {
     markFlakyRetries(loaded);
     const flaky = loaded.filter((r) => r.result.statusDetails?.flaky).map((r) => [r.result.name, r.result.status]);
     expect(flaky).to.deep.equal([["flaps", "passed"]]);
+  });
+
+  it("a check mocha retried (allure-mocha writes one result per attempt) is flaky in the report", async function () {
+    this.timeout(60_000);
+    const spec = path.join(root, "retry.spec.ts");
+    fs.writeFileSync(spec, `let n = 0; describe("web role", function () { this.retries(1); it("flaps", () => { if (++n === 1) throw Object.assign(new Error("timeout"), { name: "AssertionError" }); }); });`);
+    const context = { runId: "r", phase: "post-install" as const, patches: ["p"], lab: { name: "l", domain: "lab.test", subnet: "172.30.77.0/24" }, target: { name: "web", container: "c", ip: "172.30.77.10", fqdn: "web.lab.test", roles: ["web" as const] }, machines: {}, client: { name: "client", container: "cc" }, caCertPath: "/tmp/ca.pem" };
+    await runSuite({ suite: spec, context, resultsDir: results, junitFile: path.join(root, "j.xml"), timeoutMs: 30_000, labels: {} });
+    stageResults({ resultsDir: results, stageDir: stage, batch: "demo" });
+    expect(staged().map((r) => [r.status, !!r.statusDetails?.flaky]).sort()).to.deep.equal([["failed", false], ["passed", true]]);
   });
 
   it("the executor gets the report's title and a build order when it has none; a CI's build order stays", () => {
