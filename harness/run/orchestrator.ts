@@ -75,6 +75,20 @@ export function patchTargets(artifacts: PatchArtifact[], targets: Map<MachineHan
   });
 }
 
+/** A machine's extra suites are relative to the lab file; they must exist before anything runs. */
+export function resolveExtraSuites(loaded: LoadedBatch): void {
+  const dir = path.dirname(loaded.lab.file);
+  const problems: ConfigError[] = [];
+  for (const [i, m] of loaded.lab.lab.machines.entries()) {
+    m.suites = m.suites.map((s, j) => {
+      const abs = path.resolve(dir, s);
+      if (!fs.existsSync(abs)) problems.push(new ConfigError(`${loaded.lab.file}: machines[${i}].suites[${j}]: suite ${abs} does not exist`, "point it at a spec file, relative to the lab file", { file: loaded.lab.file, field: `machines[${i}].suites[${j}]`, value: s }));
+      return abs;
+    });
+  }
+  if (problems.length) throw new ConfigErrors(problems);
+}
+
 /** Bad input as gate.json problems: file, field, line, message, remedy. */
 export function problemsOf(err: PatchlabError): ConfigProblem[] {
   const list = err instanceof ConfigErrors ? err.errors : err instanceof ConfigError ? [err] : [];
@@ -107,6 +121,7 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
     runId ??= newRunId(loaded.batch.name);
     runDir = path.join(reportsRoot(), runId);
     waivers = await loadWaivers(opts.waiversFile);
+    resolveExtraSuites(loaded);
     // Build/locate every patch first: a bad package tree is bad input, found before the lab is touched.
     for (const p of loaded.patches) artifacts.push(await prepareDeb(p.patch, p.file, path.join(runDir, "patches")));
   } catch (e) {
@@ -166,6 +181,7 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
             machine: m,
             all: machines,
             artifacts: mine,
+            suites: suitesFor(m),
             provisioner,
             runId: runId!,
             runDir,
