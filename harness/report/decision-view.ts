@@ -5,20 +5,46 @@ import fs from "node:fs";
 import { z } from "zod";
 import { ConfigError } from "../core/errors.ts";
 
+const WaiverView = z.looseObject({ id: z.string().optional(), reason: z.string().optional(), approver: z.string().optional(), expires: z.string().optional(), expired: z.boolean().optional() });
+
 const ReasonView = z.looseObject({
-  kind: z.string(),
+  /** gate.json v2: the vocabulary word (passed, failed, broken, pre-existing, flaky, waived, missing). */
+  outcome: z.string().optional(),
+  /** gate.json v2: the rule that decided (regression, no-baseline, ...). */
+  rule: z.string().optional(),
+  /** v2: evidence kind (step, suite, watch); v1: the reason's kind (regression, pre-existing, ...). */
+  kind: z.string().optional(),
   effect: z.string().optional(),
   phase: z.string().optional(),
   machine: z.string().optional(),
   suite: z.string().optional(),
   check: z.string().optional(),
-  outcome: z.string().optional(),
   baseline: z.string().optional(),
   message: z.string().optional(),
-  /** A waiver that covers (or, expired, no longer covers) this failure; shape owned by the gate. */
-  waiver: z.looseObject({ id: z.string().optional(), reason: z.string().optional(), approver: z.string().optional(), expires: z.string().optional(), expired: z.boolean().optional() }).optional(),
+  /** The waiver that accepted this failure. */
+  waiver: WaiverView.optional(),
+  /** Waivers that matched but had expired: not applied. */
+  expiredWaivers: z.array(WaiverView).optional(),
 });
 export type ReasonView = z.infer<typeof ReasonView>;
+export type WaiverView = z.infer<typeof WaiverView>;
+
+const V1_OUTCOME: Record<string, string> = { regression: "failed", "install-failed": "failed", "uninstall-failed": "failed", "failed-without-baseline": "missing", crashed: "broken" };
+
+/** The reason's word in the gate's vocabulary (gate.json v2 `outcome`; v1 said it in `kind`). */
+const EVIDENCE_KINDS = ["step", "suite", "watch"];
+
+export function outcomeOf(r: ReasonView): string {
+  return r.outcome ?? V1_OUTCOME[r.kind ?? ""] ?? (EVIDENCE_KINDS.includes(r.kind ?? "") ? undefined : r.kind) ?? "failed";
+}
+
+/** What decided, for people: "regression", "pre-existing (failing-before-too)", "missing (no-baseline)", "broken". */
+export function ruleOf(r: ReasonView): string {
+  const outcome = outcomeOf(r);
+  const rule = r.rule ?? (EVIDENCE_KINDS.includes(r.kind ?? "") ? undefined : r.kind);
+  if (!rule || rule === outcome) return outcome;
+  return outcome === "failed" ? rule : `${outcome} (${rule})`;
+}
 
 const PatchRef = z.looseObject({
   id: z.string(),
@@ -36,7 +62,10 @@ export const DecisionView = z.looseObject({
     z.looseObject({
       patch: z.string(),
       verdict: z.string(),
+      title: z.string().optional(),
+      severity: z.string().optional(),
       reasons: z.array(ReasonView).default([]),
+      notes: z.array(z.string()).default([]),
       counts: z.record(z.string(), z.number()).default({}),
     }),
   ),

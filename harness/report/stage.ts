@@ -6,10 +6,10 @@
 import fs from "node:fs";
 import path from "node:path";
 import { CATEGORIES, MARK, writeCategories } from "./allure-extras.ts";
-import type { DecisionView, ReasonView } from "./decision-view.ts";
+import { outcomeOf, type DecisionView, type ReasonView } from "./decision-view.ts";
 import { KIND_LABEL, type AllureLink } from "./labels.ts";
 import { labelValue, labelValues, loadResults, saveResult, type LoadedResult, type ResultFile } from "./result-files.ts";
-import { verdictWord, waiverDetails, writeVerdictResults } from "./verdicts.ts";
+import { verdictWord, waiverDetails, waiverText, writeVerdictResults } from "./verdicts.ts";
 
 export interface StageInput {
   resultsDir: string;
@@ -113,15 +113,19 @@ function matches(r: ResultFile, patch: string, reason: ReasonView): boolean {
   return checkTitle(r) === reason.check || (r.fullName ?? "").endsWith(`: ${reason.check}`);
 }
 
-/** Marks the checks the gate judged not blocking (pre-existing, waived) or flaky, by their message. */
+/**
+ * Marks the checks the gate judged not blocking (pre-existing, waived) or flaky, by their
+ * message; a failure whose waiver expired keeps counting as a regression, and says why.
+ */
 export function markFromDecision(results: LoadedResult[], d: DecisionView): void {
   for (const p of d.patches) {
     for (const reason of p.reasons) {
-      const mark = markFor(reason);
-      if (!mark && reason.kind !== "flaky") continue;
+      const outcome = outcomeOf(reason);
+      const mark = markFor(reason, outcome);
+      if (!mark && outcome !== "flaky") continue;
       for (const { result } of results.filter((x) => matches(x.result, p.patch, reason))) {
-        if (reason.kind === "flaky") {
-          result.statusDetails = { ...result.statusDetails, flaky: true };
+        if (outcome === "flaky") {
+          if (result.status === "passed") result.statusDetails = { ...result.statusDetails, flaky: true };
           continue;
         }
         if (result.status !== "failed" && result.status !== "broken") continue;
@@ -132,9 +136,10 @@ export function markFromDecision(results: LoadedResult[], d: DecisionView): void
   }
 }
 
-function markFor(r: ReasonView): string | undefined {
-  if (r.kind === "waived" || (r.waiver && !r.waiver.expired && r.effect === "none")) return `${MARK.waived}(${waiverDetails(r) || "see gate.json"}): `;
-  if (r.kind === "pre-existing") return `${MARK.preExisting}(failed in baseline too, not blocking): `;
+function markFor(r: ReasonView, outcome: string): string | undefined {
+  if (outcome === "waived") return `${MARK.waived}(${(r.waiver && waiverDetails(r.waiver)) || "see gate.json"}): `;
+  if (outcome === "pre-existing") return `${MARK.preExisting}(failed in baseline too, not blocking): `;
+  if (r.expiredWaivers?.length || r.waiver?.expired) return `(${waiverText(r).replace(/\n/g, "; ")}) `;
   return undefined;
 }
 

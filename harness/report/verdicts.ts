@@ -4,14 +4,14 @@
 import type { TestStatus } from "./outcome-model.ts";
 import { jsonAttachment } from "./attachments.ts";
 import { MARK } from "./allure-extras.ts";
-import type { DecisionView, PatchDecisionView, ReasonView } from "./decision-view.ts";
+import { ruleOf, type DecisionView, type PatchDecisionView, type ReasonView, type WaiverView } from "./decision-view.ts";
 import { ALLURE_SEVERITY, KIND_LABEL, patchLinks, stageTitle, type AllureLink, type PatchInfo } from "./labels.ts";
 import { writeAllureResult, type AllureStep } from "./lifecycle.ts";
 import type { Severity } from "../config/schemas.ts";
 
 export const VERDICT_STAGE = "gate decision";
-const STATUS: Record<string, TestStatus> = { approved: "passed", rejected: "failed", "needs-review": "broken" };
-const WORDS: Record<string, string> = { approved: "approved", rejected: "rejected", "needs-review": "needs review" };
+const STATUS: Record<string, TestStatus> = { approved: "passed", rejected: "failed", "needs-review": "broken", "not-applicable": "skipped" };
+const WORDS: Record<string, string> = { approved: "approved", rejected: "rejected", "needs-review": "needs review", "not-applicable": "not applicable", "bad-input": "bad input" };
 const EFFECT_STATUS: Record<string, TestStatus> = { rejects: "failed", undecided: "broken", none: "skipped" };
 const EFFECT_ORDER = ["rejects", "undecided", "none"];
 /** Steps listed per decision; the rest are in gate.json (attached). */
@@ -39,7 +39,8 @@ export function writeVerdictResults(resultsDir: string, decision: DecisionView, 
   const at = ctx.at ?? (decision.run?.decidedAt ? Date.parse(decision.run.decidedAt) : NaN);
   const when = Number.isFinite(at) ? at : Date.now();
   const known = new Map<string, PatchInfo & { title?: string }>();
-  for (const p of [...(decision.run?.patches ?? []), ...(ctx.patches ?? [])]) known.set(p.id, { ...known.get(p.id), ...(p as PatchInfo & { title?: string }) });
+  const fromPatches = decision.patches.map((p) => ({ id: p.patch, ...(p.title ? { title: p.title } : {}), ...(p.severity ? { severity: p.severity } : {}) }));
+  for (const p of [...fromPatches, ...(decision.run?.patches ?? []), ...(ctx.patches ?? [])]) known.set(p.id, { ...known.get(p.id), ...(p as PatchInfo & { title?: string }) });
   if (decision.patches.length === 0) return [writeNoDecision(resultsDir, decision, ctx, when)];
   return decision.patches.map((p) => writeOne(resultsDir, p, known.get(p.patch), ctx, when));
 }
@@ -99,16 +100,16 @@ const where = (r: ReasonView) => [r.machine, r.phase].filter(Boolean).join("/");
 export function reasonLine(r: ReasonView): string {
   const w = where(r);
   const msg = (r.message ?? "").split("\n")[0]!.slice(0, 200);
-  return `${r.kind}: ${r.check ?? "(whole step)"}${w ? ` [${w}]` : ""}${msg ? `: ${msg}` : ""}`;
+  return `${ruleOf(r)}: ${r.check ?? "(whole step)"}${w ? ` [${w}]` : ""}${msg ? `: ${msg}` : ""}`;
 }
 
 const blocking = (p: PatchDecisionView) => p.reasons.filter((r) => r.effect !== "none");
 
 function tally(p: PatchDecisionView): string {
   const byKind = new Map<string, number>();
-  for (const r of p.reasons) byKind.set(r.kind, (byKind.get(r.kind) ?? 0) + 1);
+  for (const r of p.reasons) byKind.set(ruleOf(r), (byKind.get(ruleOf(r)) ?? 0) + 1);
   const c = p.counts;
-  const checks = c.checks !== undefined ? `${c.passed ?? 0}/${c.checks} required checks passed` : "";
+  const checks = c.checks !== undefined ? `${c.passed ?? 0}/${c.checks} checks passed` : "";
   const kinds = [...byKind.entries()].map(([k, n]) => `${n} ${k}`).join(", ");
   return [checks, kinds].filter(Boolean).join("; ");
 }
@@ -127,9 +128,9 @@ const byEffect = (a: ReasonView, b: ReasonView) => EFFECT_ORDER.indexOf(a.effect
 function verdictSteps(p: PatchDecisionView): AllureStep[] {
   const rs = [...p.reasons].sort(byEffect);
   const steps: AllureStep[] = rs.slice(0, MAX_STEPS).map((r) => ({
-    name: `${r.effect === "rejects" ? "rejects" : r.effect === "undecided" ? "undecided" : "not blocking"} · ${r.kind}: ${r.check ?? "(whole step)"}${where(r) ? ` [${where(r)}]` : ""}`,
+    name: `${r.effect === "rejects" ? "rejects" : r.effect === "undecided" ? "undecided" : "not blocking"} · ${ruleOf(r)}: ${r.check ?? "(whole step)"}${where(r) ? ` [${where(r)}]` : ""}`,
     status: EFFECT_STATUS[r.effect ?? "none"] ?? "skipped",
-    ...(r.message || r.waiver ? { message: [waiverText(r), r.message].filter(Boolean).join("\n") } : {}),
+    ...(r.message || r.waiver || r.expiredWaivers?.length ? { message: [waiverText(r), r.message].filter(Boolean).join("\n") } : {}),
   }));
   if (rs.length > MAX_STEPS) steps.push({ name: `... and ${rs.length - MAX_STEPS} more reasons (attached gate.json)`, status: "skipped" });
   if (steps.length === 0) steps.push({ name: `every required check passed (${tally(p)})`, status: "passed" });
@@ -137,26 +138,29 @@ function verdictSteps(p: PatchDecisionView): AllureStep[] {
 }
 
 /** "reason; approved by X; until 2026-12-31" (or "expired 2026-01-31"). */
-export function waiverDetails(r: ReasonView): string {
-  const w = r.waiver;
-  if (!w) return "";
-  return [w.reason, w.approver ? `approved by ${w.approver}` : "", w.expires ? `${w.expired ? "expired" : "until"} ${w.expires}` : ""].filter(Boolean).join("; ");
+export function waiverDetails(w: WaiverView, expired = !!w.expired): string {
+  return [w.reason, w.approver ? `approved by ${w.approver}` : "", w.expires ? `${expired ? "expired" : "until"} ${w.expires}` : ""].filter(Boolean).join("; ");
 }
 
+/** What the waivers did to a reason: applied, or matched but expired (and so not applied). */
 export function waiverText(r: ReasonView): string {
-  if (!r.waiver) return "";
-  const d = waiverDetails(r);
-  return `${r.waiver.expired ? "waiver expired, not applied" : "waived"}${d ? ` (${d})` : ""}`;
+  const lines: string[] = [];
+  if (r.waiver && !r.waiver.expired) lines.push(`waived (${waiverDetails(r.waiver)})`);
+  const expired = [...(r.expiredWaivers ?? []), ...(r.waiver?.expired ? [r.waiver] : [])];
+  for (const w of expired) lines.push(`waiver${w.id ? ` ${w.id}` : ""} expired, not applied (${waiverDetails(w, true)})`);
+  return lines.join("\n");
 }
 
 function verdictDescription(p: PatchDecisionView, title: string | undefined): string {
   const c = p.counts;
-  const words: Record<string, string> = { passed: "passed", failed: "failed", preExisting: "pre-existing", broken: "broken", missing: "missing", skipped: "skipped", flaky: "flaky", waived: "waived" };
+  const words: Record<string, string> = { passed: "passed", failed: "failed", preExisting: "pre-existing", flaky: "flaky", waived: "waived", broken: "broken", missing: "missing", skipped: "skipped" };
   const parts = Object.entries(words).filter(([k]) => k in c).map(([k, w]) => `${c[k]} ${w}`);
   return [
     `**${p.patch}**${title ? ` — ${escapeMd(title)}` : ""}: **${verdictWord(p.verdict)}**.`,
     "",
-    c.checks !== undefined ? `${c.checks} required checks: ${parts.join(", ")}.` : "",
+    c.checks !== undefined ? `${c.checks} checks judged${c.required !== undefined ? ` (${c.required} required results)` : ""}: ${parts.join(", ")}.` : "",
+    "",
+    ...p.notes.map((n) => `- ${escapeMd(n)}`),
     "",
     "Each step under *Test body* is one reason: red rejects the patch, yellow leaves it undecided (needs review), grey is shown but does not block. The full decision is attached as JSON.",
   ].join("\n");
@@ -164,5 +168,5 @@ function verdictDescription(p: PatchDecisionView, title: string | undefined): st
 
 /** Markdown is rendered by the report: keep a title's characters literal. */
 function escapeMd(s: string): string {
-  return s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, "\\$&");
+  return s.replace(/[\\`*_{}[\]#|<>]/g, "\\$&");
 }

@@ -7,6 +7,21 @@ import { writeAllureExtras, resultsDirOf, MARK } from "../../../harness/report/a
 import { buildHtmlReport, generateHtmlReport } from "../../../harness/report/html.ts";
 import { writeAllureResult, writeLifecycleResult } from "../../../harness/report/lifecycle.ts";
 import { writeGateJson } from "../../../harness/report/gate-json.ts";
+import type { Decision } from "../../../harness/gate/schema.ts";
+
+/** A gate.json for one patch "p" (what the gate writes; see harness/gate/schema.ts). */
+function decisionOf(id: string, batch: string, verdict: "approved" | "rejected"): Decision {
+  const ok = verdict === "approved";
+  return {
+    schemaVersion: 2,
+    verdict,
+    exitCode: ok ? 0 : 1,
+    summary: "",
+    patches: [{ patch: "p", title: "a patch", severity: "moderate", verdict, reasons: [], notes: [], counts: { required: 1, checks: 1, passed: ok ? 1 : 0, failed: ok ? 0 : 1, broken: 0, missing: 0, preExisting: 0, flaky: 0, waived: 0, skipped: 0 }, payload: [], testedWith: [] }],
+    approvedSet: [],
+    run: { id, batch, lab: "reference", decidedAt: "2026-11-27T06:44:00.000Z", patches: [{ id: "p", title: "a patch", severity: "moderate" }] },
+  };
+}
 
 describe("report: HTML report (allure-commandline, needs java)", function () {
   this.timeout(120_000);
@@ -20,14 +35,7 @@ describe("report: HTML report (allure-commandline, needs java)", function () {
     const results = resultsDirOf(run);
     writeAllureExtras(run, { runId: id, lab: "reference", batch }, {});
     writeLifecycleResult(results, { phase: "install", patch: "p", machine: "web", status, message: status === "failed" ? "dpkg: error processing package p" : "p installed", start: 1000, stop: 1500 });
-    writeGateJson(run, {
-      schemaVersion: 1,
-      verdict: status === "passed" ? "approved" : "rejected",
-      exitCode: status === "passed" ? 0 : 1,
-      summary: "",
-      patches: [{ patch: "p", verdict: status === "passed" ? "approved" : "rejected", reasons: [], counts: { checks: 1, passed: status === "passed" ? 1 : 0, failed: status === "passed" ? 0 : 1, preExisting: 0, broken: 0, missing: 0, skipped: 0 } }],
-      run: { id, batch, lab: "reference", decidedAt: "2026-11-27T06:44:00.000Z", patches: [{ id: "p", title: "a patch", severity: "moderate" }] },
-    });
+    writeGateJson(run, decisionOf(id, batch, status === "passed" ? "approved" : "rejected"));
     return run;
   };
   before(() => {
@@ -85,7 +93,7 @@ describe("report: HTML report (allure-commandline, needs java)", function () {
     check("waived", "failed", `${MARK.waived}(bug 1; approved by alice; until 2026-12-31): status 502`);
     check("old failure", "failed", `${MARK.preExisting}(failed in baseline too, not blocking): expired cert`);
     check("no message", "failed");
-    writeGateJson(run, { schemaVersion: 1, verdict: "rejected", exitCode: 1, summary: "", patches: [{ patch: "p", verdict: "rejected", reasons: [], counts: { checks: 1, passed: 0, failed: 1, preExisting: 0, broken: 0, missing: 0, skipped: 0 } }], run: { id: "x", batch: "cats", lab: "l", decidedAt: "2026-11-27T06:44:00.000Z", patches: [] } });
+    writeGateJson(run, decisionOf("x", "cats", "rejected"));
     const report = await generateHtmlReport(run);
     const tree = JSON.parse(fs.readFileSync(path.join(report, "data", "categories.json"), "utf8")) as { children: { name: string; children: { children?: { name: string }[]; name: string }[] }[] };
     const members = Object.fromEntries(tree.children.map((c) => [c.name, c.children.flatMap((m) => (m.children ?? [m]).map((t) => t.name)).sort()]));
@@ -95,7 +103,7 @@ describe("report: HTML report (allure-commandline, needs java)", function () {
       "Flaky (passed on retry)": ["flapped"],
       "Waived failures": ["waived"],
       "Pre-existing failures (not blocking)": ["old failure"],
-      "Gate decisions: not approved": ["REJECTED: p"],
+      "Gate decisions: not approved": ["REJECTED: p a patch"],
     });
   });
 

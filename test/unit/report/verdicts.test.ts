@@ -11,22 +11,24 @@ import { runSuite } from "../../../harness/run/mocha-runner.ts";
 
 type R = ResultFile & { steps: { name: string; status: string; statusDetails?: { message?: string } }[]; description?: string; attachments: { name: string; source: string }[] };
 
-const regression = { kind: "regression", effect: "rejects", phase: "post-install", machine: "web", suite: "web", check: "web role > web serves its home page over HTTP", outcome: "failed", baseline: "passed", message: "GET http://web.lab.test/ : status: expected 502 to equal 200" };
-const preExisting = { kind: "pre-existing", effect: "none", phase: "post-install", machine: "web", suite: "web", check: "web role > web's certificate is valid for more than 7 more days", outcome: "pre-existing", baseline: "failed", message: "expires in 3 days" };
-const broken = { kind: "broken", effect: "undecided", phase: "post-install", machine: "db", suite: "db", check: "db role > db accepts a connection", outcome: "broken", message: "client container is not running" };
-const counts = (o: Partial<Record<string, number>>) => ({ checks: 9, passed: 9, failed: 0, preExisting: 0, broken: 0, missing: 0, skipped: 0, ...o });
+// Reasons as gate.json (v2) words them: outcome (the vocabulary), the rule that decided, the evidence kind.
+const regression = { outcome: "failed", effect: "rejects", rule: "regression", kind: "suite", phase: "post-install", machine: "web", suite: "web", check: "web role > web serves its home page over HTTP", baseline: "passed", message: "GET http://web.lab.test/ : status: expected 502 to equal 200" };
+const preExisting = { outcome: "pre-existing", effect: "none", rule: "failing-before-too", kind: "suite", phase: "post-install", machine: "web", suite: "web", check: "web role > web's certificate is valid for more than 7 more days", baseline: "failed", message: "expires in 3 days" };
+const broken = { outcome: "broken", effect: "undecided", rule: "broken", kind: "suite", phase: "post-install", machine: "db", suite: "db", check: "db role > db accepts a connection", message: "client container is not running" };
+const counts = (o: Partial<Record<string, number>>) => ({ required: 12, checks: 9, passed: 9, failed: 0, broken: 0, missing: 0, preExisting: 0, flaky: 0, waived: 0, skipped: 0, ...o });
 
 /** A gate.json as the gate writes it (extra fields the report does not read must not bother it). */
 const decision = DecisionView.parse({
-  schemaVersion: 1,
+  schemaVersion: 2,
   verdict: "rejected",
   exitCode: 1,
   summary: "Verdict: rejected (exit 1). Patches: 1 rejected, 1 needs-review, 1 approved.",
   patches: [
-    { patch: "PL-DEMO-0001", verdict: "approved", reasons: [], counts: counts({}) },
-    { patch: "PL-DEMO-0002", verdict: "rejected", reasons: [preExisting, regression], counts: counts({ passed: 7, failed: 1, preExisting: 1 }) },
-    { patch: "DSA-5678-1", verdict: "needs-review", reasons: [broken], counts: counts({ passed: 8, broken: 1 }), payload: [{ package: "nginx", version: "1.22.1-9+deb12u2" }] },
+    { patch: "PL-DEMO-0001", verdict: "approved", reasons: [], notes: [], counts: counts({}), payload: [], testedWith: [] },
+    { patch: "PL-DEMO-0002", verdict: "rejected", reasons: [preExisting, regression], notes: ["watcher tls: certificate expires in 3 days (warning)"], counts: counts({ passed: 7, failed: 1, preExisting: 1 }), payload: [], testedWith: [] },
+    { patch: "DSA-5678-1", verdict: "needs-review", reasons: [broken], notes: [], counts: counts({ passed: 8, broken: 1 }), payload: [{ package: "nginx", version: "1.22.1-9+deb12u2" }], testedWith: [] },
   ],
+  approvedSet: [],
   run: {
     id: "20261127-064334-demo-0142",
     batch: "demo",
@@ -73,16 +75,17 @@ describe("report: the gate's decision as Allure results", () => {
     writeVerdictResults(dir, decision, { batch: "demo" });
     const r = byPatch("PL-DEMO-0002");
     expect(r.statusDetails?.message).to.equal(
-      "Gate: rejected (7/9 required checks passed; 1 pre-existing, 1 regression)\n" +
+      "Gate: rejected (7/9 checks passed; 1 pre-existing (failing-before-too), 1 regression)\n" +
         "- regression: web role > web serves its home page over HTTP [web/post-install]: GET http://web.lab.test/ : status: expected 502 to equal 200",
     );
     expect(r.steps.map((s) => [s.status, s.name])).to.deep.equal([
       ["failed", "rejects · regression: web role > web serves its home page over HTTP [web/post-install]"],
-      ["skipped", "not blocking · pre-existing: web role > web's certificate is valid for more than 7 more days [web/post-install]"],
+      ["skipped", "not blocking · pre-existing (failing-before-too): web role > web's certificate is valid for more than 7 more days [web/post-install]"],
     ]);
-    expect(r.description).to.contain("9 required checks: 7 passed, 1 failed, 1 pre-existing, 0 broken, 0 missing, 0 skipped.");
+    expect(r.description).to.contain("9 checks judged (12 required results): 7 passed, 1 failed, 1 pre-existing, 0 flaky, 0 waived, 0 broken, 0 missing, 0 skipped.");
+    expect(r.description).to.contain("- watcher tls: certificate expires in 3 days (warning)");
     expect(byPatch("DSA-5678-1").steps.map((s) => s.status)).to.deep.equal(["broken"]);
-    expect(byPatch("PL-DEMO-0001").steps.map((s) => [s.status, s.name])).to.deep.equal([["passed", "every required check passed (9/9 required checks passed)"]]);
+    expect(byPatch("PL-DEMO-0001").steps.map((s) => [s.status, s.name])).to.deep.equal([["passed", "every required check passed (9/9 checks passed)"]]);
   });
 
   it("links the advisory and CVEs, and attaches the patch's decision as JSON", () => {
@@ -109,6 +112,18 @@ describe("report: the gate's decision as Allure results", () => {
     const [r] = results();
     expect(r).to.include({ status: "broken", name: "NEEDS REVIEW: no patch was decided" });
     expect(r!.statusDetails?.message).to.contain("no Docker engine answers");
+  });
+
+  it("still reads a gate.json of schema 1 (reasons named by kind)", () => {
+    const v1 = DecisionView.parse({ schemaVersion: 1, verdict: "rejected", summary: "", patches: [{ patch: "FIX-BAD", verdict: "rejected", reasons: [{ kind: "regression", effect: "rejects", phase: "post-install", machine: "web", check: "web role > web serves its home page over HTTP", outcome: "failed", message: "no HTTP response" }], counts: { checks: 21, passed: 7 } }] });
+    writeVerdictResults(dir, v1, { batch: "fix-bad" });
+    expect(byPatch("FIX-BAD").statusDetails?.message).to.equal("Gate: rejected (7/21 checks passed; 1 regression)\n- regression: web role > web serves its home page over HTTP [web/post-install]: no HTTP response");
+  });
+
+  it("a not-applicable patch is skipped, with its notes", () => {
+    writeVerdictResults(dir, DecisionView.parse({ summary: "", patches: [{ patch: "DSA-1-1", verdict: "not-applicable", reasons: [], notes: ["no lab machine has openssh-server"], counts: {} }] }), { batch: "b" });
+    expect(byPatch("DSA-1-1")).to.include({ status: "skipped", name: "NOT APPLICABLE: DSA-1-1" });
+    expect(byPatch("DSA-1-1").description).to.contain("no lab machine has openssh-server");
   });
 
   it("reportTitle puts the verdicts first", () => {
@@ -165,11 +180,12 @@ describe("report: staging a run's results for the report", () => {
   it("marks a waived failure with the waiver's reason, approver and expiry; an expired waiver marks nothing", () => {
     check("web serves its home page over HTTP", "post-install", "failed", "PL-DEMO-0002", "status 502");
     check("web sends a Server header", "post-install", "failed", "PL-DEMO-0002", "no Server header");
-    const waived = { ...regression, kind: "waived", effect: "none", waiver: { reason: "upstream bug 1234", approver: "alice", expires: "2026-12-31" } };
-    const expired = { ...regression, check: "web role > web sends a Server header", waiver: { reason: "old", approver: "bob", expires: "2026-01-31", expired: true } };
+    const waived = { ...regression, outcome: "waived", rule: "waived", effect: "none", waiver: { id: "W-7", reason: "upstream bug 1234", approver: "alice", expires: "2026-12-31" } };
+    const expired = { ...regression, check: "web role > web sends a Server header", expiredWaivers: [{ id: "W-1", reason: "old", approver: "bob", expires: "2026-01-31" }] };
     stageResults({ resultsDir: results, stageDir: stage, batch: "demo", decision: DecisionView.parse({ summary: "", patches: [{ patch: "PL-DEMO-0002", verdict: "rejected", reasons: [waived, expired], counts: {} }] }) });
     expect(find("web serves its home page over HTTP", "post-install").statusDetails?.message).to.equal("WAIVED (upstream bug 1234; approved by alice; until 2026-12-31): status 502");
-    expect(find("web sends a Server header", "post-install").statusDetails?.message).to.equal("no Server header");
+    // Still a regression (no WAIVED mark), saying which waiver no longer applies.
+    expect(find("web sends a Server header", "post-install").statusDetails?.message).to.equal("(waiver W-1 expired, not applied (old; approved by bob; expired 2026-01-31)) no Server header");
   });
 
   it("staging twice does not mark twice", () => {
