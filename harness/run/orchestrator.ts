@@ -12,7 +12,8 @@ import { DockerDriver } from "../lab/drivers/docker-driver.ts";
 import { acquireLabLock } from "../lab/lock.ts";
 import { reap } from "../lab/reaper.ts";
 import type { MachineHandle } from "../lab/types.ts";
-import { DebProvisioner, prepareDeb, type PatchArtifact } from "../patch/deb.ts";
+import type { PatchArtifact } from "../patch/types.ts";
+import { noTargetReason, prepareArtifacts, provisionerFor, targetsFor, type KindContext } from "../patch/registry.ts";
 import { decide, type Decision, type GateInput } from "../gate/gate.ts";
 import { runSuite } from "./mocha-runner.ts";
 import { Journal } from "./journal.ts";
@@ -41,7 +42,7 @@ export interface RunOutcome {
 export function targetsOf(machines: MachineHandle[], artifacts: PatchArtifact[]): Map<MachineHandle, PatchArtifact[]> {
   const out = new Map<MachineHandle, PatchArtifact[]>();
   for (const m of machines) {
-    const mine = artifacts.filter((a) => a.patch.appliesTo.roles.some((r) => m.spec.roles.includes(r)));
+    const mine = artifacts.filter((a) => a.patch.appliesTo?.roles.some((r) => m.spec.roles.includes(r)));
     if (mine.length) out.set(m, mine);
   }
   return out;
@@ -79,7 +80,7 @@ export function gateInput(
       );
       if (machines.length === 0) {
         // Nothing verified it: a missing result, never an approval.
-        const none = { machine: "(no target)", outcome: { status: "not-run" as const, reason: `no lab machine has a role in [${a.patch.appliesTo.roles.join(", ")}]` } };
+        const none = { machine: "(no target)", outcome: { status: "not-run" as const, reason: noTargetReason(a.patch, "the lab") } };
         return { patch: id, install: [none], uninstall: [none], suites: [] };
       }
       return {
@@ -102,8 +103,8 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
   fs.mkdirSync(resultsDir, { recursive: true });
 
   // Build/locate every patch first: a bad package tree is bad input, found before the lab is touched.
-  const artifacts: PatchArtifact[] = [];
-  for (const p of loaded.patches) artifacts.push(await prepareDeb(p.patch, p.file, path.join(runDir, "patches")));
+  // (catalog helper: prepare by patch kind through harness/patch/registry.ts)
+  const artifacts: PatchArtifact[] = await prepareArtifacts(loaded.patches, path.join(runDir, "patches"));
 
   const logs = new RunLogs(path.join(runDir, "logs"), runId);
   const journal = new Journal(runDir, { runId, batch: loaded.file, lab: lab.name });
@@ -129,14 +130,16 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
     journal.record({ step: "lab-up", status: "passed", durationMs: Date.now() - t0 });
     const pki = await driver.pki(lab);
 
-    const targets = targetsOf(machines, artifacts);
+    // (catalog helper: targets and provisioner by patch kind; apt patches fill the lab update server first)
+    const kindCtx: KindContext = { lab, machines, connect: (m) => driver!.connect(m), progress: say };
+    const targets = await targetsFor(artifacts, kindCtx);
     for (const a of artifacts) {
       if (![...targets.values()].some((as) => as.includes(a))) {
-        journal.record({ patch: a.patch.id, step: "plan", status: "skipped", message: `no machine in lab ${lab.name} has a role in [${a.patch.appliesTo.roles.join(", ")}]` });
+        journal.record({ patch: a.patch.id, step: "plan", status: "skipped", message: noTargetReason(a.patch, lab.name) });
       }
     }
 
-    const provisioner = new DebProvisioner();
+    const provisioner = await provisionerFor(artifacts, targets, kindCtx);
     const { writeLifecycleResult } = await import("../report/allure-extras.ts");
     await Promise.all(
       [...targets.entries()].map(async ([m, mine]) => {
