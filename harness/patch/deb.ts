@@ -28,6 +28,9 @@ async function dpkgDeb(args: string[], what: string): Promise<string> {
 
 /** Build (for `deb.build`) or locate (for `deb.file`) the patch's .deb and read its identity. */
 export async function prepareDeb(patch: Patch, manifestFile: string, workDir: string): Promise<PatchArtifact> {
+  if (patch.kind !== "deb") {
+    throw new ConfigError(`${manifestFile}: patch ${patch.id} is of kind ${patch.kind}, not deb`, "prepare it with its own kind's provisioner (harness/patch/registry.ts)");
+  }
   const base = path.dirname(manifestFile);
   let debFile: string;
   if ("build" in patch.deb) {

@@ -9,7 +9,7 @@ describe("config: JSON Schema export", () => {
   const rendered = renderSchemas();
 
   it("exports lab, patch, batch, gate.json and run.json schemas with titles and field descriptions", () => {
-    expect(Object.keys(rendered)).to.include.members(["batch.schema.json", "gate.schema.json", "gate-input.schema.json", "lab.schema.json", "patch.schema.json", "run.schema.json", "waivers.schema.json"]);
+    expect(Object.keys(rendered)).to.include.members(["batch.schema.json", "gate.schema.json", "gate-input.schema.json", "lab.schema.json", "patch.schema.json", "plan.schema.json", "policy.schema.json", "run.schema.json", "waivers.schema.json"]);
     const lab = JSON.parse(rendered["lab.schema.json"]!);
     expect(lab.title).to.equal("patchlab lab");
     expect(lab.additionalProperties).to.equal(false);
