@@ -1,6 +1,7 @@
 // `patchlab lab ...`: bring the lab up and down, show its health, snapshot and restore it.
 import type { Lab } from "../config/schemas.ts";
-import { loadLab } from "../config/loader.ts";
+import { checkLabFitsHost, loadLab } from "../config/loader.ts";
+import { networkName } from "../lab/addressing.ts";
 import { ConfigError } from "../core/errors.ts";
 import { say, RunLogs } from "../core/log.ts";
 import { reportsRoot } from "../core/paths.ts";
@@ -26,9 +27,11 @@ export interface LabSession {
  * before anything is created), the engine reachable, leftovers of dead runs reaped, the lab
  * locked for this process.
  */
-export async function openLab(ref: string | undefined, purpose: string, opts: { ephemeral?: boolean; runId?: string } = {}): Promise<LabSession> {
+export async function openLab(ref: string | undefined, purpose: string, opts: { ephemeral?: boolean; runId?: string; creates?: boolean } = {}): Promise<LabSession> {
   const loaded = await loadLab(ref ?? "reference");
   const d = await requireEngine();
+  // A command that creates machines first checks the host can take them (subnet free, capacity).
+  if (opts.creates) await checkLabFitsHost(loaded, d, networkName(loaded.lab.name));
   const runId = opts.runId ?? newRunId(purpose.replace(/\s+/g, "-"));
   // One log per lab and machine across lab commands (each line carries its command id).
   const logs = new RunLogs(path.join(reportsRoot(), ".lab-logs", loaded.lab.name), runId);
@@ -45,8 +48,8 @@ export async function openLab(ref: string | undefined, purpose: string, opts: { 
   return { lab: loaded.lab, labFile: loaded.file, driver, logs, release: () => lock.release() };
 }
 
-export async function withLab<T>(ref: string | undefined, purpose: string, fn: (s: LabSession) => Promise<T>): Promise<T> {
-  const s = await openLab(ref, purpose);
+export async function withLab<T>(ref: string | undefined, purpose: string, fn: (s: LabSession) => Promise<T>, opts: { creates?: boolean } = {}): Promise<T> {
+  const s = await openLab(ref, purpose, opts);
   try {
     return await fn(s);
   } finally {
@@ -82,7 +85,7 @@ export async function labUp(ref: string | undefined, timeoutS: number): Promise<
     await s.driver.up(s.lab, { runId: s.logs.runId, deadline: Date.now() + timeoutS * 1000 });
     say(`lab ${s.lab.name} up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return s.driver.status(s.lab);
-  });
+  }, { creates: true });
 }
 
 export const labStatus = (ref: string | undefined) => withLab(ref, "lab status", (s) => s.driver.status(s.lab));

@@ -3,11 +3,12 @@
 // gate and report. Results are written as they happen; the lab is always left restored.
 import fs from "node:fs";
 import path from "node:path";
-import { loadBatch, type LoadedBatch } from "../config/loader.ts";
+import { checkLabFitsHost, loadBatch, type LoadedBatch } from "../config/loader.ts";
+import { networkName } from "../lab/addressing.ts";
 import { asPatchlabError, LabError } from "../core/errors.ts";
 import { RunLogs, say } from "../core/log.ts";
 import { reportsRoot } from "../core/paths.ts";
-import { requireEngine } from "../lab/drivers/docker-engine.ts";
+import { docker as engine, requireEngine } from "../lab/drivers/docker-engine.ts";
 import { DockerDriver } from "../lab/drivers/docker-driver.ts";
 import { acquireLabLock } from "../lab/lock.ts";
 import { reap } from "../lab/reaper.ts";
@@ -96,14 +97,16 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
   const loaded: LoadedBatch = await loadBatch(batchRef);
   const { batch } = loaded;
   const lab = loaded.lab.lab;
+  // Bad input stops before anything is written: the host must be able to take the lab...
+  await checkLabFitsHost(loaded.lab, engine(), networkName(lab.name));
   const runId = opts.runId ?? newRunId(batch.name);
   const runDir = path.join(reportsRoot(), runId);
   const resultsDir = path.join(runDir, "allure-results");
-  fs.mkdirSync(resultsDir, { recursive: true });
 
-  // Build/locate every patch first: a bad package tree is bad input, found before the lab is touched.
+  // ...and every patch build/locate: a bad package tree is bad input, found before the lab is touched.
   const artifacts: PatchArtifact[] = [];
   for (const p of loaded.patches) artifacts.push(await prepareDeb(p.patch, p.file, path.join(runDir, "patches")));
+  fs.mkdirSync(resultsDir, { recursive: true });
 
   const logs = new RunLogs(path.join(runDir, "logs"), runId);
   const journal = new Journal(runDir, { runId, batch: loaded.file, lab: lab.name });
