@@ -8,6 +8,7 @@ import { formatStatus, labDown, labFingerprint, labRestore, labSnapshot, labSnap
 import { runCommand } from "./commands/run.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { loadLab } from "./config/loader.ts";
+import { parseSeconds } from "./config/cli-args.ts";
 import type { MachineStatus } from "./lab/types.ts";
 import { killRunningSuites } from "./run/mocha-runner.ts";
 import { docker } from "./lab/drivers/docker-engine.ts";
@@ -47,7 +48,7 @@ program
   });
 
 const lab = program.command("lab").description("stand the lab up, inspect it, snapshot and restore it");
-const timeout = ["--timeout <seconds>", "deadline for machines to become ready", (v: string) => Number(v), 180] as const;
+const timeout = ["--timeout <seconds>", "deadline for machines to become ready", parseSeconds, 180] as const;
 
 lab
   .command("up [lab]")

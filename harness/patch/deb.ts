@@ -13,11 +13,12 @@ import type { PatchArtifact, PatchProvisioner, StepOutcome } from "./types.ts";
 
 export type { PatchArtifact, PatchProvisioner, PayloadItem, StepOutcome } from "./types.ts";
 
-async function dpkgDeb(args: string[], what: string): Promise<string> {
+async function dpkgDeb(args: string[], what: string, where: { file: string; field: string }): Promise<string> {
+  const deadline = timeoutMs("dpkg-deb"); // a bad override is its own error, not dpkg-deb's
   try {
     return (
       await runChild("dpkg-deb", args, {
-        timeoutMs: timeoutMs("dpkg-deb"),
+        timeoutMs: deadline,
         what: `dpkg-deb for ${what}`,
         timeoutRemedy: `a package this slow to build or read is unusual: check the host's load and disk; raise ${envNameFor("dpkg-deb")} for a very large package`,
       })
@@ -29,7 +30,7 @@ async function dpkgDeb(args: string[], what: string): Promise<string> {
       throw new LabError("dependency-missing", "dpkg-deb is not installed on the harness", "install it: `apt-get install dpkg` (Debian/Ubuntu)");
     }
     const stderr = e instanceof ChildFailed ? e.result.stderr : err.message;
-    throw new ConfigError(`${what}: dpkg-deb failed: ${stderr.trim()}`, "fix the package tree (DEBIAN/control must be a valid control file) or the .deb file");
+    throw new ConfigError(`${what}: dpkg-deb failed: ${stderr.trim()}`, "fix the package tree (DEBIAN/control must be a valid control file) or the .deb file", where);
   }
 }
 
@@ -41,7 +42,7 @@ export async function prepareDeb(patch: Patch, manifestFile: string, workDir: st
     if (!fs.existsSync(debFile)) {
       throw new ConfigError(`${manifestFile}: deb.file: ${debFile} does not exist`, "point deb.file at an existing .deb (relative to the manifest)", { file: manifestFile, field: "deb.file", value: patch.deb.file });
     }
-    return { patch, manifestFile, debFile, ...(await identify(debFile, `${manifestFile}: deb.file`)) };
+    return { patch, manifestFile, debFile, ...(await identify(debFile, manifestFile, "deb.file")) };
   }
   const tree = path.resolve(base, patch.deb.build);
   // Built aside and copied into the run's directory only once it is good: a tree dpkg-deb
@@ -50,8 +51,8 @@ export async function prepareDeb(patch: Patch, manifestFile: string, workDir: st
   try {
     const built = path.join(scratch, `${patch.id}.deb`);
     // --root-owner-group: the files belong to root on the machine whoever built the tree.
-    await dpkgDeb(["--root-owner-group", "-Zgzip", "--build", tree, built], `${manifestFile}: deb.build`);
-    const identity = await identify(built, `${manifestFile}: deb.build`);
+    await dpkgDeb(["--root-owner-group", "-Zgzip", "--build", tree, built], `${manifestFile}: deb.build`, { file: manifestFile, field: "deb.build" });
+    const identity = await identify(built, manifestFile, "deb.build");
     fs.mkdirSync(workDir, { recursive: true });
     const debFile = path.join(workDir, `${patch.id}.deb`);
     fs.copyFileSync(built, debFile);
@@ -61,12 +62,13 @@ export async function prepareDeb(patch: Patch, manifestFile: string, workDir: st
   }
 }
 
-async function identify(debFile: string, what: string): Promise<Pick<PatchArtifact, "package" | "version" | "payload">> {
-  const fields = await dpkgDeb(["-f", debFile, "Package", "Version"], what);
+async function identify(debFile: string, manifestFile: string, field: string): Promise<Pick<PatchArtifact, "package" | "version" | "payload">> {
+  const what = `${manifestFile}: ${field}`;
+  const fields = await dpkgDeb(["-f", debFile, "Package", "Version"], what, { file: manifestFile, field });
   const pkg = /^Package: (.+)$/m.exec(fields)?.[1]?.trim();
   const version = /^Version: (.+)$/m.exec(fields)?.[1]?.trim();
   if (!pkg || !version) {
-    throw new ConfigError(`${what}: ${debFile} has no Package/Version control fields`, "rebuild the .deb with a complete DEBIAN/control");
+    throw new ConfigError(`${what}: ${debFile} has no Package/Version control fields`, "rebuild the .deb with a complete DEBIAN/control", { file: manifestFile, field });
   }
   const sha256 = createHash("sha256").update(fs.readFileSync(debFile)).digest("hex");
   return { package: pkg, version, payload: [{ package: pkg, version, sha256 }] };
