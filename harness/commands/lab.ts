@@ -36,7 +36,7 @@ export async function openLab(ref: string | undefined, purpose: string, opts: { 
   // One log per lab and machine across lab commands (each line carries its command id).
   const logs = new RunLogs(path.join(reportsRoot(), ".lab-logs", loaded.lab.name), runId);
   const driver = new DockerDriver(d, { log: (m) => logs.machine(m), onProgress: say, ephemeral: opts.ephemeral ?? false });
-  const lock = acquireLabLock(loaded.lab.name, purpose);
+  const lock = acquireLabLock(loaded.lab.name, purpose, { run: runId });
   try {
     const r = await reap(d, driver, logs.run);
     for (const x of r.restored) say(`reaper: restored ${x.machine} left patched by interrupted run ${x.run}`);

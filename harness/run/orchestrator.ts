@@ -113,7 +113,7 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
   say(`run ${runId}: batch ${batch.name} (${artifacts.length} patch(es)) on lab ${lab.name}; reports in ${path.relative(process.cwd(), runDir) || runDir}`);
 
   const docker = await requireEngine();
-  const lock = acquireLabLock(lab.name, `run ${runId}`);
+  const lock = acquireLabLock(lab.name, `run ${runId}`, { run: runId });
   const steps: StepRecord[] = [];
   const suites: SuiteRecord[] = [];
   let driver: DockerDriver | undefined;
