@@ -150,7 +150,7 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
     killRunningSuites();
     const d = docker();
     reap(d, new DockerDriver(d), undefined, { owner: ownerToken() })
-      .then((r) => say(`restored ${r.restored.length} machine(s), removed ${r.removedContainers.length} container(s)`))
+      .then((r) => say(`restored ${r.restored.length} machine(s), removed ${r.removedContainers.length} container(s)${r.failed.length ? `; FAILED (the next command retries): ${r.failed.map((f) => `${f.what} ${f.name}: ${f.error}`).join("; ")}` : ""}`))
       .catch((e) => say(`cleanup failed (the next patchlab command retries): ${(e as Error).message}`))
       .finally(() => process.exit(ExitCode.undecided));
   });

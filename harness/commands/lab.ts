@@ -41,6 +41,7 @@ export async function openLab(ref: string | undefined, purpose: string, opts: { 
     const r = await reap(d, driver, logs.run);
     for (const x of r.restored) say(`reaper: restored ${x.machine} left patched by interrupted run ${x.run}`);
     if (r.removedContainers.length) say(`reaper: removed ${r.removedContainers.length} container(s) of interrupted runs: ${r.removedContainers.join(", ")}`);
+    for (const f of r.failed) say(`reaper: FAILED to clean up ${f.what} ${f.name} (the next command retries): ${f.error}`);
   } catch (e) {
     lock.release();
     throw e;
