@@ -13,6 +13,7 @@ import { checkSetExit, checkSetText, gateCommand } from "./commands/gate.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { reportCommand } from "./commands/report.ts";
 import { loadLab } from "./config/loader.ts";
+import { parseSeconds } from "./config/cli-args.ts";
 import type { MachineStatus } from "./lab/types.ts";
 import { killRunningSuites } from "./run/mocha-runner.ts";
 import { docker } from "./lab/drivers/docker-engine.ts";
@@ -54,7 +55,7 @@ program
   });
 
 const lab = program.command("lab").description("stand the lab up, inspect it, snapshot and restore it");
-const timeout = ["--timeout <seconds>", "deadline for machines to become ready", (v: string) => Number(v), 180] as const;
+const timeout = ["--timeout <seconds>", "deadline for machines to become ready", parseSeconds, 180] as const;
 
 lab
   .command("up [lab]")
@@ -266,7 +267,7 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
     killRunningSuites();
     const d = docker();
     reap(d, new DockerDriver(d), undefined, { owner: ownerToken() })
-      .then((r) => say(`restored ${r.restored.length} machine(s), removed ${r.removedContainers.length} container(s)`))
+      .then((r) => say(`restored ${r.restored.length} machine(s), removed ${r.removedContainers.length} container(s)${r.failed.length ? `; FAILED (the next command retries): ${r.failed.map((f) => `${f.what} ${f.name}: ${f.error}`).join("; ")}` : ""}`))
       .catch((e) => say(`cleanup failed (the next patchlab command retries): ${(e as Error).message}`))
       .finally(() => process.exit(ExitCode.undecided));
   });

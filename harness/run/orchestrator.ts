@@ -4,11 +4,12 @@
 // the lab is always left restored; every run ends with a gate.json and the gate's exit code.
 import fs from "node:fs";
 import path from "node:path";
-import { loadBatch, type LoadedBatch } from "../config/loader.ts";
+import { checkLabFitsHost, loadBatch, type LoadedBatch } from "../config/loader.ts";
+import { networkName } from "../lab/addressing.ts";
 import { ConfigErrors, ConfigError, asPatchlabError, LabError, type PatchlabError } from "../core/errors.ts";
 import { RunLogs, say } from "../core/log.ts";
 import { reportsRoot } from "../core/paths.ts";
-import { requireEngine } from "../lab/drivers/docker-engine.ts";
+import { docker as engine, requireEngine } from "../lab/drivers/docker-engine.ts";
 import { DockerDriver } from "../lab/drivers/docker-driver.ts";
 import { acquireLabLock } from "../lab/lock.ts";
 import { reap } from "../lab/reaper.ts";
@@ -120,6 +121,8 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
     loaded = await loadBatch(batchRef);
     runId ??= newRunId(loaded.batch.name);
     runDir = path.join(reportsRoot(), runId);
+    // The host must be able to take the lab (private subnet, no clash with its routes, capacity).
+    await checkLabFitsHost(loaded.lab, engine(), networkName(loaded.lab.lab.name));
     waivers = await loadWaivers(opts.waiversFile);
     resolveExtraSuites(loaded);
     // Build/locate every patch first: a bad package tree is bad input, found before the lab is touched.
@@ -152,7 +155,7 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
   let lock: { release(): void } | undefined;
   try {
     const docker = await requireEngine();
-    lock = acquireLabLock(lab.name, `run ${runId}`);
+    lock = acquireLabLock(lab.name, `run ${runId}`, { run: runId });
     const probe = new DockerDriver(docker);
     await reap(docker, probe, logs.run);
     // A lab nobody brought up is brought up for this run alone, and taken down after it.
