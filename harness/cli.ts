@@ -14,6 +14,7 @@ import { demoCommand } from "./commands/demo.ts";
 import { reportCommand } from "./commands/report.ts";
 import { loadLab } from "./config/loader.ts";
 import { parseSeconds } from "./config/cli-args.ts";
+import { isDockerMachine } from "./config/schemas.ts";
 import type { MachineStatus } from "./lab/types.ts";
 import { killRunningSuites } from "./run/mocha-runner.ts";
 import { docker } from "./lab/drivers/docker-engine.ts";
@@ -47,7 +48,7 @@ program
   .option("--json", "machine-readable output")
   .action(async (o: { fix?: boolean; lab: string; json?: boolean }) => {
     const { lab } = await loadLab(o.lab);
-    const images = [...new Set(lab.machines.map((m) => m.image))];
+    const images = [...new Set(lab.machines.filter(isDockerMachine).map((m) => m.image))];
     const reports = await doctor({ fix: !!o.fix, images, say });
     if (o.json) json(reports);
     else for (const r of reports) console.log(`${r.ok ? "ok  " : "MISS"} ${r.name.padEnd(14)} ${r.detail}${r.fixed ? " (fixed)" : ""}${r.remedy && !r.ok ? `\n     remedy: ${r.remedy}` : ""}`);
