@@ -47,6 +47,7 @@ export const ROLE_PORTS: Record<ServerRole, Omit<Forward, "hostPort">[]> = {
   file: [{ proto: "tcp", guestPort: 445 }],
   ssh: [],
   client: [],
+  updates: [{ proto: "tcp", guestPort: 80 }],
 };
 
 export interface VmDriverOptions {
