@@ -65,12 +65,15 @@ describe("lab file: machine drivers", () => {
     expect(lab.machines.map(driverOf)).to.deep.equal(["docker", "vm", "ssh", "docker"]);
   });
 
-  it("an unknown driver names the choices", async () => {
-    const p = await problems(lab(`  - name: web\n    driver: kvm\n    image: web\n${common}`));
-    expect(p).to.have.length(1);
-    expect(p[0]!.field).to.equal("machines[0].driver");
-    expect(p[0]!.message).to.match(/lab\.yaml:6:13: machines\[0\]\.driver: unknown driver "kvm"$/);
-    expect(p[0]!.remedy).to.equal('did you mean "vm"? use one of: docker, ssh, vm');
+  it("an unknown driver names the choices, or the driver the other keys show was meant", async () => {
+    const asDocker = await problems(lab(`  - name: web\n    driver: kvm\n    image: web\n${common}`));
+    expect(asDocker.map((x) => [x.field, x.message.replace(/^.*lab\.yaml:\d+:\d+: /, ""), x.remedy])).to.deep.equal([
+      ["machines[0].driver", 'machines[0].driver: unknown driver "kvm" (got "kvm")', "write `driver: docker`"],
+    ]);
+    const asVm = await problems(lab(`  - name: web\n    driver: qemu\n    vm: { image: web }\n${common}`));
+    expect(asVm.map((x) => x.remedy)).to.deep.equal(["write `driver: vm`"]);
+    const unclear = await problems(lab(`  - name: web\n    driver: kvm\n${common}`));
+    expect(unclear.find((x) => x.field === "machines[0].driver")!.remedy).to.equal("use one of: docker, ssh, vm");
   });
 
   it("a vm machine takes its image under vm:, and names a misspelt field", async () => {
