@@ -9,6 +9,7 @@ import { LabError } from "./core/errors.ts";
 import { envNameFor, timeoutMs } from "./core/timeouts.ts";
 import { docker, engineAnswers } from "./lab/drivers/docker-engine.ts";
 import { ensureImages, imageStatus, removeStaleImages } from "./lab/images/build.ts";
+import { ensureVmImage, vmImageStatus } from "./lab/drivers/vm/image.ts";
 
 const run = promisify(execFile);
 
@@ -24,6 +25,8 @@ export interface DoctorOptions {
   fix: boolean;
   /** Image names to make sure of (default: every image the reference lab uses). */
   images: string[];
+  /** VM image recipes (lab-config/images/vm/) the lab's vm machines use. */
+  vmImages?: string[];
   say: (line: string) => void;
 }
 
@@ -129,6 +132,17 @@ async function images(o: DoctorOptions): Promise<CheckReport> {
   return { name: "lab images", ok: true, detail: `built ${missing.join(", ")}`, fixed: true };
 }
 
+/** VM images are built like the container images: once per recipe content, reused after. */
+async function vmImages(o: DoctorOptions, names: string[]): Promise<CheckReport> {
+  const missing: string[] = [];
+  for (const n of names) if (!(await vmImageStatus(n)).image) missing.push(n);
+  if (missing.length === 0) return { name: "vm images", ok: true, detail: `${names.length} VM images current` };
+  if (!o.fix) return { name: "vm images", ok: false, detail: `not built for the current recipe: ${missing.join(", ")}`, remedy: "run `patchlab doctor --fix` (debootstrap + kernel, a few minutes the first time)" };
+  o.say(`building VM images: ${missing.join(", ")} (first time only; later runs reuse them)`);
+  for (const n of missing) await ensureVmImage(n, { onProgress: o.say });
+  return { name: "vm images", ok: true, detail: `built ${missing.join(", ")}`, fixed: true };
+}
+
 export async function doctor(o: DoctorOptions): Promise<CheckReport[]> {
   const reports: CheckReport[] = [];
   const major = Number(process.versions.node.split(".")[0]);
@@ -148,5 +162,6 @@ export async function doctor(o: DoctorOptions): Promise<CheckReport[]> {
   reports.push(e);
   if (e.ok) reports.push(await images(o));
   else reports.push({ name: "lab images", ok: false, detail: "skipped: no engine", remedy: e.remedy ?? "" });
+  if (o.vmImages?.length) reports.push(await vmImages(o, o.vmImages));
   return reports;
 }
