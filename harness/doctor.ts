@@ -9,7 +9,7 @@ import { LabError } from "./core/errors.ts";
 import { envNameFor, timeoutMs } from "./core/timeouts.ts";
 import { docker, engineAnswers } from "./lab/drivers/docker-engine.ts";
 import { ensureImages, imageStatus, removeStaleImages } from "./lab/images/build.ts";
-import { ensureVmImage, vmImageStatus } from "./lab/drivers/vm/image.ts";
+import { ensureVmImage, removeStaleVmImages, vmImageStatus } from "./lab/drivers/vm/image.ts";
 
 const run = promisify(execFile);
 
@@ -136,7 +136,11 @@ async function images(o: DoctorOptions): Promise<CheckReport> {
 async function vmImages(o: DoctorOptions, names: string[]): Promise<CheckReport> {
   const missing: string[] = [];
   for (const n of names) if (!(await vmImageStatus(n)).image) missing.push(n);
-  if (missing.length === 0) return { name: "vm images", ok: true, detail: `${names.length} VM images current` };
+  if (missing.length === 0) {
+    // Images of recipes that changed since are dead weight (~600 MB each) unless a VM builds on one.
+    const stale = o.fix ? (await removeStaleVmImages(names)).removed : [];
+    return { name: "vm images", ok: true, detail: `${names.length} VM images current${stale.length ? `; removed stale ${stale.join(", ")}` : ""}` };
+  }
   if (!o.fix) return { name: "vm images", ok: false, detail: `not built for the current recipe: ${missing.join(", ")}`, remedy: "run `patchlab doctor --fix` (debootstrap + kernel, a few minutes the first time)" };
   o.say(`building VM images: ${missing.join(", ")} (first time only; later runs reuse them)`);
   for (const n of missing) await ensureVmImage(n, { onProgress: o.say });

@@ -6,7 +6,7 @@
 // opened, a command that outlives its timeout, and a command whose exit status never
 // arrives (the session died under it). A command that ran and exited non-zero is a result.
 import ssh2 from "ssh2";
-import type { ClientChannel, ConnectConfig } from "ssh2";
+import type { ClientChannel, ConnectConfig, ServerHostKeyAlgorithm } from "ssh2";
 import { LabError, PatchlabError } from "../../core/errors.ts";
 import { nullLogger, type Logger } from "../../core/log.ts";
 import type { Connection, ExecOptions, ExecResult, FileToUpload } from "../types.ts";
@@ -118,7 +118,8 @@ export class SshConnection implements Connection {
         verdict = verifyHostKey({ file: e.knownHostsFile, host: e.host, port: e.port, trustOnFirstUse: e.trustOnFirstUse }, key);
         return verdict.ok;
       },
-      ...(prefer.length ? { algorithms: { serverHostKey: { prepend: prefer, append: [], remove: [] } as never } } : {}),
+      // Offer first the key types known_hosts holds for this host, so the server presents one.
+      ...(prefer.length ? { algorithms: { serverHostKey: { prepend: prefer as ServerHostKeyAlgorithm[], append: [], remove: [] } } } : {}),
     };
     return new Promise<Client>((resolve, reject) => {
       const c = new Client();
@@ -185,6 +186,7 @@ export class SshConnection implements Connection {
         reject(e as Error);
       }
     }).catch((e: Error) => {
+      this.close(); // a session that cannot open channels is dead: the next call opens a new one
       throw new LabError("exec", `command on ${this.machine} could not start (${e.message}): ${shown}`, "check that the machine is up (`patchlab lab status`)", { machine: this.machine }, { cause: e });
     });
     const out: Buffer[] = [];
