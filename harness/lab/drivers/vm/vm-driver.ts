@@ -338,8 +338,10 @@ export class VmDriver implements LabDriver {
           await this.stop(m);
           const fast = sameImage && st!.provisioned === layout && (await this.internalSnapshots(m)).includes(PROVISIONED);
           if (fast) {
+            const t0 = Date.now();
             await this.start(m, img, accel, PROVISIONED);
             await this.syncClock(m);
+            this.time("start from the provisioned snapshot to SSH", m.spec.name, t0);
           } else {
             fs.rmSync(f.overlay, { force: true });
             fs.writeFileSync(f.snaps, "[]\n");
@@ -429,6 +431,7 @@ export class VmDriver implements LabDriver {
     }
     this.time("loadvm", h.spec.name, t0);
     await this.syncClock(h);
+    this.time("restore to SSH", h.spec.name, t0);
     await conn.waitUntilReady(deadline);
     this.time("restore to ready", h.spec.name, t0);
   }
