@@ -3,7 +3,7 @@
 // (default: its own name). Values are never logged nor put in error messages: errors name
 // the file, the entry and the variable, nothing else.
 //
-//   # <state>/secrets.yaml (or $PATCHLAB_SECRETS)
+//   # <state>/secrets.yaml (or $PATCHLAB_SECRETS); JSON Schema: lab-config/schemas/secrets.schema.json
 //   ssh:
 //     legacy-web:
 //       privateKeyFile: /root/.ssh/lab_ed25519   # or privateKey: | -----BEGIN OPENSSH...
