@@ -106,6 +106,12 @@ describe("lab file: machine drivers", () => {
     ]);
     const vmHandles = (drivers.get("vm") as VmDriver).handlesFor(lab);
     expect(vmHandles.map((h) => [h.spec.name, h.ip, h.container])).to.deep.equal([["vmweb", "127.30.84.11", "patchlab-vmssh-mixed-vmweb"]]);
+    expect((await drivers.handles(lab)).map((h) => [h.spec.name, h.ip])).to.deep.equal([
+      ["web", "172.30.84.10"],
+      ["vmweb", "127.30.84.11"],
+      ["legacy", "192.0.2.10"],
+      ["client", "172.30.84.13"],
+    ]);
     const sshHandles = (drivers.get("ssh") as SshDriver).handlesFor(lab);
     expect(sshHandles.map((h) => [h.spec.name, h.ip, h.container])).to.deep.equal([["legacy", "192.0.2.10", "ssh://ops@192.0.2.10:22"]]);
   });
