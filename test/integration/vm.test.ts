@@ -10,7 +10,8 @@ import { loadLab } from "../../harness/config/loader.ts";
 import type { Lab } from "../../harness/config/schemas.ts";
 import { LabError } from "../../harness/core/errors.ts";
 import { stateDir } from "../../harness/core/paths.ts";
-import { VmDriver } from "../../harness/lab/drivers/vm/vm-driver.ts";
+import { reapVmRunSnapshots, VmDriver } from "../../harness/lab/drivers/vm/vm-driver.ts";
+import { ownerToken } from "../../harness/core/owner.ts";
 import { diffFingerprints, fingerprint } from "../../harness/lab/fingerprint.ts";
 import { labPki } from "../../harness/lab/pki.ts";
 import { machineReadiness } from "../../harness/lab/roles/index.ts";
@@ -155,6 +156,23 @@ describe("vm driver: a QEMU VM through snapshot, patch, reboot and restore", fun
 
     await t.time("restore from the broken state", () => driver.restore(m, snap, Date.now() + 120_000));
     expect((await roleCheck()).ok).to.equal(true);
+  });
+
+  it("the reaper puts a VM left patched by a dead run back to that run's snapshot", async () => {
+    await driver.snapshot(m, "run-crashed", "crashed-run");
+    // As if the process that took it had been killed: its owner is a pid that cannot exist.
+    const file = `${driver.dir(m)}/snapshots.json`;
+    const snaps = JSON.parse(fs.readFileSync(file, "utf8")) as { label: string; owner?: string }[];
+    fs.writeFileSync(file, JSON.stringify(snaps.map((x) => (x.label === "run-crashed" ? { ...x, owner: ownerToken(4_000_000) } : x))));
+    const left = await debArtifact(dir, { name: "patchlab-vm-left", version: "1.0.0", files: { "etc/patchlab-vm-left.conf": "left=1\n" } });
+    const prov = new DebProvisioner();
+    expect((await prov.install(conn, left)).ok).to.equal(true);
+
+    const r = await t.time("reaper: loadvm of the dead run's snapshot", () => reapVmRunSnapshots());
+    expect(r).to.deep.equal({ restored: ["vmssh-vm/web:run-crashed"], failed: [] });
+    await conn.waitUntilReady(Date.now() + 60_000);
+    expect(await prov.isInstalled(conn, left)).to.equal(false);
+    expect((await driver.snapshots(lab)).map((x) => x.label)).to.deep.equal(["pre-patch"]);
   });
 
   it("a stopped VM comes back from a snapshot in seconds, not a cold boot: restore and up", async () => {

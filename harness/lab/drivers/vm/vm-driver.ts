@@ -79,6 +79,8 @@ interface SnapMeta {
   label: string;
   createdAt: string;
   runId?: string;
+  /** The process that took it (run snapshots): the reaper restores those whose owner died. */
+  owner?: string;
 }
 
 type VmHandle = MachineHandle & { spec: VmMachine };
@@ -403,7 +405,7 @@ export class VmDriver implements LabDriver {
     if (!this.running(h)) throw new LabError("snapshot", `cannot snapshot ${h.spec.name}: its VM is not running`, "bring the lab up first: `patchlab lab up`", { machine: h.spec.name });
     await this.savevm(h, label);
     const createdAt = new Date().toISOString();
-    this.writeSnaps(h, (s) => [...s.filter((x) => x.label !== label), { label, createdAt, ...(runId ? { runId } : {}) }]);
+    this.writeSnaps(h, (s) => [...s.filter((x) => x.label !== label), { label, createdAt, ...(runId ? { runId, owner: ownerToken() } : {}) }]);
     return { lab: h.lab.name, machine: h.spec.name, label, ref: label, createdAt, ...(runId ? { runId } : {}) };
   }
 
@@ -413,13 +415,7 @@ export class VmDriver implements LabDriver {
     conn.close();
     const t0 = Date.now();
     if (this.running(h)) {
-      await this.qmp(h, async (q) => {
-        await q.hmp(`loadvm ${ref.ref}`);
-        const st = await q.execute<{ status: string }>("query-status");
-        if (st.status !== "running") await q.execute("cont");
-      }).catch((e: Error) => {
-        throw new LabError("restore", `loadvm ${ref.ref} of ${h.spec.name} failed: ${e.message}`, "list the VM's snapshots with `patchlab lab snapshots`", { machine: h.spec.name }, { cause: e });
-      });
+      await this.loadvm(h, ref.ref);
     } else {
       // The VM is down (crashed, or stopped by `lab down`): start it from the snapshot.
       const st = this.state(h);
@@ -434,6 +430,18 @@ export class VmDriver implements LabDriver {
     this.time("restore to SSH", h.spec.name, t0);
     await conn.waitUntilReady(deadline);
     this.time("restore to ready", h.spec.name, t0);
+  }
+
+  /** loadvm on the running VM, leaving it running. */
+  async loadvm(m: MachineHandle, label: string): Promise<void> {
+    this.conns.get(`${m.lab.name}/${m.spec.name}`)?.close();
+    await this.qmp(m, async (q) => {
+      await q.hmp(`loadvm ${label}`);
+      const st = await q.execute<{ status: string }>("query-status");
+      if (st.status !== "running") await q.execute("cont");
+    }).catch((e: Error) => {
+      throw new LabError("restore", `loadvm ${label} of ${m.spec.name} failed: ${e.message}`, "list the VM's snapshots with `patchlab lab snapshots`", { machine: m.spec.name }, { cause: e });
+    });
   }
 
   async snapshots(lab: Lab): Promise<SnapshotRef[]> {
@@ -478,6 +486,44 @@ function portFree(address: string, port: number): Promise<boolean> {
     srv.once("error", () => resolve(false));
     srv.listen(port, address, () => srv.close(() => resolve(true)));
   });
+}
+
+/**
+ * After a crash: a running VM with a run snapshot whose owner process is gone is put back to
+ * that snapshot (loadvm), which is then deleted, as the container reaper restores containers.
+ * A VM that is not running needs nothing: `up` starts it from its provisioned snapshot.
+ */
+export async function reapVmRunSnapshots(log: Logger = nullLogger): Promise<{ restored: string[]; failed: { snapshot: string; error: string }[] }> {
+  const restored: string[] = [];
+  const failed: { snapshot: string; error: string }[] = [];
+  if (!fs.existsSync(vmsRoot())) return { restored, failed };
+  const driver = new VmDriver();
+  for (const lab of fs.readdirSync(vmsRoot())) {
+    for (const machine of fs.readdirSync(path.join(vmsRoot(), lab))) {
+      const m = { spec: { name: machine }, lab: { name: lab } } as MachineHandle;
+      if (!driver.running(m)) continue;
+      let snaps: SnapMeta[];
+      try {
+        snaps = JSON.parse(fs.readFileSync(path.join(vmsRoot(), lab, machine, "snapshots.json"), "utf8")) as SnapMeta[];
+      } catch {
+        continue;
+      }
+      // The oldest abandoned run snapshot is the state before that run touched the machine.
+      const abandoned = snaps.filter((x) => x.runId && x.owner && !ownerAlive(x.owner)).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+      if (abandoned.length === 0) continue;
+      const first = abandoned[0]!;
+      const name = `${lab}/${machine}:${first.label}`;
+      try {
+        await driver.loadvm(m, first.label);
+        for (const x of abandoned) await driver.deleteSnapshot({ lab, machine, label: x.label, ref: x.label, createdAt: x.createdAt });
+        log.info("restored a VM left by a dead run", { snapshot: name });
+        restored.push(name);
+      } catch (e) {
+        failed.push({ snapshot: name, error: (e as Error).message });
+      }
+    }
+  }
+  return { restored, failed };
 }
 
 /**
