@@ -56,6 +56,7 @@ export function stageResults(s: StageInput): StageOutput {
       ...(s.runId ? { runId: s.runId } : {}),
       ...(s.decision.run?.lab ? { lab: s.decision.run.lab } : {}),
       links: linksByPatch(results),
+      owners: ownersByPatch(results),
     });
   }
   writeCategories(s.stageDir);
@@ -216,6 +217,20 @@ function linksByPatch(results: LoadedResult[]): Record<string, AllureLink[]> {
     for (const patch of features) {
       const links = (out[patch] ??= []);
       for (const l of result.links ?? []) if (!links.some((x) => x.url === l.url)) links.push(l);
+    }
+  }
+  return out;
+}
+
+/** The owners named on each patch's results (from runLabels: the lab file's machine owners). */
+function ownersByPatch(results: LoadedResult[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const { result } of results) {
+    for (const owner of labelValues(result, "owner")) {
+      for (const patch of labelValues(result, "feature")) {
+        const list = (out[patch] ??= []);
+        if (!list.includes(owner)) list.push(owner);
+      }
     }
   }
   return out;

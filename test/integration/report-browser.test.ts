@@ -113,6 +113,8 @@ describe("report: what a reviewer sees in the browser (playwright + chromium + a
         expect(await pane.locator(".status-details__message").first().innerText()).to.contain("Gate: rejected").and.contain("regression: web role > web serves its home page over HTTP [web/post-install]");
         const hrefs = await pane.locator("a[href*='security-tracker.debian.org']").evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).href));
         expect(hrefs).to.deep.equal(CVES.map((c) => `https://security-tracker.debian.org/tracker/${c}`));
+        // Who to ask: the owner of the machine that verified it, from the lab file.
+        expect(await pane.innerText()).to.contain("Web team (web-team@corp.example)");
       }
     }
     expect(verdicts["PL-DEMO-0001"]).to.match(/^Passed \| APPROVED: PL-DEMO-0001 /);
