@@ -13,6 +13,8 @@ import { checkSetExit, checkSetText, gateCommand } from "./commands/gate.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { reportCommand } from "./commands/report.ts";
 import { loadLab } from "./config/loader.ts";
+import { parseSeconds } from "./config/cli-args.ts";
+import { isDockerMachine } from "./config/schemas.ts";
 import type { MachineStatus } from "./lab/types.ts";
 import { killRunningSuites } from "./run/mocha-runner.ts";
 import { docker } from "./lab/drivers/docker-engine.ts";
@@ -46,7 +48,7 @@ program
   .option("--json", "machine-readable output")
   .action(async (o: { fix?: boolean; lab: string; json?: boolean }) => {
     const { lab } = await loadLab(o.lab);
-    const images = [...new Set(lab.machines.map((m) => m.image))];
+    const images = [...new Set(lab.machines.filter(isDockerMachine).map((m) => m.image))];
     const reports = await doctor({ fix: !!o.fix, images, say });
     if (o.json) json(reports);
     else for (const r of reports) console.log(`${r.ok ? "ok  " : "MISS"} ${r.name.padEnd(14)} ${r.detail}${r.fixed ? " (fixed)" : ""}${r.remedy && !r.ok ? `\n     remedy: ${r.remedy}` : ""}`);
@@ -54,7 +56,7 @@ program
   });
 
 const lab = program.command("lab").description("stand the lab up, inspect it, snapshot and restore it");
-const timeout = ["--timeout <seconds>", "deadline for machines to become ready", (v: string) => Number(v), 180] as const;
+const timeout = ["--timeout <seconds>", "deadline for machines to become ready", parseSeconds, 180] as const;
 
 lab
   .command("up [lab]")
@@ -173,6 +175,84 @@ program
     await reportCommand(run, o);
   });
 
+// catalog, scan, batch, plan (issue 7): logic in harness/commands/{catalog,scan,batch,plan}.ts.
+const catalog = program.command("catalog").description("vendor updates: import them from the signed feed, list them");
+catalog
+  .command("import <vendor> [lab]")
+  .description("import the updates of a signed Debian suite that touch packages installed on the lab's machines")
+  .option("--suite <suite>", "bookworm-security or bookworm-updates", "bookworm-security")
+  .option("--mirror <url>", "archive URL (default deb.debian.org; env PATCHLAB_DEBIAN_[SECURITY_]MIRROR)")
+  .option("--from-history", "use the lab's last stored scan inventory instead of the running machines")
+  .option("--json", "machine-readable output")
+  .action(async (vendor: string, ref: string | undefined, o: { suite: string; mirror?: string; fromHistory?: boolean; json?: boolean }) => {
+    const { catalogImport, formatImport } = await import("./commands/catalog.ts");
+    const r = await catalogImport(vendor, ref, o);
+    if (o.json) json(r);
+    else console.log(formatImport(r));
+  });
+catalog.command("list").description("list the catalog's entries").action(async () => console.log(await (await import("./commands/catalog.ts")).catalogList()));
+
+const scan = program
+  .command("scan [lab]")
+  .description("for each machine and catalog entry: installed, missing or not applicable (stored in reports/inventory.sqlite)")
+  .option(...machineOpt)
+  .option("--machines-file <file>", "scan the machines named in this file (one per line)")
+  .option("--baseline", "record this scan as the lab's baseline; later scans mark what changed since")
+  .option("--json", "machine-readable output")
+  .action(async (ref: string | undefined, o: { machine?: string[]; machinesFile?: string; baseline?: boolean; json?: boolean }) => {
+    const { scanCommand } = await import("./commands/scan.ts");
+    const { formatScan } = await import("./inventory/scan.ts");
+    const r = await scanCommand(ref, o);
+    if (o.json) json(r);
+    else console.log(`${formatScan(r)}
+allure results: ${r.allureResults}`);
+  });
+scan
+  .command("history [lab]")
+  .description("compliance over time, per machine")
+  .option(...machineOpt)
+  .option("--json", "machine-readable output")
+  .action(async (ref: string | undefined, o: { machine?: string[]; json?: boolean }) => {
+    const { formatHistory, scanHistory } = await import("./commands/scan.ts");
+    const rows = scanHistory(ref, o.machine);
+    if (o.json) json(rows);
+    else console.log(formatHistory(rows));
+  });
+program
+  .command("schedule")
+  .description("run a command on a schedule, in the foreground")
+  .command("scan [lab]")
+  .description("scan the lab on a cron schedule until stopped")
+  .requiredOption("--cron <expr>", 'cron expression, e.g. "0 3 * * *"')
+  .option(...machineOpt)
+  .option("--max-runs <n>", "stop after n scans", (v: string) => Number(v))
+  .action(async (ref: string | undefined, o: { cron: string; machine?: string[]; maxRuns?: number }) => {
+    await (await import("./commands/scan.ts")).scheduleScan(ref, o.cron, o);
+  });
+const batchCmd = program.command("batch").description("write batches");
+batchCmd
+  .command("from-scan [lab]")
+  .description("write a batch of the updates the lab's last scan found missing")
+  .option("--severity <levels...>", "only these severities (critical important moderate low)")
+  .option("-o, --output <file>", "batch file to write (default lab-config/batches/<lab>-missing.yaml)")
+  .option("--name <name>", "batch name")
+  .action(async (ref: string | undefined, o: { severity?: string[]; output?: string; name?: string }) => {
+    const r = await (await import("./commands/batch.ts")).batchFromScan(ref, o);
+    console.log(r.summary);
+  });
+program
+  .command("plan <batch>")
+  .description("categorise each patch by severity x applicability and derive its test phases from the policy")
+  .option("--policy <policy>", "policy name (lab-config/policies/<name>.yaml) or file", "default")
+  .option("--severity <id=level...>", "override a patch's severity, e.g. DEB-nginx-1.22.1-9_deb12u11=critical")
+  .option("-o, --output <dir>", "where to write plan.json and the markdown plan (default reports/plans/<batch>)")
+  .option("--json", "machine-readable output")
+  .action(async (batch: string, o: { policy: string; severity?: string[]; output?: string; json?: boolean }) => {
+    const r = await (await import("./commands/plan.ts")).planCommand(batch, o);
+    if (o.json) json(r.plan);
+    else console.log(r.text);
+  });
+
 /**
  * Ctrl-C or a CI timeout's SIGTERM: stop the suites, put back what this process changed
  * (restore its machines from their pre-run snapshots, remove a lab it brought up), then
@@ -188,7 +268,7 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
     killRunningSuites();
     const d = docker();
     reap(d, new DockerDriver(d), undefined, { owner: ownerToken() })
-      .then((r) => say(`restored ${r.restored.length} machine(s), removed ${r.removedContainers.length} container(s)`))
+      .then((r) => say(`restored ${r.restored.length} machine(s), removed ${r.removedContainers.length} container(s)${r.failed.length ? `; FAILED (the next command retries): ${r.failed.map((f) => `${f.what} ${f.name}: ${f.error}`).join("; ")}` : ""}`))
       .catch((e) => say(`cleanup failed (the next patchlab command retries): ${(e as Error).message}`))
       .finally(() => process.exit(ExitCode.undecided));
   });
