@@ -133,10 +133,12 @@ program
   .option("--waivers <file>", "waivers file (default: lab-config/waivers.yaml when it exists)")
   .option("--json", "print the decision (gate.json) on stdout instead of the text summary")
   .option("--quiet", "no progress lines (for CI logs): only the verdict")
+  .option("--plan <file>", "follow a plan.json from `patchlab plan`: each patch's machines, phases, depth and application checks")
+  .option("--isolate", "verify each patch alone (default: a machine's patches are installed together with one restart, and bisected when the aggregate fails)")
   .option(...timeout)
-  .action(async (batch: string, o: { html?: boolean; keep?: boolean; timeout: number; waivers?: string; json?: boolean; quiet?: boolean }) => {
+  .action(async (batch: string, o: { html?: boolean; keep?: boolean; timeout: number; waivers?: string; json?: boolean; quiet?: boolean; plan?: string; isolate?: boolean }) => {
     if (o.quiet) process.env.PATCHLAB_QUIET = "1";
-    const d = await runCommand(batch, { html: !!o.html, keep: !!o.keep, timeoutS: o.timeout, ...(o.waivers ? { waiversFile: o.waivers } : {}), json: !!o.json });
+    const d = await runCommand(batch, { html: !!o.html, keep: !!o.keep, timeoutS: o.timeout, ...(o.waivers ? { waiversFile: o.waivers } : {}), ...(o.plan ? { planFile: o.plan } : {}), mode: o.isolate ? "isolate" : "chain", json: !!o.json });
     process.exitCode = d.exitCode;
   });
 

@@ -20,7 +20,8 @@ import { decide, type ConfigProblem, type Decision, type GateInput } from "../ga
 import { loadWaivers, type LoadedWaivers } from "../gate/load-waivers.ts";
 import { runSuite } from "./mocha-runner.ts";
 import { Journal } from "./journal.ts";
-import { runMachinePipeline, suitesFor, type StepRecord, type SuiteRecord } from "./machine-pipeline.ts";
+import { runMachinePipeline, suitesFor, type Blame, type Mode, type StepRecord, type SuiteRecord } from "./machine-pipeline.ts";
+import { loadPlan, type Plan, type PlanPatch } from "../plan/plan.ts";
 import { newRunId } from "./run-id.ts";
 import { writeBadInputReport, writeRunReport } from "./finish.ts";
 import { writeLifecycleJunit } from "../report/junit-lifecycle.ts";
@@ -36,6 +37,10 @@ export interface RunOptions {
   runId?: string;
   /** Waivers file (default lab-config/waivers.yaml when it exists). */
   waiversFile?: string;
+  /** plan.json from `patchlab plan`: which machines, phases, depth and application checks each patch needs. */
+  planFile?: string;
+  /** chain (default): a machine's patches installed together, one restart; isolate: each alone. */
+  mode?: Mode;
 }
 
 export interface RunOutcome {
@@ -56,21 +61,32 @@ export function targetsOf(machines: MachineHandle[], artifacts: PatchArtifact[])
   return out;
 }
 
-/** The default plan: every phase, every suite of the machine, the restart the patch declares. */
-export function defaultRequirements(m: MachineHandle, a: PatchArtifact): Requirements {
-  return { phases: ALL_PHASES, suites: suitesFor(m), restart: a.patch.restart === "machine" };
+/**
+ * What a patch must show on a machine: the plan's phases, depth and application checks, or by
+ * default every phase and every suite; and the restart the patch declares.
+ */
+export function requirementsFor(m: MachineHandle, a: PatchArtifact, planned?: PlanPatch): Requirements {
+  return {
+    phases: planned?.phases ?? ALL_PHASES,
+    suites: suitesFor(m),
+    restart: a.patch.restart === "machine",
+    depth: planned?.depth ?? "full",
+    applications: planned?.applications ?? true,
+  };
 }
 
 /** Per patch, its target machines and what each must show (or why it has none). */
-export function patchTargets(artifacts: PatchArtifact[], targets: Map<MachineHandle, PatchArtifact[]> | undefined, labName: string, unknownWhy?: string): PatchTargets[] {
+export function patchTargets(artifacts: PatchArtifact[], targets: Map<MachineHandle, PatchArtifact[]> | undefined, labName: string, unknownWhy?: string, plan?: Plan): PatchTargets[] {
   return artifacts.map((a) => {
+    const planned = plan?.patches.find((x) => x.patch === a.patch.id);
+    if (planned?.applicability === "not-applicable") return { artifact: a, targets: [], notApplicable: planned.reason };
     if (!targets) {
       return { artifact: a, targets: [], noTarget: { status: "broken" as const, message: `not verified: the run stopped before its target machines were known: ${unknownWhy ?? "unknown error"}` } };
     }
     const ms = [...targets.entries()].filter(([, as]) => as.includes(a)).map(([m]) => m);
     return {
       artifact: a,
-      targets: ms.map((m) => ({ machine: m, requirements: defaultRequirements(m, a) })),
+      targets: ms.map((m) => ({ machine: m, requirements: requirementsFor(m, a, planned) })),
       ...(ms.length ? {} : { noTarget: { status: "skipped" as const, message: `${noTargetReason(a.patch, labName)}: nothing verified it` } }),
     };
   });
@@ -88,6 +104,21 @@ export function resolveExtraSuites(loaded: LoadedBatch): void {
     });
   }
   if (problems.length) throw new ConfigErrors(problems);
+}
+
+/** A plan must be for this batch and name only known patches and machines. */
+export function checkPlan(plan: Plan, loaded: LoadedBatch, file: string): Plan {
+  const problems: ConfigError[] = [];
+  const ids = new Set(loaded.patches.map((p) => p.patch.id));
+  const machines = new Set(loaded.lab.lab.machines.map((m) => m.name));
+  if (plan.batch !== loaded.batch.name) problems.push(new ConfigError(`plan ${file} is for batch ${plan.batch}, not ${loaded.batch.name}`, "run `patchlab plan` on this batch", { file, field: "batch", value: plan.batch }));
+  for (const [i, p] of plan.patches.entries()) {
+    if (!ids.has(p.patch)) problems.push(new ConfigError(`plan ${file}: patches[${i}].patch ${p.patch} is not in batch ${loaded.batch.name}`, "re-plan after changing the batch", { file, field: `patches[${i}].patch`, value: p.patch }));
+    for (const m of p.machines) if (!machines.has(m)) problems.push(new ConfigError(`plan ${file}: patches[${i}].machines: ${m} is not a machine of lab ${loaded.lab.lab.name}`, "re-plan after changing the lab", { file, field: `patches[${i}].machines`, value: m }));
+  }
+  for (const id of ids) if (!plan.patches.some((p) => p.patch === id)) problems.push(new ConfigError(`plan ${file} has nothing for patch ${id}`, "re-plan after changing the batch", { file, field: "patches", value: id }));
+  if (problems.length) throw new ConfigErrors(problems);
+  return plan;
 }
 
 /** Bad input as gate.json problems: file, field, line, message, remedy. */
@@ -116,6 +147,7 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
   let waivers: LoadedWaivers = { waivers: [], file: undefined };
   let runId = opts.runId;
   let runDir = "";
+  let plan: Plan | undefined;
   const artifacts: PatchArtifact[] = [];
   try {
     loaded = await loadBatch(batchRef);
@@ -125,6 +157,7 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
     await checkLabFitsHost(loaded.lab, engine(), networkName(loaded.lab.lab.name));
     waivers = await loadWaivers(opts.waiversFile);
     resolveExtraSuites(loaded);
+    if (opts.planFile) plan = checkPlan(loadPlan(opts.planFile), loaded, opts.planFile);
     // Build/locate every patch first: a bad package tree is bad input, found before the lab is touched.
     // By kind (harness/patch/registry.ts): a .deb is built or read, an apt update checked against the signed index.
     artifacts.push(...(await prepareArtifacts(loaded.patches, path.join(runDir, "patches"))));
@@ -148,6 +181,7 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
 
   const steps: StepRecord[] = [];
   const suites: SuiteRecord[] = [];
+  const blames: Blame[] = [];
   let driver: DockerDriver | undefined;
   let ephemeral = false;
   let targets: Map<MachineHandle, PatchArtifact[]> | undefined;
@@ -170,7 +204,9 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
 
     // Targets and provisioner by patch kind; apt patches fill the lab update server first.
     const kindCtx: KindContext = { lab, machines, connect: (m) => driver!.connect(m), progress: say };
-    targets = await targetsFor(artifacts, kindCtx);
+    // A plan names each patch's machines; without one, the patch kind decides (roles, or who lacks the update).
+    const only = plan ? new Map(plan.patches.map((x) => [x.patch, x.applicability === "applicable" ? x.machines : []])) : undefined;
+    targets = await targetsFor(artifacts, kindCtx, only);
     for (const a of artifacts) {
       if (![...targets.values()].some((as) => as.includes(a))) {
         journal.record({ patch: a.patch.id, step: "plan", status: "skipped", message: noTargetReason(a.patch, lab.name) });
@@ -187,7 +223,8 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
             machine: m,
             all: machines,
             artifacts: mine,
-            suites: suitesFor(m),
+            requirements: new Map(mine.map((a) => [a.patch.id, requirementsFor(m, a, plan?.patches.find((x) => x.patch === a.patch.id))])),
+            mode: opts.mode ?? "chain",
             provisioner,
             runId: runId!,
             runDir,
@@ -214,6 +251,10 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
                 suites.push(r);
                 const failed = r.result.tests.filter((t) => t.status !== "passed").length;
                 journal.record({ machine: r.machine, ...(r.patch ? { patch: r.patch } : {}), step: `suite ${r.result.suite} ${r.phase}`, status: r.result.crashed ? "broken" : failed ? "failed" : "passed", message: r.result.crashed ? r.result.detail : `${r.result.tests.length - failed}/${r.result.tests.length} passed` });
+              },
+              blame: (b) => {
+                blames.push(b);
+                journal.record({ machine: b.machine, step: "blame", status: b.culprits.length ? "failed" : "passed", message: b.message });
               },
               progress: say,
             },
@@ -245,7 +286,7 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
   }
 
   // 3. Gate: what was required against what was recorded. A failed run still decides: undecided, never approved.
-  const input = buildGateInput(patchTargets(artifacts, targets, lab.name, failure?.message), steps, suites, { today: todayUtc(), waivers: waivers.waivers });
+  const input = buildGateInput(patchTargets(artifacts, targets, lab.name, failure?.message, plan), steps, suites, { today: todayUtc(), waivers: waivers.waivers, blames });
   writeGateInput(runDir, input);
   let decision = decide(input);
   if (failure) {
