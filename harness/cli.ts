@@ -134,11 +134,12 @@ program
   .option("--json", "print the decision (gate.json) on stdout instead of the text summary")
   .option("--quiet", "no progress lines (for CI logs): only the verdict")
   .option("--plan <file>", "follow a plan.json from `patchlab plan`: each patch's machines, phases, depth and application checks")
+  .option("--history-from <dir>", "with --html: continue the Allure history of a previous report, history dir or run dir (a fresh CI workspace)")
   .option("--isolate", "verify each patch alone (default: a machine's patches are installed together with one restart, and bisected when the aggregate fails)")
   .option(...timeout)
-  .action(async (batch: string, o: { html?: boolean; keep?: boolean; timeout: number; waivers?: string; json?: boolean; quiet?: boolean; plan?: string; isolate?: boolean }) => {
+  .action(async (batch: string, o: { html?: boolean; keep?: boolean; timeout: number; waivers?: string; json?: boolean; quiet?: boolean; plan?: string; isolate?: boolean; historyFrom?: string }) => {
     if (o.quiet) process.env.PATCHLAB_QUIET = "1";
-    const d = await runCommand(batch, { html: !!o.html, keep: !!o.keep, timeoutS: o.timeout, ...(o.waivers ? { waiversFile: o.waivers } : {}), ...(o.plan ? { planFile: o.plan } : {}), mode: o.isolate ? "isolate" : "chain", json: !!o.json });
+    const d = await runCommand(batch, { html: !!o.html, keep: !!o.keep, timeoutS: o.timeout, ...(o.waivers ? { waiversFile: o.waivers } : {}), ...(o.plan ? { planFile: o.plan } : {}), ...(o.historyFrom ? { historyFrom: o.historyFrom } : {}), mode: o.isolate ? "isolate" : "chain", json: !!o.json });
     process.exitCode = d.exitCode;
   });
 

@@ -25,6 +25,7 @@ import { loadPlan, type Plan, type PlanPatch } from "../plan/plan.ts";
 import { newRunId } from "./run-id.ts";
 import { writeBadInputReport, writeRunReport } from "./finish.ts";
 import { writeLifecycleJunit } from "../report/junit-lifecycle.ts";
+import { runLabels } from "../report/labels.ts";
 import { ALL_PHASES, buildGateInput, todayUtc, type PatchTargets, type Requirements } from "./gate-input.ts";
 
 export interface RunOptions {
@@ -41,6 +42,8 @@ export interface RunOptions {
   planFile?: string;
   /** chain (default): a machine's patches installed together, one restart; isolate: each alone. */
   mode?: Mode;
+  /** With html: a previous report, history dir or run dir whose Allure history to continue (a fresh CI workspace). */
+  historyFrom?: string;
 }
 
 export interface RunOutcome {
@@ -214,6 +217,10 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
     }
 
     const provisioner = await provisionerFor(artifacts, targets, kindCtx);
+    const patchInfo = (id: string) => {
+      const p = artifacts.find((a) => a.patch.id === id)!.patch;
+      return { id, severity: p.severity, ...(p.advisory ? { advisory: p.advisory } : {}), cves: p.cves };
+    };
     const { writeLifecycleResult } = await import("../report/allure-extras.ts");
     await Promise.all(
       [...targets.entries()].map(async ([m, mine]) => {
@@ -231,21 +238,23 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
             caCertPath: pki.caCertPath,
             log: logs.machine(m.spec.name),
             deadlineMs: opts.timeoutS * 1000,
-            runSuite: (suite, ctx, phase, patch) =>
+            runSuite: (suite, ctx, phase, tag) =>
               runSuite({
                 suite,
                 context: ctx,
                 resultsDir,
-                junitFile: path.join(runDir, "junit", `${m.spec.name}-${phase}${patch ? `-${patch}` : ""}-${suite.replace(/\W+/g, "_")}.xml`),
-                labels: {},
+                junitFile: path.join(runDir, "junit", `${m.spec.name}-${phase}${tag ? `-${tag}` : ""}-${suite.replace(/\W+/g, "_")}.xml`),
                 timeoutMs: opts.suiteTimeoutMs ?? 300_000,
                 logFile: path.join(runDir, "logs", `${m.spec.name}.suites.log`),
+                // epic = batch, feature = patch, story = phase, host, severity, owner, advisory and CVE links.
+                ...runLabels({ batch: batch.name, patches: ctx.patches.map(patchInfo), machine: m.spec, phase }),
               }),
             hooks: {
               step: (r) => {
                 steps.push(r);
                 journal.record({ machine: r.machine, ...(r.patch ? { patch: r.patch } : {}), step: r.step, status: r.status, message: r.message, durationMs: r.stop - r.start });
-                writeLifecycleResult(resultsDir, { runId: runId!, lab: lab.name, ...r });
+                const about = r.group ?? (r.patch ? [r.patch] : mine.map((a) => a.patch.id));
+                writeLifecycleResult(resultsDir, { runId: runId!, lab: lab.name, ...r, ...runLabels({ batch: batch.name, patches: about.map(patchInfo), machine: m.spec, phase: r.step }) });
               },
               suite: (r) => {
                 suites.push(r);
@@ -299,6 +308,6 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
     };
   }
   writeLifecycleJunit(path.join(runDir, "junit", "lifecycle.xml"), steps);
-  const written = await writeRunReport({ runDir, runId, batch: loaded, decision, html: opts.html, journal, input, waiversFile: waivers.file });
+  const written = await writeRunReport({ runDir, runId, batch: loaded, decision, html: opts.html, journal, input, waiversFile: waivers.file, ...(opts.historyFrom ? { historyFrom: opts.historyFrom } : {}) });
   return { runId, runDir, decision: written };
 }
