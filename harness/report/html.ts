@@ -5,14 +5,14 @@ import { execFile } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { ConfigError, LabError } from "../core/errors.ts";
 import { resultsDirOf } from "./allure-extras.ts";
 import { readDecisionView, type DecisionView } from "./decision-view.ts";
 import { batchOfRun, chooseHistory, nextBuildOrder, recordHistoryInput, saveToStore, type HistoryChoice } from "./history.ts";
 import { stageResults } from "./stage.ts";
+import { repoRoot } from "../core/paths.ts";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const ROOT = repoRoot;
 // The package's own launcher, not node_modules/.bin/allure (absent with some installs).
 const ALLURE_BIN = path.join(ROOT, "node_modules/allure-commandline/dist/bin/allure");
 const GENERATE_TIMEOUT_MS = 300_000;
