@@ -43,7 +43,7 @@ export function formatDecision(d: Decision): string {
   return [...head, ...rows, "", d.summary.split("\n")[0]!].join("\n");
 }
 
-export async function runCommand(batch: string, o: Omit<RunOptions, "runId"> & { json?: boolean }): Promise<Decision> {
+export async function runCommand(batch: string | undefined, o: Omit<RunOptions, "runId"> & { json?: boolean }): Promise<Decision> {
   const { json, ...run } = o;
   const r = await runBatch(batch, run);
   if (json) {

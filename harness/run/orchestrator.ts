@@ -3,6 +3,7 @@
 // machine's pipeline in parallel, then gate and report. Results are written as they happen;
 // the lab is always left restored; every run ends with a gate.json and the gate's exit code.
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { checkLabFitsHost, loadBatch, type LoadedBatch } from "../config/loader.ts";
 import { networkName } from "../lab/addressing.ts";
@@ -19,10 +20,13 @@ import { noTargetReason, prepareArtifacts, provisionerFor, targetsFor, type Kind
 import { decide, type ConfigProblem, type Decision, type GateInput } from "../gate/gate.ts";
 import { loadWaivers, type LoadedWaivers } from "../gate/load-waivers.ts";
 import { runSuite } from "./mocha-runner.ts";
-import { Journal } from "./journal.ts";
+import { Journal, type JournalData } from "./journal.ts";
 import { runMachinePipeline, suitesFor, type Blame, type Mode, type StepRecord, type SuiteRecord } from "./machine-pipeline.ts";
 import { loadPlan, type Plan, type PlanPatch } from "../plan/plan.ts";
 import { newRunId } from "./run-id.ts";
+import { finishedMachines, readRecords, recordsOf, RecordsFile } from "./records.ts";
+import { mapLimit } from "../core/limit.ts";
+import { ownerAlive, ownerToken } from "../core/owner.ts";
 import { writeBadInputReport, writeRunReport } from "./finish.ts";
 import { writeLifecycleJunit } from "../report/junit-lifecycle.ts";
 import { runLabels } from "../report/labels.ts";
@@ -44,6 +48,10 @@ export interface RunOptions {
   mode?: Mode;
   /** With html: a previous report, history dir or run dir whose Allure history to continue (a fresh CI workspace). */
   historyFrom?: string;
+  /** How many machines work at once (default: from the host's cores and memory). */
+  concurrency?: number;
+  /** Continue this killed run (its id or directory): finished machines keep their results. */
+  resume?: string;
 }
 
 export interface RunOutcome {
@@ -144,7 +152,48 @@ function writeGateInput(runDir: string, input: GateInput): void {
   fs.renameSync(tmp, file);
 }
 
-export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunOutcome> {
+/** The run to resume: its journal, and the options it was started with (bad input when there is nothing to resume). */
+export function resumeTarget(ref: string): { runDir: string; journal: JournalData } {
+  const runDir = [path.resolve(ref), path.join(reportsRoot(), ref)].find((d) => fs.existsSync(path.join(d, "run.json")));
+  if (!runDir) throw new ConfigError(`--resume ${ref}: no run journal (run.json) there or under ${reportsRoot()}`, "pass the id of a run that was killed (see reports/)", { field: "--resume", value: ref });
+  let journal: JournalData;
+  try {
+    journal = Journal.read(runDir);
+  } catch (e) {
+    throw new ConfigError(`--resume ${ref}: ${path.join(runDir, "run.json")} is not a readable run journal: ${(e as Error).message}`, "it cannot be resumed; run the batch again", { file: path.join(runDir, "run.json") });
+  }
+  if (journal.state === "finished") throw new ConfigError(`--resume ${ref}: the run finished; there is nothing to resume`, "re-gate it with `patchlab gate` or run the batch again", { field: "--resume", value: ref });
+  if (journal.pid !== process.pid && ownerAlive(ownerToken(journal.pid))) throw new LabError("busy", `run ${journal.runId} is still running (pid ${journal.pid})`, "wait for it, or stop it first");
+  if (!journal.options) throw new ConfigError(`--resume ${ref}: the run was started by an older patchlab that did not record its options`, "run the batch again", { field: "--resume", value: ref });
+  return { runDir, journal };
+}
+
+/** Machines at once: enough to use the host, few enough that each step keeps its solo speed. */
+export function defaultConcurrency(machines: number): number {
+  const byCpu = Math.max(1, os.availableParallelism());
+  const byMemory = Math.max(1, Math.floor(os.freemem() / (512 * 1024 * 1024)));
+  return Math.max(1, Math.min(machines, byCpu, byMemory));
+}
+
+export async function runBatch(batchRef: string | undefined, opts: RunOptions): Promise<RunOutcome> {
+  // A resumed run continues with the batch and options it was started with.
+  let resumed: { runDir: string; journal: JournalData } | undefined;
+  try {
+    if (opts.resume) {
+      resumed = resumeTarget(opts.resume);
+      const o = resumed.journal.options!;
+      opts = { ...opts, runId: resumed.journal.runId, mode: o.mode, timeoutS: o.timeoutS, html: o.html, ...(o.plan ? { planFile: o.plan } : {}), ...(o.waivers ? { waiversFile: o.waivers } : {}), ...(o.concurrency ? { concurrency: o.concurrency } : {}) };
+      if (batchRef && path.resolve(batchRef) !== resumed.journal.batch) throw new ConfigError(`--resume ${opts.resume} was a run of ${resumed.journal.batch}, not ${batchRef}`, "give no batch with --resume, or the same one", { field: "<batch>", value: batchRef });
+      batchRef = resumed.journal.batch;
+    }
+    if (!batchRef) throw new ConfigError("no batch given", "pass a batch file, or --resume <run>", { field: "<batch>" });
+  } catch (e) {
+    const err = asPatchlabError(e);
+    say(err.describe());
+    const runId = newRunId("resume");
+    const runDir = path.join(reportsRoot(), runId);
+    return { runId, runDir, decision: writeBadInputReport({ runDir, runId, batchRef: batchRef ?? opts.resume ?? "", loaded: undefined, err, problems: err.exitCode === 3 ? problemsOf(err) : undefined }) };
+  }
   // 1. Inputs. Any problem here is bad input: nothing in the lab is touched, gate.json says what to fix.
   let loaded: LoadedBatch | undefined;
   let waivers: LoadedWaivers = { waivers: [], file: undefined };
@@ -179,12 +228,16 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
   fs.mkdirSync(resultsDir, { recursive: true });
 
   const logs = new RunLogs(path.join(runDir, "logs"), runId);
-  const journal = new Journal(runDir, { runId, batch: loaded.file, lab: lab.name });
-  say(`run ${runId}: batch ${batch.name} (${artifacts.length} patch(es)) on lab ${lab.name}; reports in ${path.relative(process.cwd(), runDir) || runDir}`);
+  const options = { mode: opts.mode ?? "chain", timeoutS: opts.timeoutS, html: opts.html, ...(opts.planFile ? { plan: path.resolve(opts.planFile) } : {}), ...(waivers.file ? { waivers: waivers.file } : {}), ...(opts.concurrency ? { concurrency: opts.concurrency } : {}) } as const;
+  const journal = resumed ? new Journal(runDir, { resume: resumed.journal }) : new Journal(runDir, { runId, batch: loaded.file, lab: lab.name, options });
+  // What finished machines verified before the run was killed stays; what the others half-did goes.
+  const kept = resumed ? recordsOf(readRecords(runDir), finishedMachines(readRecords(runDir))) : { steps: [], suites: [], blames: [] };
+  const records = new RecordsFile(runDir, kept);
+  say(`run ${runId}: batch ${batch.name} (${artifacts.length} patch(es)) on lab ${lab.name}; reports in ${path.relative(process.cwd(), runDir) || runDir}${resumed ? `; resumed (${new Set(kept.steps.map((s) => s.machine)).size} machine(s) already done)` : ""}`);
 
-  const steps: StepRecord[] = [];
-  const suites: SuiteRecord[] = [];
-  const blames: Blame[] = [];
+  const steps: StepRecord[] = [...kept.steps];
+  const suites: SuiteRecord[] = [...kept.suites];
+  const blames: Blame[] = [...kept.blames];
   let driver: DockerDriver | undefined;
   let ephemeral = false;
   let targets: Map<MachineHandle, PatchArtifact[]> | undefined;
@@ -222,8 +275,10 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
       return { id, severity: p.severity, ...(p.advisory ? { advisory: p.advisory } : {}), cves: p.cves };
     };
     const { writeLifecycleResult } = await import("../report/allure-extras.ts");
-    await Promise.all(
-      [...targets.entries()].map(async ([m, mine]) => {
+    const done = new Set(kept.steps.map((s) => s.machine));
+    const todo = [...targets.entries()].filter(([m]) => !done.has(m.spec.name));
+    const limit = opts.concurrency ?? defaultConcurrency(todo.length);
+    await mapLimit(todo, limit, async ([m, mine]) => {
         try {
           await runMachinePipeline({
             driver: driver!,
@@ -252,17 +307,20 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
             hooks: {
               step: (r) => {
                 steps.push(r);
+                records.append({ type: "step", ...r });
                 journal.record({ machine: r.machine, ...(r.patch ? { patch: r.patch } : {}), step: r.step, status: r.status, message: r.message, durationMs: r.stop - r.start });
                 const about = r.group ?? (r.patch ? [r.patch] : mine.map((a) => a.patch.id));
                 writeLifecycleResult(resultsDir, { runId: runId!, lab: lab.name, ...r, ...runLabels({ batch: batch.name, patches: about.map(patchInfo), machine: m.spec, phase: r.step }) });
               },
               suite: (r) => {
                 suites.push(r);
+                records.append({ type: "suite", ...r });
                 const failed = r.result.tests.filter((t) => t.status !== "passed").length;
                 journal.record({ machine: r.machine, ...(r.patch ? { patch: r.patch } : {}), step: `suite ${r.result.suite} ${r.phase}`, status: r.result.crashed ? "broken" : failed ? "failed" : "passed", message: r.result.crashed ? r.result.detail : `${r.result.tests.length - failed}/${r.result.tests.length} passed` });
               },
               blame: (b) => {
                 blames.push(b);
+                records.append({ type: "blame", ...b });
                 journal.record({ machine: b.machine, step: "blame", status: b.culprits.length ? "failed" : "passed", message: b.message });
               },
               progress: say,
@@ -271,11 +329,12 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
         } catch (e) {
           // The pipeline could not even restore: the snapshot is kept and the reaper retries.
           const message = `pipeline aborted and the machine could not be restored: ${asPatchlabError(e).message}`;
-          steps.push({ machine: m.spec.name, step: "pipeline", status: "broken", message, start: Date.now(), stop: Date.now() });
+          const rec: StepRecord = { machine: m.spec.name, step: "pipeline", status: "broken", message, start: Date.now(), stop: Date.now() };
+          steps.push(rec);
+          records.append({ type: "step", ...rec });
           journal.record({ machine: m.spec.name, step: "pipeline", status: "broken", message });
         }
-      }),
-    );
+      });
     journal.finish("finished");
   } catch (e) {
     failure = asPatchlabError(e);
@@ -291,6 +350,7 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
       }
     } finally {
       lock?.release();
+      records.close();
     }
   }
 
