@@ -140,7 +140,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
   const step = (r: Omit<StepRecord, "machine">) => {
     const rec = { machine: name, ...r };
     hooks.progress(`${r.step}${r.patch ? ` ${r.patch}` : ""}: ${r.status}`);
-    log.info(`step ${r.step}${r.patch ? ` ${r.patch}` : ""}${r.group ? ` [${r.group.join(",")}]` : ""}: ${r.status}`, { message: r.message, ms: r.stop - r.start });
+    log.info(`step ${r.step}${r.patch ? ` ${r.patch}` : ""}${r.group ? ` [${r.group.join(",")}]` : ""}: ${r.status}`, { step: r.step, ...(r.patch ? { patch: r.patch } : {}), ...(r.group ? { group: r.group } : {}), status: r.status, message: r.message, ms: r.stop - r.start });
     steps.push(rec);
     hooks.step(rec);
   };
@@ -153,7 +153,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     for (const s of need.suites) {
       hooks.progress(`${phase}${ids.length ? ` ${ids.join("+")}` : ""}: suite ${s}`);
       const result = await p.runSuite(s, suiteContext(p, phase, ids.length ? ids : p.artifacts.map((a) => a.patch.id)), phase, phase === "baseline" ? undefined : tagOf(ids));
-      log.info(`suite ${s} ${phase}`, { patches: ids, crashed: result.crashed, tests: result.tests.map((t) => `${t.status} ${t.name}`) });
+      log.info(`suite ${s} ${phase}`, { step: `suite ${phase}`, suite: s, patches: ids, crashed: result.crashed, tests: result.tests.map((t) => `${t.status} ${t.name}`) });
       const rec: SuiteRecord = { machine: name, phase, result, ...(phase === "baseline" ? {} : scopeOf(ids)) };
       suites.push(rec);
       hooks.suite(rec);
@@ -272,7 +272,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
 
   try {
     before = await fingerprint(conn);
-    log.info("fingerprint before", { packages: Object.keys(before.packages).length, files: Object.keys(before.files).length, listening: before.listening });
+    log.info("fingerprint before", { step: "fingerprint", packages: Object.keys(before.packages).length, files: Object.keys(before.files).length, listening: before.listening });
     await runPhase("baseline", [], all);
 
     if (p.mode === "isolate" || p.artifacts.length === 1) {
@@ -308,13 +308,13 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
   } catch (e) {
     // A lab error mid-pipeline: record it (every patch of this machine is undecided), and still put the machine back.
     const err = asPatchlabError(e);
-    log.error("pipeline aborted", { error: err.message });
+    log.error("pipeline aborted", { step: "pipeline", error: err.message });
     step({ step: "pipeline", status: "broken", message: `pipeline aborted: ${err.message}`, start: t0, stop: Date.now() });
     if (!snap.notPossible) {
       try {
         await driver.restore(m, snap, deadline());
       } catch (e2) {
-        log.error("restore after abort failed; snapshot kept for the reaper", { error: (e2 as Error).message });
+        log.error("restore after abort failed; snapshot kept for the reaper", { step: "restore", error: (e2 as Error).message });
         throw e2;
       }
     }
