@@ -49,7 +49,7 @@ export function formatHistory(rows: HistoryRow[]): string {
   const lines = rows.map((r) => {
     const applicable = r.installed + r.missing;
     const pct = applicable ? ((100 * r.installed) / applicable).toFixed(0) + "%" : "n/a";
-    return `${String(r.scan).padStart(5)}  ${r.at}  ${r.machine.padEnd(10)} ${pct.padStart(5)}  ${String(r.missing).padStart(4)} missing ${String(r.installed).padStart(4)} installed ${String(r.notApplicable).padStart(4)} n/a${r.baseline ? "  (baseline)" : ""}`;
+    return `${String(r.scan).padStart(5)}  ${r.at}  ${r.machine.padEnd(10)} ${pct.padStart(5)}  ${String(r.missing).padStart(4)} missing ${String(r.installed).padStart(4)} installed ${String(r.notApplicable).padStart(4)} n/a${r.baseline ? "  (baseline)" : ""}${r.context ? `  (${r.context})` : ""}`;
   });
   return [`${"SCAN".padStart(5)}  ${"AT".padEnd(24)}  ${"MACHINE".padEnd(10)} COMPLIANT`, ...lines].join("\n");
 }

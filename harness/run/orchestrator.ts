@@ -131,7 +131,7 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
     const pki = await driver.pki(lab);
 
     // (catalog helper: targets and provisioner by patch kind; apt patches fill the lab update server first)
-    const kindCtx: KindContext = { lab, machines, connect: (m) => driver!.connect(m), progress: say };
+    const kindCtx: KindContext = { lab, machines, connect: (m) => driver!.connect(m), progress: say, runId };
     const targets = await targetsFor(artifacts, kindCtx);
     for (const a of artifacts) {
       if (![...targets.values()].some((as) => as.includes(a))) {
