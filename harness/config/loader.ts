@@ -12,6 +12,8 @@ import { problemAt } from "./problem.ts";
 import { Batch, Lab, Patch } from "./schemas.ts";
 import { displayPath, type YamlSource } from "./yaml-source.ts";
 
+export { checkLabFitsHost } from "./host-fit.ts";
+
 export { parseYamlFile, type ParsedYaml, type ParseOptions, type CheckContext } from "./parse-yaml.ts";
 export { resolveConfigRoot, listLabs, listImages } from "./config-root.ts";
 export { LocatedConfigError } from "./problem.ts";
@@ -27,6 +29,8 @@ export interface LoadedLab {
   lab: Lab;
   /** Absolute path of the lab file. */
   file: string;
+  /** Where each value was written, for checks made later (against the host) to point at a line. */
+  source?: YamlSource;
 }
 export interface LoadedPatch {
   patch: Patch;
@@ -54,7 +58,7 @@ export async function loadLab(fileOrName: string, opts: LoadOptions = {}): Promi
     notFoundRemedy: labsRemedy(root),
     check: ({ source, data }) => checkLab(source, data, root),
   });
-  return { lab: parsed.value, file: parsed.file };
+  return { lab: parsed.value, file: parsed.file, source: parsed.source };
 }
 
 /** Load a patch manifest; its `deb.file`/`deb.build` must exist next to it. */

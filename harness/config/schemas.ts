@@ -31,6 +31,10 @@ export const Machine = z
     image: name.describe("image recipe under lab-config/images/<image>/"),
     roles: z.array(ServerRole).min(1).describe("server roles this machine plays; each role brings its suite"),
     applications: z.array(Application).default([]).describe("line-of-business applications hosted here"),
+    suites: z
+      .array(z.string().regex(/\.spec\.[cm]?[jt]s$/, "must be a spec file (*.spec.ts)"))
+      .default([])
+      .describe("extra suites for this machine (spec files, relative to the lab file), required in every phase beside its role and application suites"),
     owner: Owner,
     site: z.string().min(1).describe("where the production twin of this machine lives"),
     criticality: Criticality,
