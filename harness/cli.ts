@@ -132,10 +132,11 @@ program
   .option("--waivers <file>", "waivers file (default: lab-config/waivers.yaml when it exists)")
   .option("--json", "print the decision (gate.json) on stdout instead of the text summary")
   .option("--quiet", "no progress lines (for CI logs): only the verdict")
+  .option("--plan <plan.json>", "follow a plan from `patchlab plan`: its machines and phases per patch")
   .option(...timeout)
-  .action(async (batch: string, o: { html?: boolean; keep?: boolean; timeout: number; waivers?: string; json?: boolean; quiet?: boolean }) => {
+  .action(async (batch: string, o: { html?: boolean; keep?: boolean; timeout: number; waivers?: string; json?: boolean; quiet?: boolean; plan?: string }) => {
     if (o.quiet) process.env.PATCHLAB_QUIET = "1";
-    const d = await runCommand(batch, { html: !!o.html, keep: !!o.keep, timeoutS: o.timeout, ...(o.waivers ? { waiversFile: o.waivers } : {}), json: !!o.json });
+    const d = await runCommand(batch, { html: !!o.html, keep: !!o.keep, timeoutS: o.timeout, ...(o.waivers ? { waiversFile: o.waivers } : {}), json: !!o.json, ...(o.plan ? { planFile: o.plan } : {}) });
     process.exitCode = d.exitCode;
   });
 

@@ -43,8 +43,8 @@ export function formatDecision(d: Decision): string {
   return [...head, ...rows, "", d.summary.split("\n")[0]!].join("\n");
 }
 
-export async function runCommand(batch: string, o: { html: boolean; keep: boolean; timeoutS: number; waiversFile?: string; json?: boolean }): Promise<Decision> {
-  const r = await runBatch(batch, { html: o.html, keep: o.keep, timeoutS: o.timeoutS, ...(o.waiversFile ? { waiversFile: o.waiversFile } : {}) });
+export async function runCommand(batch: string, o: { html: boolean; keep: boolean; timeoutS: number; waiversFile?: string; json?: boolean; planFile?: string }): Promise<Decision> {
+  const r = await runBatch(batch, { html: o.html, keep: o.keep, timeoutS: o.timeoutS, ...(o.waiversFile ? { waiversFile: o.waiversFile } : {}), ...(o.planFile ? { planFile: o.planFile } : {}) });
   if (o.json) {
     process.stdout.write(JSON.stringify(r.decision, null, 2) + "\n");
     return r.decision;

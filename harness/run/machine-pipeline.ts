@@ -17,6 +17,7 @@ import type { PatchArtifact, PatchProvisioner, StepOutcome } from "../patch/type
 import type { SuiteRunResult } from "../report/outcome-model.ts";
 import { repoRoot } from "../core/paths.ts";
 import type { Phase, SuiteContext } from "./suite-context.ts";
+import { ALL_PHASES, type PlanPhase } from "./gate-input.ts";
 
 export type StepKind = "install" | "restart" | "uninstall" | "restore" | "pipeline";
 
@@ -52,6 +53,8 @@ export interface PipelineInput {
   artifacts: PatchArtifact[];
   /** The suites required on this machine, run in every suite phase. */
   suites: string[];
+  /** (catalog helper) The phases a patch must go through (a plan's); default: all of them. */
+  phasesOf?: (a: PatchArtifact) => PlanPhase[];
   provisioner: PatchProvisioner;
   runId: string;
   runDir: string;
@@ -135,12 +138,15 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
         step({ patch: id, step: "restart", status, message: err.message, start: t, stop: Date.now() });
       }
     }
-    await runPhase("post-install", id, [id]);
+    const phases = p.phasesOf?.(a) ?? ALL_PHASES;
+    if (phases.includes("post-install")) await runPhase("post-install", id, [id]);
+    // A plan that asks for no uninstall (a critical fix: assess + limited checks) stops here; the restore rolls back.
+    if (!phases.includes("uninstall")) return;
     t = Date.now();
     try {
       const r = await p.provisioner.uninstall(conn, a);
       step({ patch: id, step: "uninstall", status: outcomeStatus(r), message: r.message, output: r.output, start: t, stop: Date.now() });
-      if (r.ok) await runPhase("post-uninstall", id, [id]);
+      if (r.ok && phases.includes("post-uninstall")) await runPhase("post-uninstall", id, [id]);
     } catch (e) {
       const err = asPatchlabError(e);
       step({ patch: id, step: "uninstall", status: err instanceof PatchlabError && err.exitCode === 1 ? "failed" : "broken", message: err.message, start: t, stop: Date.now() });
@@ -152,7 +158,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
   try {
     const before = await fingerprint(conn);
     log.info("fingerprint before", { packages: Object.keys(before.packages).length, files: Object.keys(before.files).length, listening: before.listening });
-    await runPhase("baseline", undefined, p.artifacts.map((a) => a.patch.id));
+    if (p.artifacts.some((a) => (p.phasesOf?.(a) ?? ALL_PHASES).includes("baseline"))) await runPhase("baseline", undefined, p.artifacts.map((a) => a.patch.id));
 
     /** Restore the snapshot and prove it exact: the rollback check of the patch just verified. */
     const restoreExactly = async (patch: string): Promise<boolean> => {

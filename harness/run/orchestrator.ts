@@ -24,6 +24,7 @@ import { runMachinePipeline, suitesFor, type StepRecord, type SuiteRecord } from
 import { newRunId } from "./run-id.ts";
 import { writeBadInputReport, writeRunReport } from "./finish.ts";
 import { writeLifecycleJunit } from "../report/junit-lifecycle.ts";
+import { loadPlan, type Plan } from "../plan/plan.ts";
 import { ALL_PHASES, buildGateInput, todayUtc, type PatchTargets, type Requirements } from "./gate-input.ts";
 
 export interface RunOptions {
@@ -36,6 +37,8 @@ export interface RunOptions {
   runId?: string;
   /** Waivers file (default lab-config/waivers.yaml when it exists). */
   waiversFile?: string;
+  /** plan.json from `patchlab plan`: its machines and phases per patch are what runs and what the gate requires. */
+  planFile?: string;
 }
 
 export interface RunOutcome {
@@ -62,7 +65,7 @@ export function defaultRequirements(m: MachineHandle, a: PatchArtifact): Require
 }
 
 /** Per patch, its target machines and what each must show (or why it has none). */
-export function patchTargets(artifacts: PatchArtifact[], targets: Map<MachineHandle, PatchArtifact[]> | undefined, labName: string, unknownWhy?: string): PatchTargets[] {
+export function patchTargets(artifacts: PatchArtifact[], targets: Map<MachineHandle, PatchArtifact[]> | undefined, labName: string, unknownWhy?: string, plan?: Plan): PatchTargets[] {
   return artifacts.map((a) => {
     if (!targets) {
       return { artifact: a, targets: [], noTarget: { status: "broken" as const, message: `not verified: the run stopped before its target machines were known: ${unknownWhy ?? "unknown error"}` } };
@@ -70,10 +73,36 @@ export function patchTargets(artifacts: PatchArtifact[], targets: Map<MachineHan
     const ms = [...targets.entries()].filter(([, as]) => as.includes(a)).map(([m]) => m);
     return {
       artifact: a,
-      targets: ms.map((m) => ({ machine: m, requirements: defaultRequirements(m, a) })),
-      ...(ms.length ? {} : { noTarget: { status: "skipped" as const, message: `${noTargetReason(a.patch, labName)}: nothing verified it` } }),
+      targets: ms.map((m) => ({ machine: m, requirements: planRequirements(plan, m, a) ?? defaultRequirements(m, a) })),
+      ...(ms.length ? {} : { noTarget: { status: "skipped" as const, message: `${planReason(plan, a) ?? noTargetReason(a.patch, labName)}: nothing verified it` } }),
     };
   });
+}
+
+/** (catalog helper) With a plan, a patch requires exactly the phases the plan gives it. */
+function planRequirements(plan: Plan | undefined, m: MachineHandle, a: PatchArtifact): Requirements | undefined {
+  const p = plan?.patches.find((x) => x.patch === a.patch.id);
+  return p ? { ...defaultRequirements(m, a), phases: p.phases } : undefined;
+}
+const planReason = (plan: Plan | undefined, a: PatchArtifact) => {
+  const p = plan?.patches.find((x) => x.patch === a.patch.id);
+  return p && p.applicability === "not-applicable" ? `not applicable per plan ${plan!.batch}: ${p.reason}` : undefined;
+};
+
+/** (catalog helper) A plan is for one batch on one lab and names exactly its patches. */
+export function checkPlan(plan: Plan, file: string, loaded: LoadedBatch): void {
+  const ids = loaded.patches.map((p) => p.patch.id);
+  const problems: string[] = [];
+  if (plan.batch !== loaded.batch.name) problems.push(`it is for batch ${plan.batch}, not ${loaded.batch.name}`);
+  if (plan.lab !== loaded.lab.lab.name) problems.push(`it is for lab ${plan.lab}, not ${loaded.lab.lab.name}`);
+  const missing = ids.filter((id) => !plan.patches.some((p) => p.patch === id));
+  const extra = plan.patches.map((p) => p.patch).filter((id) => !ids.includes(id));
+  if (missing.length) problems.push(`it has no entry for ${missing.join(", ")}`);
+  if (extra.length) problems.push(`it names patches not in the batch: ${extra.join(", ")}`);
+  const machines = loaded.lab.lab.machines.map((m) => m.name);
+  const unknown = plan.patches.flatMap((p) => p.machines).filter((m) => !machines.includes(m));
+  if (unknown.length) problems.push(`it names machines not in the lab: ${[...new Set(unknown)].join(", ")}`);
+  if (problems.length) throw new ConfigError(`plan ${file} does not fit batch ${loaded.file}: ${problems.join("; ")}`, `make a fresh plan: \`patchlab plan ${loaded.file}\``, { file, field: "patches" });
 }
 
 /** A machine's extra suites are relative to the lab file; they must exist before anything runs. */
@@ -117,8 +146,13 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
   let runId = opts.runId;
   let runDir = "";
   const artifacts: PatchArtifact[] = [];
+  let plan: Plan | undefined;
   try {
     loaded = await loadBatch(batchRef);
+    if (opts.planFile) {
+      plan = loadPlan(opts.planFile);
+      checkPlan(plan, opts.planFile, loaded);
+    }
     runId ??= newRunId(loaded.batch.name);
     runDir = path.join(reportsRoot(), runId);
     // The host must be able to take the lab (private subnet, no clash with its routes, capacity).
@@ -170,7 +204,7 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
 
     // Targets and provisioner by patch kind; apt patches fill the lab update server first.
     const kindCtx: KindContext = { lab, machines, connect: (m) => driver!.connect(m), progress: say, runId };
-    targets = await targetsFor(artifacts, kindCtx);
+    targets = await targetsFor(artifacts, kindCtx, plan ? new Map(plan.patches.map((p) => [p.patch, p.machines])) : undefined);
     for (const a of artifacts) {
       if (![...targets.values()].some((as) => as.includes(a))) {
         journal.record({ patch: a.patch.id, step: "plan", status: "skipped", message: noTargetReason(a.patch, lab.name) });
@@ -188,6 +222,7 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
             all: machines,
             artifacts: mine,
             suites: suitesFor(m),
+            ...(plan ? { phasesOf: (a: PatchArtifact) => planRequirements(plan, m, a)?.phases ?? ALL_PHASES } : {}),
             provisioner,
             runId: runId!,
             runDir,
@@ -245,7 +280,7 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
   }
 
   // 3. Gate: what was required against what was recorded. A failed run still decides: undecided, never approved.
-  const input = buildGateInput(patchTargets(artifacts, targets, lab.name, failure?.message), steps, suites, { today: todayUtc(), waivers: waivers.waivers });
+  const input = buildGateInput(patchTargets(artifacts, targets, lab.name, failure?.message, plan), steps, suites, { today: todayUtc(), waivers: waivers.waivers });
   writeGateInput(runDir, input);
   let decision = decide(input);
   if (failure) {

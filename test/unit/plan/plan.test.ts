@@ -17,10 +17,10 @@ const lab: Lab = {
   domain: "plan.test",
   network: { subnet: "172.30.99.0/24" },
   machines: [
-    { name: "web", image: "web", roles: ["web"], applications: [], owner: owner("web"), site: "hq", criticality: "high" },
-    { name: "db", image: "db", roles: ["db"], applications: [], owner: owner("dba"), site: "hq", criticality: "critical" },
-    { name: "client", image: "client", roles: ["client"], applications: [], owner: owner("desk"), site: "hq", criticality: "low" },
-    { name: "updates", image: "updates", roles: ["updates"], applications: [], owner: owner("patch"), site: "hq", criticality: "medium" },
+    { name: "web", image: "web", roles: ["web"], applications: [], suites: [], owner: owner("web"), site: "hq", criticality: "high" },
+    { name: "db", image: "db", roles: ["db"], applications: [], suites: [], owner: owner("dba"), site: "hq", criticality: "critical" },
+    { name: "client", image: "client", roles: ["client"], applications: [], suites: [], owner: owner("desk"), site: "hq", criticality: "low" },
+    { name: "updates", image: "updates", roles: ["updates"], applications: [], suites: [], owner: owner("patch"), site: "hq", criticality: "medium" },
   ],
 };
 
