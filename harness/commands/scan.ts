@@ -55,7 +55,12 @@ export function formatHistory(rows: HistoryRow[]): string {
 }
 
 /** Runs scans on a cron schedule in the foreground until stopped; a failed scan is reported and the schedule goes on. */
-export async function scheduleScan(labRef: string | undefined, cron: string, o: ScanCommandOptions & { maxRuns?: number }): Promise<void> {
+export async function scheduleScan(
+  labRef: string | undefined,
+  cron: string,
+  o: ScanCommandOptions & { maxRuns?: number },
+  scan: (labRef: string | undefined, o: ScanCommandOptions) => Promise<ScanResult> = scanCommand,
+): Promise<void> {
   let job: Cron;
   try {
     job = new Cron(cron, { paused: true, protect: true });
@@ -68,7 +73,7 @@ export async function scheduleScan(labRef: string | undefined, cron: string, o: 
     const j = new Cron(cron, { protect: true, ...(o.maxRuns ? { maxRuns: o.maxRuns } : {}) }, async () => {
       runs++;
       try {
-        const r = await scanCommand(labRef, o);
+        const r = await scan(labRef, o);
         const missing = r.machines.reduce((n, m) => n + m.results.filter((x) => x.status === "missing").length, 0);
         say(`scheduled scan ${r.scan}: ${missing} missing update(s) across ${r.machines.length} machine(s)`);
       } catch (e) {
