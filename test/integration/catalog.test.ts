@@ -125,7 +125,7 @@ describe("catalog, scan, update server and plan on the reference lab (real Debia
     // The scan taken on web right after the install no longer lists the update as missing.
     const store = new ScanStore(env.PATCHLAB_INVENTORY_DB);
     try {
-      const after = store.scans("reference").filter((s) => s.context?.includes(journal.runId)).pop()!;
+      const after = store.scans("reference").filter((s) => s.context?.includes(`after installing ${pick}`) && s.startedAt >= journal.startedAt).pop()!;
       expect(after, "no scan stored after the install").to.not.equal(undefined);
       const webResults = store.results(after.id).get("web")!;
       expect(webResults.find((x) => x.patch === pick)!.status).to.equal("installed");
