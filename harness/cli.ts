@@ -224,8 +224,10 @@ scan
   .option("--json", "machine-readable output")
   .action(async (ref: string | undefined, o: { machine?: string[]; json?: boolean }) => {
     const { formatHistory, scanHistory } = await import("./commands/scan.ts");
-    const rows = scanHistory(ref, o.machine);
-    if (o.json) json(rows);
+    // `scan history -m web --json`: commander hands options the parent `scan` also has to the parent.
+    const parent = scan.opts<{ json?: boolean; machine?: string[] }>();
+    const rows = scanHistory(ref, o.machine ?? parent.machine);
+    if (o.json || parent.json) json(rows);
     else console.log(formatHistory(rows));
   });
 program
