@@ -157,6 +157,11 @@ export async function doctor(o: DoctorOptions): Promise<CheckReport[]> {
   reports.push(await tool("debootstrap", "/usr/sbin/debootstrap", ["debootstrap"], "builds the lab base image", o));
   reports.push(await tool("chromium", "/usr/bin/chromium", ["chromium"], "the browser Playwright drives", o));
   reports.push(await tool("java", "/usr/bin/java", ["openjdk-17-jre-headless"], "allure-commandline needs Java", o));
+  // The catalog (issue 7): verify Debian's signed feed, read its indexes, sign the lab update server's.
+  reports.push(await tool("gpgv", "/usr/bin/gpgv", ["gpgv"], "verifies Debian's signed indexes", o));
+  reports.push(await tool("debian keyring", "/usr/share/keyrings/debian-archive-keyring.gpg", ["debian-archive-keyring"], "the keys Debian signs its archive with", o));
+  reports.push(await tool("gpg", "/usr/bin/gpg", ["gpg", "gpg-agent"], "signs the lab update server's index with the lab key", o));
+  reports.push(await tool("xz", "/usr/bin/xz", ["xz-utils"], "decompresses Debian's Packages indexes", o));
   // The vm driver: QEMU (without recommends: those are desktop audio/video stacks), qemu-img
   // for the qcow2 base and overlays, mkfs.ext4 for the guest's root filesystem.
   reports.push(await tool("qemu-system-x86_64", "/usr/bin/qemu-system-x86_64", ["qemu-system-x86"], "runs the vm driver's machines", o, { recommends: false }));
