@@ -30,6 +30,9 @@ const HOOK = path.join(repoRoot, "test/fixtures/ssh-hooks/docker-snapshot.sh");
 const container = (machine: string) => `patchlab-${LAB}-${machine}`;
 
 async function cleanup(): Promise<void> {
+  // The vm test's lab network shares the vmssh subnet: a leftover of it would block ours.
+  await docker.getContainer("patchlab-vmssh-vm-client").remove({ force: true }).catch(() => undefined);
+  for (const n of await docker.listNetworks({ filters: { name: ["patchlab-vmssh-vm"] } })) if (n.Name === "patchlab-vmssh-vm") await docker.getNetwork(n.Id).remove();
   const cs = await docker.listContainers({ all: true, filters: { label: [`${Labels.lab}=${LAB}`] } });
   for (const c of cs) await docker.getContainer(c.Id).remove({ force: true });
   const imgs = await docker.listImages({ filters: { label: [`${Labels.lab}=${LAB}`, `${Labels.kind}=test-snapshot`] } });

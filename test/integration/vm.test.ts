@@ -19,10 +19,21 @@ import type { SshConnection } from "../../harness/lab/transports/ssh.ts";
 import type { MachineHandle, SnapshotRef } from "../../harness/lab/types.ts";
 import { DebProvisioner } from "../../harness/patch/deb.ts";
 import { probeAll } from "../../harness/readiness/wait.ts";
-import { tmpDir } from "./support.ts";
+import { docker, inContainer, tmpDir } from "./support.ts";
+import { execFileSync } from "node:child_process";
+import { assignAddresses } from "../../harness/lab/addressing.ts";
+import { Labels } from "../../harness/lab/drivers/docker-engine.ts";
+import { ensureImages } from "../../harness/lab/images/build.ts";
 import { debArtifact, Timings } from "./vmssh-support.ts";
 
 const LAB_FILE = "test/fixtures/labs/vmssh-vm.yaml";
+const NETWORK = "patchlab-vmssh-vm";
+const CLIENT = "patchlab-vmssh-vm-client";
+
+async function removeLabNetwork(): Promise<void> {
+  await docker.getContainer(CLIENT).remove({ force: true }).catch(() => undefined);
+  for (const n of await docker.listNetworks({ filters: { name: [NETWORK] } })) if (n.Name === NETWORK) await docker.getNetwork(n.Id).remove();
+}
 
 function get(ip: string, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -49,6 +60,22 @@ describe("vm driver: a QEMU VM through snapshot, patch, reboot and restore", fun
   before(async function () {
     dir = tmpDir("vm");
     lab = (await loadLab(LAB_FILE)).lab;
+    // The lab's own network with its client container, as the Docker driver makes them: the VM
+    // joins it (its lab address on the bridge) so containers reach its roles.
+    await removeLabNetwork();
+    const tags = await ensureImages(docker, ["client"]);
+    await docker.createNetwork({
+      Name: NETWORK, Driver: "bridge", Internal: true, CheckDuplicate: true,
+      IPAM: { Config: [{ Subnet: lab.network.subnet, Gateway: "172.30.84.1" }] },
+      Labels: { [Labels.managed]: "true", [Labels.lab]: lab.name, [Labels.kind]: "test-network" },
+    });
+    const client = await docker.createContainer({
+      name: CLIENT, Image: tags.get("client")!, Hostname: "client",
+      Labels: { [Labels.lab]: lab.name, [Labels.kind]: "test-machine" },
+      HostConfig: { NetworkMode: NETWORK, Tmpfs: { "/run": "rw,exec", "/tmp": "rw,exec" } },
+      NetworkingConfig: { EndpointsConfig: { [NETWORK]: { IPAMConfig: { IPv4Address: assignAddresses(lab).get("client")! } } } },
+    });
+    await client.start();
     driver = new VmDriver({ onProgress: (l) => { if (!/ Get:| I: /.test(l)) console.log(`      ${l}`); } });
     // A crashed earlier run may have left this lab's VM: start from nothing.
     await driver.down(lab, { purgeSnapshots: true });
@@ -60,6 +87,7 @@ describe("vm driver: a QEMU VM through snapshot, patch, reboot and restore", fun
 
   after(async function () {
     if (driver && lab) await driver.down(lab, { purgeSnapshots: true });
+    await removeLabNetwork();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
     for (const x of driver?.timings ?? []) t.rows.push([`driver: ${x.what}`, x.ms]);
     t.print("vm timings");
@@ -75,8 +103,21 @@ describe("vm driver: a QEMU VM through snapshot, patch, reboot and restore", fun
     const cmdline = fs.readFileSync(`/proc/${st.pid}/cmdline`, "utf8").split("\0");
     const netdev = cmdline[cmdline.indexOf("-netdev") + 1]!;
     expect(netdev).to.contain("restrict=on");
-    for (const fwd of netdev.split(",").filter((x) => x.startsWith("hostfwd="))) expect(fwd).to.match(/^hostfwd=tcp:127\.30\.84\.20:\d+-:\d+$/);
+    const fwds = netdev.split(",").filter((x) => x.startsWith("hostfwd="));
+    // Loopback for the harness; the lab address (on the lab's bridge) for role ports only.
+    for (const fwd of fwds) expect(fwd).to.match(/^hostfwd=tcp:(127\.30\.84\.20:\d+-:\d+|172\.30\.84\.20:(80|443)-:(80|443))$/);
+    expect(fwds.filter((f) => f.endsWith("-:22"))).to.have.length(1);
+    expect(fwds.find((f) => f.endsWith("-:22"))).to.match(/^hostfwd=tcp:127\.30\.84\.20:/);
     console.log(`      accel: ${st.accel.accel} (${st.accel.reason})`);
+  });
+
+  it("containers on the lab network reach the VM's role at its lab address, and not its SSH", async () => {
+    expect(m.labIp).to.equal("172.30.84.20");
+    const healthz = inContainer(CLIENT, "curl -sS -m 5 -o /dev/null -w '%{http_code}' http://172.30.84.20/healthz");
+    expect(healthz).to.equal("200");
+    expect(inContainer(CLIENT, "curl -sk -m 5 https://172.30.84.20/ | grep -o patchlab-web-ok")).to.equal("patchlab-web-ok\n");
+    expect(inContainer(CLIENT, "nc -z -w 2 172.30.84.20 22; echo $?").trim(), "SSH stays on the harness's loopback").to.not.equal("0");
+    expect(driver.state(m)!.bridged).to.deep.include({ address: "172.30.84.20" });
   });
 
   it("snapshot -> install a real .deb -> reboot -> the web role answers -> restore: fingerprint equals the pre-patch one", async () => {
@@ -176,9 +217,11 @@ describe("vm driver: a QEMU VM through snapshot, patch, reboot and restore", fun
   });
 
   it("a stopped VM comes back from a snapshot in seconds, not a cold boot: restore and up", async () => {
+    const bridge = driver.state(m)!.bridged!;
     const before = await fingerprint(conn);
     await driver.down(lab); // keeps the overlay and its snapshots
     expect(driver.running(m)).to.equal(false);
+    expect(execFileSync("ip", ["-4", "addr", "show", "dev", bridge.dev], { encoding: "utf8" }), "a stopped VM leaves the lab network").to.not.contain("172.30.84.20/32");
     const t0 = Date.now();
     await t.time("restore of a stopped VM (qemu -loadvm) until ready", () => driver.restore(m, snap, Date.now() + 60_000));
     expect(Date.now() - t0, "far from a ~45 s cold boot").to.be.lessThan(20_000);
@@ -191,5 +234,6 @@ describe("vm driver: a QEMU VM through snapshot, patch, reboot and restore", fun
     expect(driver.timings.map((x) => x.what)).to.include("start from the provisioned snapshot to SSH");
     expect((await roleCheck()).ok).to.equal(true);
     expect((await conn.exec(["hostname"])).stdout.trim()).to.equal("web");
+    expect(inContainer(CLIENT, "curl -sS -m 5 -o /dev/null -w '%{http_code}' http://172.30.84.20/healthz"), "back on the lab network").to.equal("200");
   });
 });

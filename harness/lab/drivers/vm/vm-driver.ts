@@ -6,7 +6,7 @@
 // State per VM: <state>/vms/<lab>/<machine>/ — overlay.qcow2, vm.json, snapshots.json,
 // known_hosts (the image's host keys, pinned), serial.log (the console), qmp.sock.
 import { createHash } from "node:crypto";
-import { execFile } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -19,7 +19,9 @@ import { nullLogger, type Logger } from "../../../core/log.ts";
 import { ownerAlive, ownerToken } from "../../../core/owner.ts";
 import { stateDir } from "../../../core/paths.ts";
 import { probeAll, waitUntil } from "../../../readiness/wait.ts";
-import { assignAddresses, containerName, fqdn } from "../../addressing.ts";
+import { assignAddresses, containerName, fqdn, networkName } from "../../addressing.ts";
+import { contains, parseIpv4, parseSubnet } from "../../../config/ipv4.ts";
+import { docker, engineAnswers } from "../docker-engine.ts";
 import { labPki } from "../../pki.ts";
 import { ensureProvisioned, provisionKey } from "../../provisioning.ts";
 import { machineReadiness } from "../../roles/index.ts";
@@ -68,6 +70,8 @@ export interface VmState {
   accel: AccelChoice;
   memoryMiB: number;
   cpus: number;
+  /** The VM's lab address, added to the lab network's bridge on the host while it runs. */
+  bridged?: { address: string; dev: string };
   /** Provision key (layout, CA, harness key) the PROVISIONED snapshot was taken for. */
   provisioned?: string;
   owner: string;
@@ -122,7 +126,7 @@ export class VmDriver implements LabDriver {
   handlesFor(lab: Lab): VmHandle[] {
     const ips = assignAddresses(lab);
     return lab.machines.flatMap((spec) =>
-      spec.driver === "vm" ? [{ spec, lab, container: containerName(lab.name, spec.name), ip: loopbackFor(ips.get(spec.name)!), fqdn: fqdn(lab, spec.name) }] : [],
+      spec.driver === "vm" ? [{ spec, lab, container: containerName(lab.name, spec.name), ip: loopbackFor(ips.get(spec.name)!), labIp: ips.get(spec.name)!, fqdn: fqdn(lab, spec.name) }] : [],
     );
   }
 
@@ -227,6 +231,10 @@ export class VmDriver implements LabDriver {
     if (!sshPort || !(await portFree(m.ip, sshPort))) sshPort = await freePort(m.ip);
     const roles = [...new Map(m.spec.roles.flatMap((r) => ROLE_PORTS[r]).map((p) => [`${p.proto}/${p.guestPort}`, p])).values()];
     const forwards: Forward[] = [{ proto: "tcp", hostPort: sshPort, guestPort: 22 }, ...roles.map((p) => ({ ...p, hostPort: p.guestPort }))];
+    // In a lab that has a network (its containers), the VM joins it: its lab address goes on
+    // the lab's bridge and its role ports (not SSH) are forwarded there too.
+    const bridged = await this.joinLabNetwork(m);
+    if (bridged) forwards.push(...roles.map((p) => ({ ...p, hostPort: p.guestPort, address: bridged.address })));
     const pub = Buffer.from(this.key().publicKey + "\n").toString("base64");
     const spec: QemuSpec = {
       name: m.container,
@@ -247,7 +255,10 @@ export class VmDriver implements LabDriver {
     fs.writeFileSync(f.knownHosts, img.hostKeys.map((k) => `[${m.ip}]:${sshPort} ${k}\n`).join(""));
     fs.appendFileSync(f.serial, `\n--- patchlab: starting ${m.container} (${accel.accel}${loadvm ? `, loadvm ${loadvm}` : ", cold boot"}) at ${new Date().toISOString()} ---\n`);
     const t0 = Date.now();
-    const pid = await startQemu(spec, m.spec.name);
+    const pid = await startQemu(spec, m.spec.name).catch((e: unknown) => {
+      if (bridged) leaveLabNetwork(bridged);
+      throw e;
+    });
     this.time(loadvm ? "start from snapshot (qemu)" : "qemu start", m.spec.name, t0);
     const st: VmState = {
       name: m.container,
@@ -260,6 +271,7 @@ export class VmDriver implements LabDriver {
       memoryMiB: m.spec.vm.memory,
       cpus: m.spec.vm.cpus,
       ...(prev?.provisioned && prev.imageHash === img.hash ? { provisioned: prev.provisioned } : {}),
+      ...(bridged ? { bridged } : {}),
       owner: ownerToken(),
       ephemeral: !!this.opts.ephemeral,
       startedAt: new Date().toISOString(),
@@ -272,12 +284,38 @@ export class VmDriver implements LabDriver {
   private async stop(m: MachineHandle): Promise<void> {
     const s = this.state(m);
     this.conns.get(`${m.lab.name}/${m.spec.name}`)?.close();
+    if (s?.bridged) leaveLabNetwork(s.bridged);
     if (!s || !qemuAlive(s.pid, s.name)) return;
     await this.qmp(m, (q) => q.execute("quit", undefined, 5000)).catch(() => undefined);
     if (!(await waitGone(s.pid, s.name, 5000))) {
       try { process.kill(s.pid, "SIGKILL"); } catch { /* gone */ }
       await waitGone(s.pid, s.name, 5000);
     }
+  }
+
+  /**
+   * When the lab has its Docker network (containers of a mixed lab) and the VM's lab address
+   * lies in it, puts that address on the network's bridge on this host, so the lab's
+   * containers reach the VM's forwarded role ports there. The guest still has no route out:
+   * this only lets connections in, like the loopback forwards. No network: nothing to join.
+   */
+  private async joinLabNetwork(m: VmHandle): Promise<{ address: string; dev: string } | undefined> {
+    const address = m.labIp;
+    if (!address) return undefined;
+    const engine = docker();
+    if (!(await engineAnswers(engine, 2000))) return undefined;
+    const name = networkName(m.lab.name);
+    const net = (await engine.listNetworks({ filters: { name: [name] } })).find((n) => n.Name === name);
+    const subnet = parseSubnet(net?.IPAM?.Config?.[0]?.Subnet);
+    const ip = parseIpv4(address);
+    if (!net || !subnet || ip === undefined || !contains(subnet, ip)) return undefined;
+    const dev = net.Options?.["com.docker.network.bridge.name"] ?? `br-${net.Id.slice(0, 12)}`;
+    try {
+      await run("ip", ["-4", "addr", "replace", `${address}/32`, "dev", dev]);
+    } catch (e) {
+      throw new LabError("network", `cannot put ${m.spec.name}'s lab address ${address} on the lab network's bridge ${dev}: ${(e as Error).message.split("\n")[0]}`, "the harness needs root (CAP_NET_ADMIN) for a VM to join a lab network; or run the lab without containers", { machine: m.spec.name }, { cause: e });
+    }
+    return { address, dev };
   }
 
   private readSnaps(m: MachineHandle): SnapMeta[] {
@@ -480,6 +518,11 @@ export class VmDriver implements LabDriver {
   }
 }
 
+/** Takes a VM's lab address off the bridge (gone already when the lab network was removed). */
+function leaveLabNetwork(b: { address: string; dev: string }): void {
+  spawnSync("ip", ["-4", "addr", "del", `${b.address}/32`, "dev", b.dev], { stdio: "ignore" });
+}
+
 function portFree(address: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = net.createServer();
@@ -543,6 +586,7 @@ export async function reapVms(): Promise<string[]> {
         continue;
       }
       if (!st.ephemeral || ownerAlive(st.owner)) continue;
+      if (st.bridged) leaveLabNetwork(st.bridged);
       if (qemuAlive(st.pid, st.name)) {
         try { process.kill(st.pid, "SIGKILL"); } catch { /* gone */ }
         await waitGone(st.pid, st.name, 5000);
