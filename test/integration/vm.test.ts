@@ -96,6 +96,10 @@ describe("vm driver: a QEMU VM through snapshot, patch, reboot and restore", fun
   it("runs with no route out and forwards bound to its own loopback address only", async () => {
     const route = await conn.exec(["ip", "-4", "route", "show", "default"]);
     expect(route.stdout.trim(), "no default route in the guest").to.equal("");
+    const routes = (await conn.exec(["ip", "-4", "route", "show"])).stdout.trim().split("\n").map((l) => l.trim());
+    expect(routes, "only the slirp link and the lab's own subnet").to.have.length(2);
+    expect(routes.find((r) => r.startsWith("10.0.2.0/24"))).to.match(/^10\.0\.2\.0\/24 dev eth0 proto kernel scope link src 10\.0\.2\.15/);
+    expect(routes.find((r) => r.startsWith("172.30.84.0/24"))).to.match(/^172\.30\.84\.0\/24 via 10\.0\.2\.2 dev eth0( proto static)?$/);
     const out = await conn.exec("curl -sS -m 3 -o /dev/null http://10.0.2.2/ 2>&1; echo exit=$?");
     expect(out.stdout).to.match(/exit=(7|28)/); // not even the host's slirp gateway (restrict=on)
     expect(m.ip).to.equal("127.30.84.20");

@@ -393,6 +393,7 @@ export class VmDriver implements LabDriver {
             await conn.waitUntilReachable(opts.deadline);
             this.time("cold boot to SSH", m.spec.name, t0);
             await conn.exec(["sh", "-c", 'echo "$1" > /etc/hostname && hostname "$1" && printf "127.0.1.1\\t%s %s\\n" "$2" "$1" >> /etc/hosts', "sh", m.spec.name, m.fqdn]);
+            await this.routeToLab(conn, m);
             await ensureProvisioned(conn, m, ctx, { onRole: (role) => log.info("provisioning role", { role }) });
             await this.waitRoles(m, opts.deadline);
             await this.savevm(m, PROVISIONED);
@@ -404,6 +405,20 @@ export class VmDriver implements LabDriver {
       }),
     );
     return mine;
+  }
+
+  /**
+   * The lab's subnet (and only it) via QEMU's gateway, persistently: a connection forwarded in
+   * from a lab container arrives from that container's address, and the guest must be able to
+   * answer it. No default route: the guest still reaches nothing else (and restrict=on drops
+   * anything it starts itself).
+   */
+  private async routeToLab(conn: SshConnection, m: VmHandle): Promise<void> {
+    const subnet = m.lab.network.subnet;
+    const dropIn = `# Written by patchlab: answers to the lab's machines (${subnet}) go back through QEMU.\n[Route]\nDestination=${subnet}\nGateway=10.0.2.2\n`;
+    await conn.upload([{ path: "/etc/systemd/network/10-eth0.network.d/patchlab-lab.conf", content: dropIn }]);
+    const r = await conn.exec(["ip", "-4", "route", "replace", subnet, "via", "10.0.2.2", "dev", "eth0"]);
+    if (r.exitCode !== 0) throw new LabError("network", `cannot route ${m.spec.name}'s answers to the lab subnet ${subnet}: ${r.stderr.trim()}`, "check the VM image's network setup (eth0 at 10.0.2.15)", { machine: m.spec.name });
   }
 
   private async savevm(m: VmHandle, label: string): Promise<void> {
