@@ -109,8 +109,10 @@ export class SshConnection implements Connection {
       port: e.port,
       username: e.user,
       readyTimeout: Math.max(1000, timeoutMs),
-      keepaliveInterval: 5000,
-      keepaliveCountMax: 3,
+      // A session that stops answering is dropped after a minute (commands have their own
+      // timeouts); shorter misreads a loaded host (or a paused container) as a dead machine.
+      keepaliveInterval: 10_000,
+      keepaliveCountMax: 6,
       ...(creds.privateKey ? { privateKey: creds.privateKey } : {}),
       ...(creds.passphrase !== undefined ? { passphrase: creds.passphrase } : {}),
       ...(creds.password !== undefined ? { password: creds.password } : {}),
