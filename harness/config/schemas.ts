@@ -3,6 +3,7 @@
 // `.strict()` everywhere: an unknown key is almost always a typo, and a typo silently
 // ignored is a check silently skipped.
 import { z } from "zod";
+import { filesFields, HotfixOptions, scriptFields } from "../patch/schemas.ts";
 
 /** Server roles a lab machine can play; each has an image recipe and a suite. */
 export const ServerRole = z.enum(["web", "dns", "db", "file", "ssh", "app", "client"]);
@@ -78,7 +79,7 @@ export const DebSource = z.union([
     .strict(),
 ]);
 
-export const Patch = z
+export const DebPatch = z
   .object({
     id: z
       .string()
@@ -97,6 +98,7 @@ export const Patch = z
       .describe("CVE ids the patch fixes"),
     kind: z.literal("deb"),
     deb: DebSource,
+    options: HotfixOptions.optional(),
     appliesTo: z
       .object({ roles: z.array(ServerRole).min(1).describe("machines with any of these roles receive the patch") })
       .strict(),
@@ -105,8 +107,13 @@ export const Patch = z
       .default("none")
       .describe("whether the machine must restart after install (several patches share one restart)"),
   })
-  .strict()
-  .meta({ title: "patchlab patch manifest", description: "One OS patch (a Debian package) to verify on the lab." });
+  .strict();
+export type DebPatch = z.infer<typeof DebPatch>;
+export const ScriptPatch = DebPatch.omit({ kind: true, deb: true, options: true }).extend(scriptFields).strict();
+export const FilesPatch = DebPatch.omit({ kind: true, deb: true, options: true }).extend(filesFields).strict();
+export const Patch = z
+  .discriminatedUnion("kind", [DebPatch, ScriptPatch, FilesPatch])
+  .meta({ title: "patchlab patch manifest", description: "One patch to verify on the lab: a .deb (kind: deb), a vendor installer (kind: script) or replaced files (kind: files)." });
 export type Patch = z.infer<typeof Patch>;
 
 export const Batch = z
