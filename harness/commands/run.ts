@@ -37,14 +37,20 @@ export function formatDecision(d: Decision): string {
   ]);
   const head = [
     ...(d.error ? [`  the run could not complete (${d.error.kind}): ${d.error.message}`, `  remedy: ${d.error.remedy}`] : []),
-    ...(d.problems ?? []).map((p) => `  bad input: ${p.file ? `${p.file}${p.line ? `:${p.line}` : ""}: ` : ""}${p.field ? `${p.field}: ` : ""}${p.message}\n      remedy: ${p.remedy}`),
+    // A problem's message already says where (file:line:col: field).
+    ...(d.problems ?? []).map((p) => `  bad input: ${p.message}\n      remedy: ${p.remedy}`),
   ];
   return [...head, ...rows, "", d.summary.split("\n")[0]!].join("\n");
 }
 
-export async function runCommand(batch: string, o: { html: boolean; keep: boolean; timeoutS: number }): Promise<Decision> {
-  const r = await runBatch(batch, { html: o.html, keep: o.keep, timeoutS: o.timeoutS });
+export async function runCommand(batch: string, o: { html: boolean; keep: boolean; timeoutS: number; waiversFile?: string; json?: boolean }): Promise<Decision> {
+  const r = await runBatch(batch, { html: o.html, keep: o.keep, timeoutS: o.timeoutS, ...(o.waiversFile ? { waiversFile: o.waiversFile } : {}) });
+  if (o.json) {
+    process.stdout.write(JSON.stringify(r.decision, null, 2) + "\n");
+    return r.decision;
+  }
   console.log(formatDecision(r.decision));
-  console.log(`gate.json: ${path.relative(process.cwd(), path.join(r.runDir, "gate.json"))}`);
+  const rel = (f: string) => path.relative(process.cwd(), path.join(r.runDir, f));
+  console.log(`gate.json: ${rel("gate.json")}  summary: ${rel("summary.md")}`);
   return r.decision;
 }

@@ -22,7 +22,7 @@ export interface Requirements {
 }
 
 const SUITE_PHASES: PlanPhase[] = ["baseline", "post-install", "post-uninstall"];
-export const suiteShortName = (suite: string) => suite.split("/").pop()!;
+export const suiteShortName = (suite: string) => suite.split("/").pop()!.replace(/(\.spec)?\.[cm]?[jt]s$/, "");
 
 /** The required results of one patch on one machine. */
 export function requiredOn(machine: string, r: Requirements): Required[] {
@@ -35,6 +35,8 @@ export function requiredOn(machine: string, r: Requirements): Required[] {
   step("restore");
   step("pipeline");
   for (const phase of SUITE_PHASES.filter((p) => r.phases.includes(p))) {
+    // A machine nothing checks is never approved by its silence.
+    if (r.suites.length === 0) out.push({ machine, phase, kind: "suite", name: "(no suite for this machine)" });
     for (const s of r.suites) out.push({ machine, phase, kind: "suite", name: suiteShortName(s) });
     for (const w of r.watchers ?? []) out.push({ machine, phase, kind: "watch", name: w });
   }

@@ -50,6 +50,8 @@ export interface PipelineInput {
   machine: MachineHandle;
   all: MachineHandle[];
   artifacts: PatchArtifact[];
+  /** The suites required on this machine, run in every suite phase. */
+  suites: string[];
   provisioner: PatchProvisioner;
   runId: string;
   runDir: string;
@@ -60,9 +62,13 @@ export interface PipelineInput {
   hooks: PipelineHooks;
 }
 
-/** Suites for a machine: one per role that has a spec file in suites/roles/. */
+/**
+ * Suites a machine must pass: one per server role (the client is the vantage point, not a
+ * service), plus the lab file's extra suites (absolute paths by now). A role whose spec file is
+ * missing still counts: its suite cannot run, so the patch needs review instead of passing silently.
+ */
 export function suitesFor(m: MachineHandle): string[] {
-  return m.spec.roles.filter((r) => fs.existsSync(path.join(repoRoot, "suites", "roles", `${r}.spec.ts`))).map((r) => `roles/${r}`);
+  return [...m.spec.roles.filter((r) => r !== "client").map((r) => `roles/${r}`), ...m.spec.suites];
 }
 
 export function suiteContext(p: PipelineInput, phase: Phase, patches: string[]): SuiteContext {
@@ -85,7 +91,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
   const { driver, machine: m, hooks, log } = p;
   const name = m.spec.name;
   const conn = driver.connect(m);
-  const suites = suitesFor(m);
+  const suites = p.suites;
   const deadline = () => Date.now() + p.deadlineMs;
   const t0 = Date.now();
 

@@ -4,17 +4,18 @@
 // the lab is always left restored; every run ends with a gate.json and the gate's exit code.
 import fs from "node:fs";
 import path from "node:path";
-import { loadBatch, type LoadedBatch } from "../config/loader.ts";
+import { checkLabFitsHost, loadBatch, type LoadedBatch } from "../config/loader.ts";
+import { networkName } from "../lab/addressing.ts";
 import { ConfigErrors, ConfigError, asPatchlabError, LabError, type PatchlabError } from "../core/errors.ts";
 import { RunLogs, say } from "../core/log.ts";
 import { reportsRoot } from "../core/paths.ts";
-import { requireEngine } from "../lab/drivers/docker-engine.ts";
+import { docker as engine, requireEngine } from "../lab/drivers/docker-engine.ts";
 import { DockerDriver } from "../lab/drivers/docker-driver.ts";
 import { acquireLabLock } from "../lab/lock.ts";
 import { reap } from "../lab/reaper.ts";
 import type { MachineHandle } from "../lab/types.ts";
-import { DebProvisioner, prepareDeb } from "../patch/deb.ts";
 import type { PatchArtifact } from "../patch/types.ts";
+import { noTargetReason, prepareArtifacts, provisionerFor, targetsFor, type KindContext } from "../patch/registry.ts";
 import { decide, type ConfigProblem, type Decision, type GateInput } from "../gate/gate.ts";
 import { loadWaivers, type LoadedWaivers } from "../gate/load-waivers.ts";
 import { runSuite } from "./mocha-runner.ts";
@@ -49,7 +50,7 @@ export const GATE_INPUT_JSON = "gate-input.json";
 export function targetsOf(machines: MachineHandle[], artifacts: PatchArtifact[]): Map<MachineHandle, PatchArtifact[]> {
   const out = new Map<MachineHandle, PatchArtifact[]>();
   for (const m of machines) {
-    const mine = artifacts.filter((a) => a.patch.appliesTo.roles.some((r) => m.spec.roles.includes(r)));
+    const mine = artifacts.filter((a) => a.patch.appliesTo?.roles.some((r) => m.spec.roles.includes(r)));
     if (mine.length) out.set(m, mine);
   }
   return out;
@@ -70,9 +71,23 @@ export function patchTargets(artifacts: PatchArtifact[], targets: Map<MachineHan
     return {
       artifact: a,
       targets: ms.map((m) => ({ machine: m, requirements: defaultRequirements(m, a) })),
-      ...(ms.length ? {} : { noTarget: { status: "skipped" as const, message: `no machine in lab ${labName} has a role in [${a.patch.appliesTo.roles.join(", ")}]: nothing verified it` } }),
+      ...(ms.length ? {} : { noTarget: { status: "skipped" as const, message: `${noTargetReason(a.patch, labName)}: nothing verified it` } }),
     };
   });
+}
+
+/** A machine's extra suites are relative to the lab file; they must exist before anything runs. */
+export function resolveExtraSuites(loaded: LoadedBatch): void {
+  const dir = path.dirname(loaded.lab.file);
+  const problems: ConfigError[] = [];
+  for (const [i, m] of loaded.lab.lab.machines.entries()) {
+    m.suites = m.suites.map((s, j) => {
+      const abs = path.resolve(dir, s);
+      if (!fs.existsSync(abs)) problems.push(new ConfigError(`${loaded.lab.file}: machines[${i}].suites[${j}]: suite ${abs} does not exist`, "point it at a spec file, relative to the lab file", { file: loaded.lab.file, field: `machines[${i}].suites[${j}]`, value: s }));
+      return abs;
+    });
+  }
+  if (problems.length) throw new ConfigErrors(problems);
 }
 
 /** Bad input as gate.json problems: file, field, line, message, remedy. */
@@ -106,9 +121,13 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
     loaded = await loadBatch(batchRef);
     runId ??= newRunId(loaded.batch.name);
     runDir = path.join(reportsRoot(), runId);
+    // The host must be able to take the lab (private subnet, no clash with its routes, capacity).
+    await checkLabFitsHost(loaded.lab, engine(), networkName(loaded.lab.lab.name));
     waivers = await loadWaivers(opts.waiversFile);
+    resolveExtraSuites(loaded);
     // Build/locate every patch first: a bad package tree is bad input, found before the lab is touched.
-    for (const p of loaded.patches) artifacts.push(await prepareDeb(p.patch, p.file, path.join(runDir, "patches")));
+    // By kind (harness/patch/registry.ts): a .deb is built or read, an apt update checked against the signed index.
+    artifacts.push(...(await prepareArtifacts(loaded.patches, path.join(runDir, "patches"))));
   } catch (e) {
     const err = asPatchlabError(e);
     runId ??= newRunId(path.basename(batchRef).replace(/\.ya?ml$/i, ""));
@@ -136,7 +155,7 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
   let lock: { release(): void } | undefined;
   try {
     const docker = await requireEngine();
-    lock = acquireLabLock(lab.name, `run ${runId}`);
+    lock = acquireLabLock(lab.name, `run ${runId}`, { run: runId });
     const probe = new DockerDriver(docker);
     await reap(docker, probe, logs.run);
     // A lab nobody brought up is brought up for this run alone, and taken down after it.
@@ -149,14 +168,16 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
     journal.record({ step: "lab-up", status: "passed", durationMs: Date.now() - t0 });
     const pki = await driver.pki(lab);
 
-    targets = targetsOf(machines, artifacts);
+    // Targets and provisioner by patch kind; apt patches fill the lab update server first.
+    const kindCtx: KindContext = { lab, machines, connect: (m) => driver!.connect(m), progress: say };
+    targets = await targetsFor(artifacts, kindCtx);
     for (const a of artifacts) {
       if (![...targets.values()].some((as) => as.includes(a))) {
-        journal.record({ patch: a.patch.id, step: "plan", status: "skipped", message: `no machine in lab ${lab.name} has a role in [${a.patch.appliesTo.roles.join(", ")}]` });
+        journal.record({ patch: a.patch.id, step: "plan", status: "skipped", message: noTargetReason(a.patch, lab.name) });
       }
     }
 
-    const provisioner = new DebProvisioner();
+    const provisioner = await provisionerFor(artifacts, targets, kindCtx);
     const { writeLifecycleResult } = await import("../report/allure-extras.ts");
     await Promise.all(
       [...targets.entries()].map(async ([m, mine]) => {
@@ -166,6 +187,7 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
             machine: m,
             all: machines,
             artifacts: mine,
+            suites: suitesFor(m),
             provisioner,
             runId: runId!,
             runDir,

@@ -96,7 +96,7 @@ async function pipeline(fake: FakeLab, behaviour: Record<string, "good" | "break
   let thrown: unknown;
   try {
     await runMachinePipeline({
-      driver: fake, machine: web, all: [web, client], artifacts: Object.keys(behaviour).map(artifact),
+      driver: fake, machine: web, all: [web, client], artifacts: Object.keys(behaviour).map(artifact), suites: ["roles/web"],
       provisioner: new FakeProvisioner(fake, behaviour), runId: "r1", runDir: "/tmp/none", caCertPath: "/ca.pem",
       log: nullLogger, deadlineMs: 1000,
       runSuite: async (suite, ctx, phase): Promise<SuiteRunResult> => {
