@@ -56,6 +56,8 @@ export interface MachineState {
   listening: string[];
   /** Bytes of the regular files watched (to measure disk use). */
   bytes: number;
+  /** The volatile paths left out: a diff leaves out what either side left out. */
+  volatile: string[];
 }
 
 const SEP = "--patchlab-state--";
@@ -115,9 +117,7 @@ export function globToRegExp(glob: string): RegExp {
 
 export function parseState(out: string, volatile: string[] = BASE_VOLATILE): MachineState {
   const [pk = "", passwd = "", group = "", meta = "", hashes = "", services = "", socks = ""] = out.split(`${SEP}\n`);
-  const globs = volatile.filter(isGlob).map(globToRegExp);
-  const exact = volatile.filter((p) => !isGlob(p));
-  const skip = (p: string) => globs.some((g) => g.test(p)) || exact.some((e) => p === e || p.startsWith(e + "/"));
+  const skip = volatileMatcher(volatile);
 
   const packages: Record<string, string> = {};
   for (const line of pk.split("\n")) {
@@ -164,7 +164,14 @@ export function parseState(out: string, volatile: string[] = BASE_VOLATILE): Mac
     const m = /^(tcp|udp) ([0-9A-F]+):([0-9A-F]{4})$/.exec(line.trim());
     if (m && m[2] !== DOCKER_DNS_HEX) listening.add(`${m[1]}/${parseInt(m[3]!, 16)}`);
   }
-  return { packages, users, groups, files, services: svc, listening: [...listening].sort(), bytes };
+  return { packages, users, groups, files, services: svc, listening: [...listening].sort(), bytes, volatile: [...volatile] };
+}
+
+/** Whether a path is volatile (under a plain path, or matching a glob). */
+export function volatileMatcher(volatile: string[]): (p: string) => boolean {
+  const globs = volatile.filter(isGlob).map(globToRegExp);
+  const exact = volatile.filter((p) => !isGlob(p));
+  return (p) => globs.some((g) => g.test(p)) || exact.some((e) => p === e || p.startsWith(e + "/"));
 }
 
 export interface StateOptions {
@@ -204,9 +211,17 @@ const SECTIONS: Exclude<Section, "listening">[] = ["packages", "users", "groups"
 
 export function diffStates(a: MachineState, b: MachineState): StateDiff {
   const changes: StateChange[] = [];
+  // States taken with different volatile lists compare on what both watched.
+  const extra = [...new Set([...(a.volatile ?? []), ...(b.volatile ?? [])])];
+  const skip = volatileMatcher(extra);
+  let bytes = 0;
   for (const section of SECTIONS) {
     const x = a[section], y = b[section];
     for (const key of [...new Set([...Object.keys(x), ...Object.keys(y)])].sort()) {
+      if (section === "files" && skip(key)) {
+        bytes += sizeOf(y[key]) - sizeOf(x[key]);
+        continue;
+      }
       if (x[key] !== y[key]) changes.push({ section, key, ...(x[key] !== undefined ? { before: x[key] } : {}), ...(y[key] !== undefined ? { after: y[key] } : {}) });
     }
   }
@@ -214,7 +229,13 @@ export function diffStates(a: MachineState, b: MachineState): StateDiff {
   for (const s of [...new Set([...la, ...lb])].sort()) {
     if (la.has(s) !== lb.has(s)) changes.push({ section: "listening", key: s, ...(la.has(s) ? { before: "listening" } : { after: "listening" }) });
   }
-  return { equal: changes.length === 0, changes, bytesDelta: b.bytes - a.bytes };
+  return { equal: changes.length === 0, changes, bytesDelta: b.bytes - a.bytes - bytes };
+}
+
+/** Size of a regular file's state entry ("f 0644 root:root 1234 sha256:..."); 0 for anything else. */
+function sizeOf(entry: string | undefined): number {
+  const m = entry ? /^f \S+ \S+ (\d+) /.exec(entry) : null;
+  return m ? Number(m[1]) : 0;
 }
 
 /** One line per change, for messages: "file /etc/x: added", "package nginx: 1.0 -> 1.1". */
