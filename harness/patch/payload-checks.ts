@@ -20,7 +20,8 @@ export function checkPayload(source: YamlSource, data: Record<string, unknown>):
   }
   const out: ConfigError[] = [];
   for (const { at, rel, mustBeFile } of entries) {
-    if (typeof rel !== "string" || rel === "") continue; // the schema reports it
+    // Empty, absolute or climbing paths: the schema reports them.
+    if (typeof rel !== "string" || rel === "" || rel.startsWith("/") || rel.split("/").includes("..")) continue;
     const escape = escapesPatchFolder(dir, rel);
     if (escape) {
       out.push(problemAt(source, at, escape, `keep payload files inside the patch folder ${displayPath(dir)}/ (a path relative to the manifest, without ..)`));
