@@ -6,6 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Lab } from "../../harness/config/schemas.ts";
 import { loadLab, loadPatch } from "../../harness/config/loader.ts";
+import { LabError } from "../../harness/core/errors.ts";
 import { DockerDriver } from "../../harness/lab/drivers/docker-driver.ts";
 import { docker as guarded } from "../../harness/lab/drivers/docker-engine.ts";
 import { machineState, volatileFor, type MachineState } from "../../harness/lab/state.ts";
@@ -17,6 +18,7 @@ import { installCheck, uninstallCheck } from "../../harness/patch/install-check.
 import { residueCheck, rollbackCheck } from "../../harness/patch/residue.ts";
 import { applyRestart, decideRestart, labHealthyExcept, scanRestart } from "../../harness/patch/restart-detect.ts";
 import { prepareScript, ScriptProvisioner } from "../../harness/patch/script.ts";
+import { bisect, type Verdict } from "../../harness/run/bisect.ts";
 import type { PatchArtifact } from "../../harness/patch/types.ts";
 import { buildDeb, cli, tmpDir, type DebSpec } from "./support.ts";
 
@@ -293,11 +295,18 @@ describe("patch lifecycle checks on a real machine (reference lab, web)", functi
     const inst = await installCheck(conn, p, a, { before, ...machine() });
     expect(inst.status, inst.message).to.equal("passed");
     expect(inst.attachments[0]!.content).to.equal("installed");
+    // `patchlab installed` asks the same detection, through the real CLI.
+    const listed = await cli(["installed", "-m", "web", "--patch", file]);
+    expect(listed.code, listed.stderr).to.equal(0);
+    expect(listed.stdout).to.match(/^web \(lab reference\): 1 of 1 patch\(es\) installed/);
+    expect(listed.stdout).to.match(/installed +ACME-HF-7 +script script 7\.0/);
     expect(inst.attachments[1]!.content).to.include("+/opt/acme/bin/acme-tool  f 0755 root:root");
     expect((await idempotenceCheck(conn, p, a, { afterInstall: inst.after! })).status).to.equal("passed");
     const un = await uninstallCheck(conn, p, a, machine());
     expect(un.status, un.message).to.equal("passed");
     expect(residueCheck(before, un.after!, { patch: a.patch.id, machine: "web" }).status).to.equal("passed");
+    const after = await cli(["installed", "-m", "web", "--patch", file, "--json"]);
+    expect(JSON.parse(after.stdout).rows.map((r: { status: string }) => r.status)).to.deep.equal(["not installed"]);
     // Nothing of the payload stays on the machine.
     expect((await conn.exec(["ls", "/var/cache/patchlab/ACME-HF-7"])).exitCode).to.not.equal(0);
   });
@@ -352,5 +361,41 @@ describe("patch lifecycle checks on a real machine (reference lab, web)", functi
     const un = await uninstallCheck(conn, p, a);
     expect(un.status).to.equal("broken");
     expect(un.message).to.match(/^not possible: no backup/);
+  });
+
+  it("blame by bisection on the real machine: two patches that each pass alone and break nginx together are named as the pair", async () => {
+    // Each declares a rate-limit zone of the same name with another size: fine alone, nginx refuses both.
+    const zone = (name: string, size: string) => debPatch({ name, version: "1.0", files: { [`etc/nginx/conf.d/${name}.conf`]: `limit_req_zone $binary_remote_addr zone=plshared:${size} rate=10r/s;\n` } });
+    const harmless = (name: string) => debPatch({ name, version: "1.0", files: { [`usr/share/${name}/README`]: `${name}\n` } });
+    const all = [await harmless("pl-bis-1"), await zone("pl-bis-zone-a", "1m"), await harmless("pl-bis-2"), await zone("pl-bis-zone-b", "2m")];
+    const byId = new Map(all.map((a) => [a.patch.id, a]));
+    const ids = all.map((a) => a.patch.id);
+    let evaluations = 0;
+    /** Install the subset on the restored machine, restart nginx, and ask whether web serves. */
+    const evaluate = async (subset: string[]): Promise<Verdict> => {
+      evaluations++;
+      await driver.restore(web, snap, Date.now() + 120_000);
+      const p = new DebProvisioner();
+      for (const id of subset) {
+        const r = await p.install(conn, byId.get(id)!);
+        if (!r.ok) return r.blame === "harness" ? "broken" : "fail";
+      }
+      const restart = await conn.exec(["/etc/init.d/nginx", "restart"]);
+      if (restart.exitCode !== 0) return "fail";
+      return conn.waitUntilReady(Date.now() + 15_000).then(
+        () => "pass" as const,
+        (e: unknown) => (e instanceof LabError && e.kind === "readiness-timeout" ? ("fail" as const) : ("broken" as const)),
+      );
+    };
+    const t = Date.now();
+    const singles: Verdict[] = [];
+    for (const id of ids) singles.push(await evaluate([id]));
+    expect(singles, "each passes alone").to.deep.equal(["pass", "pass", "pass", "pass"]);
+    expect(await evaluate(ids), "the aggregate fails").to.equal("fail");
+    const before = evaluations;
+    const r = await bisect(ids, evaluate, { knownPass: ids.map((id) => [id]), knownFail: [ids] });
+    console.log(`      bisection: ${r.evaluations} evaluations (${evaluations - before} real), ${((Date.now() - t) / 1000).toFixed(1)} s in all`);
+    expect(r.culprits).to.deep.equal([["PL-pl-bis-zone-a", "PL-pl-bis-zone-b"]]);
+    expect(r.message).to.equal("PL-pl-bis-zone-a and PL-pl-bis-zone-b break it together (each passes without the other)");
   });
 });
