@@ -58,6 +58,9 @@ export interface MachineState {
   bytes: number;
   /** The volatile paths left out: a diff leaves out what either side left out. */
   volatile: string[];
+  /** Boot token and per-file "inode:ctime" stamps: a later state of the same boot reuses unchanged files' hashes. */
+  boot?: string;
+  stamps?: Record<string, string>;
 }
 
 const SEP = "--patchlab-state--";
@@ -67,24 +70,38 @@ const DOCKER_DNS_HEX = "0B00007F";
 const isGlob = (p: string) => p.includes("*") || p.includes("?") || p.includes("[");
 const sq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-/** The one script that prints every section. */
+/**
+ * The one script that prints every section. Stdin carries what an earlier state of the same
+ * boot knew: its boot token, then "stamp<TAB>size<TAB>path<TAB>sha256" lines. A file whose
+ * inode, ctime and size are unchanged since is not read again (a rewrite, rename or chmod
+ * always changes them), so only the first state of a boot hashes every file.
+ */
 export function stateScript(roots: string[], volatile: string[]): string {
   const prune = volatile.filter((p) => !isGlob(p));
   const pruneExpr = prune.length ? `\\( ${prune.map((p) => `-path ${sq(p)}`).join(" -o ")} \\) -prune -o` : "";
   const rootList = `$(for r in ${roots.map(sq).join(" ")}; do [ -e "$r" ] && echo "$r"; done)`;
   return [
     "export LC_ALL=C",
+    // The boot token: PID 1's start time; another boot (a restart, a restored container) knows nothing.
+    "B=$(cut -d' ' -f22 /proc/1/stat)",
+    'K=$(mktemp) M=$(mktemp) L=$(mktemp); trap \'rm -f "$K" "$M" "$L"\' EXIT',
+    'IFS= read -r kb || kb=""',
+    'if [ "$kb" = "$B" ]; then cat > "$K"; else cat > /dev/null; fi',
     "dpkg-query -W -f='${binary:Package}\\t${Version}\\t${db:Status-Abbrev}\\n' 2>/dev/null",
     `echo ${SEP}`,
     "cat /etc/passwd",
     `echo ${SEP}`,
     "cat /etc/group",
     `echo ${SEP}`,
-    `R=${rootList}`,
-    // Metadata of everything, then content hashes of regular files (two walks of a cached tree: cheap).
-    `[ -n "$R" ] && find $R -xdev ${pruneExpr} \\( -type f -o -type l -o -type d \\) -printf '%y\\t%m\\t%u:%g\\t%s\\t%p\\t%l\\n'`,
+    'echo "$B"',
     `echo ${SEP}`,
-    `[ -n "$R" ] && find $R -xdev ${pruneExpr} -type f -print0 | xargs -0 -r sha256sum`,
+    `R=${rootList}`,
+    `[ -n "$R" ] && find $R -xdev ${pruneExpr} \\( -type f -o -type l -o -type d \\) -printf '%y\\t%m\\t%u:%g\\t%s\\t%p\\t%l\\t%i:%C@\\n' > "$M"`,
+    'cat "$M"',
+    `echo ${SEP}`,
+    // Known hashes of unchanged files are printed as sha256sum would; the rest are read.
+    `awk -F'\\t' -v K="$K" -v L="$L" 'FILENAME == K { k[$3] = $1 "\\t" $2; h[$3] = $4; next } $1 == "f" { if (($5 in k) && k[$5] == $7 "\\t" $4) print h[$5] "  " $5; else print $5 > L }' "$K" "$M"`,
+    'xargs -d "\\n" -r sha256sum < "$L"',
     `echo ${SEP}`,
     "if [ -f /etc/patchlab/services ]; then for s in $(sed -e 's/#.*//' /etc/patchlab/services); do",
     '  if [ -x "/etc/init.d/$s" ] && "/etc/init.d/$s" status >/dev/null 2>&1; then echo "$s running"; else echo "$s stopped"; fi; done; fi',
@@ -93,6 +110,17 @@ export function stateScript(roots: string[], volatile: string[]): string {
     "cat /proc/net/udp /proc/net/udp6 2>/dev/null | awk '$4==\"07\" {print \"udp\", $2}'",
     "true",
   ].join("\n");
+}
+
+/** What a later state of the same boot may reuse: the boot token, then each regular file's stamp, size, path and hash. */
+export function knownHashes(s: MachineState | undefined): string {
+  if (!s?.boot || !s.stamps) return "\n";
+  const lines = [s.boot];
+  for (const [p, stamp] of Object.entries(s.stamps)) {
+    const m = /^f \S+ \S+ (\d+) sha256:([0-9a-f]{64})$/.exec(s.files[p] ?? "");
+    if (m) lines.push(`${stamp}\t${m[1]}\t${p}\t${m[2]}`);
+  }
+  return lines.join("\n") + "\n";
 }
 
 /** A glob of the volatile list as a regular expression over whole paths. */
@@ -116,7 +144,10 @@ export function globToRegExp(glob: string): RegExp {
 }
 
 export function parseState(out: string, volatile: string[] = BASE_VOLATILE): MachineState {
-  const [pk = "", passwd = "", group = "", meta = "", hashes = "", services = "", socks = ""] = out.split(`${SEP}\n`);
+  const sections = out.split(`${SEP}\n`);
+  // Older output had no boot section: 7 sections instead of 8.
+  if (sections.length === 7) sections.splice(3, 0, "");
+  const [pk = "", passwd = "", group = "", boot = "", meta = "", hashes = "", services = "", socks = ""] = sections;
   const skip = volatileMatcher(volatile);
 
   const packages: Record<string, string> = {};
@@ -143,14 +174,16 @@ export function parseState(out: string, volatile: string[] = BASE_VOLATILE): Mac
     if (m) sha.set(m[2]!, m[1]!);
   }
   const files: Record<string, string> = {};
+  const stamps: Record<string, string> = {};
   let bytes = 0;
   for (const line of meta.split("\n")) {
-    const [type, mode, owner, size, p, target] = line.split("\t");
+    const [type, mode, owner, size, p, target, stamp] = line.split("\t");
     if (!type || !p || skip(p)) continue;
     const perm = (mode ?? "").padStart(4, "0");
     if (type === "f") {
       bytes += Number(size) || 0;
       files[p] = `f ${perm} ${owner} ${size} sha256:${sha.get(p) ?? "unreadable"}`;
+      if (stamp && sha.has(p)) stamps[p] = stamp;
     } else if (type === "l") files[p] = `l ${owner} -> ${target}`;
     else if (type === "d") files[p] = `d ${perm} ${owner}`;
   }
@@ -164,7 +197,8 @@ export function parseState(out: string, volatile: string[] = BASE_VOLATILE): Mac
     const m = /^(tcp|udp) ([0-9A-F]+):([0-9A-F]{4})$/.exec(line.trim());
     if (m && m[2] !== DOCKER_DNS_HEX) listening.add(`${m[1]}/${parseInt(m[3]!, 16)}`);
   }
-  return { packages, users, groups, files, services: svc, listening: [...listening].sort(), bytes, volatile: [...volatile] };
+  const b = boot.trim();
+  return { packages, users, groups, files, services: svc, listening: [...listening].sort(), bytes, volatile: [...volatile], ...(b ? { boot: b, stamps } : {}) };
 }
 
 /** Whether a path is volatile (under a plain path, or matching a glob). */
@@ -178,13 +212,15 @@ export interface StateOptions {
   roots?: string[];
   volatile?: string[];
   timeoutMs?: number;
+  /** An earlier state of the machine: files unchanged since are not hashed again (same boot only). */
+  since?: MachineState;
 }
 
 /** Take a machine's state (one exec). */
 export async function machineState(conn: Connection, opts: StateOptions = {}): Promise<MachineState> {
   const roots = opts.roots ?? STATE_ROOTS;
   const volatile = opts.volatile ?? BASE_VOLATILE;
-  const r = await conn.exec(["sh", "-c", stateScript(roots, volatile)], { timeoutMs: opts.timeoutMs ?? 120_000 });
+  const r = await conn.exec(["sh", "-c", stateScript(roots, volatile)], { timeoutMs: opts.timeoutMs ?? 120_000, stdin: knownHashes(opts.since) });
   if (r.exitCode !== 0 || !r.stdout.includes(SEP)) {
     throw new LabError("exec", `state of ${conn.machine} could not be taken (exit ${r.exitCode}): ${r.stderr.slice(0, 300)}`, "the image needs sh, dpkg-query, find, xargs, sha256sum and awk", { machine: conn.machine });
   }

@@ -35,7 +35,7 @@ export async function idempotenceCheck(
     if (!again.ok) {
       return result(again.blame === "harness" ? "broken" : "failed", `applying ${a.patch.id} a second time failed: ${again.message}`);
     }
-    const second = await machineState(conn, opts.state ?? { volatile: first.volatile });
+    const second = await machineState(conn, { volatile: first.volatile, ...opts.state, since: first });
     const diff = diffStates(first, second);
     if (diff.equal) return result("passed", `applying ${a.patch.id} again changed nothing`, 0, second);
     attachments.push(text(`idempotence diff (${a.patch.id} on ${conn.machine})`, renderDiff(diff, { before: "after the first install", after: "after the second install" })));

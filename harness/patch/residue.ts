@@ -31,7 +31,7 @@ export function residueCheck(beforeInstall: MachineState, afterUninstall: Machin
 export async function residueCheckOn(conn: Connection, beforeInstall: MachineState, patch: string, state?: StateOptions): Promise<DiffCheck & { after?: MachineState }> {
   const started = Date.now();
   try {
-    const after = await machineState(conn, state ?? { volatile: beforeInstall.volatile });
+    const after = await machineState(conn, { volatile: beforeInstall.volatile, ...state, since: beforeInstall });
     return { ...residueCheck(beforeInstall, after, { patch, machine: conn.machine }), durationMs: Date.now() - started, after };
   } catch (e) {
     return { name: "residue", status: "broken", message: `residue of ${patch} could not be checked: ${asPatchlabError(e).message}`, durationMs: Date.now() - started, attachments: [], changes: 0 };

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { BASE_VOLATILE, diffStates, globToRegExp, parseState, renderDiff, stateScript, summarize, volatileFor } from "../../../harness/lab/state.ts";
+import { BASE_VOLATILE, diffStates, globToRegExp, knownHashes, parseState, renderDiff, stateScript, summarize, volatileFor } from "../../../harness/lab/state.ts";
 
 const SEP = "--patchlab-state--";
 const H = (c: string) => c.repeat(64);
@@ -116,5 +116,30 @@ describe("machine state (richer fingerprint)", () => {
     const a = parseState(output());
     const b = parseState(output({ meta: "f\t600\troot:root\t120\t/etc/nginx/nginx.conf\t" , hashes: `${H("a")}  /etc/nginx/nginx.conf` }));
     expect(diffStates(a, b).changes.find((c) => c.key === "/etc/nginx/nginx.conf")).to.deep.include({ before: `f 0644 root:root 120 sha256:${H("a")}`, after: `f 0600 root:root 120 sha256:${H("a")}` });
+  });
+});
+
+describe("machine state: incremental hashing within one boot", () => {
+  const out = (boot: string, lines: string[], hashes: string) =>
+    ["nginx\t1.0\tii ", "root:x:0:0:root:/root:/bin/sh", "root:x:0:", boot, lines.join("\n"), hashes, "nginx running", ""].join(`\n${SEP}\n`);
+
+  it("records the boot token and each hashed file's inode:ctime stamp", () => {
+    const s = parseState(out("4711", ["f\t644\troot:root\t5\t/etc/a\t\t12:1700000000.5", "d\t755\troot:root\t4096\t/etc\t\t2:1700000000.1"], `${H("a")}  /etc/a`));
+    expect(s.boot).to.equal("4711");
+    expect(s.stamps).to.deep.equal({ "/etc/a": "12:1700000000.5" });
+  });
+
+  it("hands the next state of the same boot what it may reuse: stamp, size, path, hash", () => {
+    const s = parseState(out("4711", ["f\t644\troot:root\t5\t/etc/a\t\t12:1700000000.5", "f\t600\troot:root\t7\t/etc/b\t\t13:1700000001.0"], `${H("a")}  /etc/a\n${H("b")}  /etc/b`));
+    expect(knownHashes(s)).to.equal(`4711\n12:1700000000.5\t5\t/etc/a\t${H("a")}\n13:1700000001.0\t7\t/etc/b\t${H("b")}\n`);
+    // Nothing to reuse without an earlier state of a known boot.
+    expect(knownHashes(undefined)).to.equal("\n");
+    expect(knownHashes(parseState(output()))).to.equal("\n");
+  });
+
+  it("the script reads every file only when the boot differs, and otherwise only files whose stamp or size changed", () => {
+    const script = stateScript(["/etc"], []);
+    expect(script).to.include('if [ "$kb" = "$B" ]; then cat > "$K"; else cat > /dev/null; fi');
+    expect(script).to.include('k[$5] == $7 "\\t" $4');
   });
 });
