@@ -219,7 +219,8 @@ describe("catalog, scan, update server and plan on the reference lab (real Debia
     expect(md).to.include("web-team@corp.example");
     expect(md).to.include("### Rollback plan");
 
-    const r = await cli(["run", batch, "--plan", path.join(out, "plan.json")], { env });
+    // --isolate: each patch on its own, so its own phases are visible (chained, a machine's group takes the union).
+    const r = await cli(["run", batch, "--isolate", "--plan", path.join(out, "plan.json")], { env });
     const journal = JournalData.parse(readJson(path.join(runDirFrom(r.stdout), "run.json")));
     const stepsOf = (id: string) => journal.steps.filter((s) => s.patch === id).map((s) => s.step);
     expect(stepsOf("P-critical")).to.include("install");
