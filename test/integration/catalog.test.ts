@@ -156,7 +156,15 @@ describe("catalog, scan, update server and plan on the reference lab (real Debia
     try {
       // The signed indexes are already cached (shared), the .debs are not: they must come from the doctored mirror.
       fs.mkdirSync(cache, { recursive: true });
-      for (const sub of ["releases", "indexes"]) execFileSync("cp", ["-al", path.join(cacheDir(), sub), path.join(cache, sub)]);
+      for (const sub of ["releases", "indexes"]) {
+        // Hard links when the cache and the temp dir share a filesystem, else a copy.
+        try {
+          execFileSync("cp", ["-al", path.join(cacheDir(), sub), path.join(cache, sub)], { stdio: "pipe" });
+        } catch {
+          fs.rmSync(path.join(cache, sub), { recursive: true, force: true });
+          execFileSync("cp", ["-a", path.join(cacheDir(), sub), path.join(cache, sub)]);
+        }
+      }
       const pick = pickForWeb();
       const batch = path.join(dir, "tampered.yaml");
       fs.writeFileSync(batch, `name: tampered\nlab: reference\npatches:\n  - ${path.join(catalogDir, "debian", "bookworm-security", `${pick}.yaml`)}\n`);
