@@ -59,6 +59,7 @@ export interface PipelineHooks {
   step(r: StepRecord): void;
   suite(r: SuiteRecord): void;
   blame(b: Blame): void;
+  /** What the machine is doing now, for people (the machine's name is the caller's to add). */
   progress(line: string): void;
 }
 
@@ -138,7 +139,8 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
 
   const step = (r: Omit<StepRecord, "machine">) => {
     const rec = { machine: name, ...r };
-    log.info(`step ${r.step}${r.patch ? ` ${r.patch}` : ""}${r.group ? ` [${r.group.join(",")}]` : ""}: ${r.status}`, { message: r.message, ms: r.stop - r.start });
+    hooks.progress(`${r.step}${r.patch ? ` ${r.patch}` : ""}: ${r.status}`);
+    log.info(`step ${r.step}${r.patch ? ` ${r.patch}` : ""}${r.group ? ` [${r.group.join(",")}]` : ""}: ${r.status}`, { step: r.step, ...(r.patch ? { patch: r.patch } : {}), ...(r.group ? { group: r.group } : {}), status: r.status, message: r.message, ms: r.stop - r.start });
     steps.push(rec);
     hooks.step(rec);
   };
@@ -149,9 +151,9 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
 
   const runPhase = async (phase: Phase, ids: string[], need: Requirements) => {
     for (const s of need.suites) {
-      hooks.progress(`${name}: ${phase}${ids.length ? ` ${ids.join("+")}` : ""}: suite ${s}`);
+      hooks.progress(`${phase}${ids.length ? ` ${ids.join("+")}` : ""}: suite ${s}`);
       const result = await p.runSuite(s, suiteContext(p, phase, ids.length ? ids : p.artifacts.map((a) => a.patch.id)), phase, phase === "baseline" ? undefined : tagOf(ids));
-      log.info(`suite ${s} ${phase}`, { patches: ids, crashed: result.crashed, tests: result.tests.map((t) => `${t.status} ${t.name}`) });
+      log.info(`suite ${s} ${phase}`, { step: `suite ${phase}`, suite: s, patches: ids, crashed: result.crashed, tests: result.tests.map((t) => `${t.status} ${t.name}`) });
       const rec: SuiteRecord = { machine: name, phase, result, ...(phase === "baseline" ? {} : scopeOf(ids)) };
       suites.push(rec);
       hooks.suite(rec);
@@ -270,20 +272,20 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
 
   try {
     before = await fingerprint(conn);
-    log.info("fingerprint before", { packages: Object.keys(before.packages).length, files: Object.keys(before.files).length, listening: before.listening });
+    log.info("fingerprint before", { step: "fingerprint", packages: Object.keys(before.packages).length, files: Object.keys(before.files).length, listening: before.listening });
     await runPhase("baseline", [], all);
 
     if (p.mode === "isolate" || p.artifacts.length === 1) {
       await singles(p.artifacts);
     } else {
       const ids = p.artifacts.map((a) => a.patch.id);
-      hooks.progress(`${name}: verifying ${ids.length} patches together (${ids.join(", ")})`);
+      hooks.progress(`verifying ${ids.length} patches together (${ids.join(", ")})`);
       await verify(p.artifacts);
       const aggregate = verdictOf(ids, all);
       if (!(await restoreExactly(ids))) dirty = `the machine could not be restored exactly after ${ids.join(", ")}`;
       if (aggregate === "rejected" && !dirty) {
         // Which patch, or which combination, breaks it: each alone first.
-        hooks.progress(`${name}: the aggregate of ${ids.length} patches was rejected; verifying each alone to find the cause`);
+        hooks.progress(`the aggregate of ${ids.length} patches was rejected; verifying each alone to find the cause`);
         const alone = await singles(p.artifacts);
         const culprits = alone.length ? alone : (await smallestFailingCombination(p.artifacts, async (subset) => {
           if (dirty) return "broken";
@@ -299,20 +301,20 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
             ? `each patch passes alone; together ${culprits.join(" + ")} break it`
             : "the aggregate failed once but neither a patch alone nor any combination failed again (not reproduced: judged on each patch alone)";
         hooks.blame({ machine: name, group: ids, culprits, message });
-        hooks.progress(`${name}: blame: ${message}`);
+        hooks.progress(`blame: ${message}`);
       }
     }
     step({ step: "pipeline", status: "passed", message: `finished ${p.artifacts.length} patch(es) (${p.mode}); machine restored`, start: t0, stop: Date.now() });
   } catch (e) {
     // A lab error mid-pipeline: record it (every patch of this machine is undecided), and still put the machine back.
     const err = asPatchlabError(e);
-    log.error("pipeline aborted", { error: err.message });
+    log.error("pipeline aborted", { step: "pipeline", error: err.message });
     step({ step: "pipeline", status: "broken", message: `pipeline aborted: ${err.message}`, start: t0, stop: Date.now() });
     if (!snap.notPossible) {
       try {
         await driver.restore(m, snap, deadline());
       } catch (e2) {
-        log.error("restore after abort failed; snapshot kept for the reaper", { error: (e2 as Error).message });
+        log.error("restore after abort failed; snapshot kept for the reaper", { step: "restore", error: (e2 as Error).message });
         throw e2;
       }
     }

@@ -25,7 +25,7 @@ import { runMachinePipeline, suitesFor, type Blame, type Mode, type StepRecord, 
 import { loadPlan, type Plan, type PlanPatch } from "../plan/plan.ts";
 import { newRunId } from "./run-id.ts";
 import { finishedMachines, readRecords, recordsOf, RecordsFile } from "./records.ts";
-import { mapLimit } from "../core/limit.ts";
+import { withProgress } from "./progress.ts";
 import { ownerAlive, ownerToken } from "../core/owner.ts";
 import { writeBadInputReport, writeRunReport } from "./finish.ts";
 import { writeLifecycleJunit } from "../report/junit-lifecycle.ts";
@@ -278,7 +278,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
     const done = new Set(kept.steps.map((s) => s.machine));
     const todo = [...targets.entries()].filter(([m]) => !done.has(m.spec.name));
     const limit = opts.concurrency ?? defaultConcurrency(todo.length);
-    await mapLimit(todo, limit, async ([m, mine]) => {
+    await withProgress(todo.map(([m, mine]) => ({ name: m.spec.name, m, mine })), { concurrency: limit }, async ({ m, mine }, progress) => {
         try {
           await runMachinePipeline({
             driver: driver!,
@@ -323,7 +323,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
                 records.append({ type: "blame", ...b });
                 journal.record({ machine: b.machine, step: "blame", status: b.culprits.length ? "failed" : "passed", message: b.message });
               },
-              progress: say,
+              progress: (line) => progress.step(line),
             },
           });
         } catch (e) {

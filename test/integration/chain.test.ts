@@ -17,15 +17,15 @@ function batchOf(dir: string, name: string, debs: { id: string; deb: string }[])
   return batch;
 }
 
-/** An nginx conf patch whose postinst restarts nginx (a bad combined config leaves it stopped). */
+/** An nginx conf patch whose maintainer scripts stop and start nginx (a bad combined config leaves it stopped). */
 function nginxConf(dir: string, name: string, conf: string): string {
   return buildDeb(dir, {
     name,
     version: "1.0",
     depends: "nginx-common",
     files: { [`etc/nginx/conf.d/${name}.conf`]: conf },
-    postinst: "#!/bin/sh\n[ \"$1\" = configure ] && { invoke-rc.d nginx restart || true; }\nexit 0\n",
-    postrm: "#!/bin/sh\ninvoke-rc.d nginx restart || true\nexit 0\n",
+    postinst: "#!/bin/sh\n[ \"$1\" = configure ] && { invoke-rc.d nginx stop || true; invoke-rc.d nginx start || true; }\nexit 0\n",
+    postrm: "#!/bin/sh\ninvoke-rc.d nginx stop || true\ninvoke-rc.d nginx start || true\nexit 0\n",
   });
 }
 
