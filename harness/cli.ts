@@ -1,12 +1,17 @@
 // The patchlab command line. Commands only: parsing, printing, exit codes. Logic lives in
 // harness/commands/ and below.
+import fs from "node:fs";
+import path from "node:path";
 import { Command, CommanderError } from "commander";
+import { repoRoot } from "./core/paths.ts";
 import { asPatchlabError, ExitCode } from "./core/errors.ts";
 import { say } from "./core/log.ts";
 import { doctor } from "./doctor.ts";
 import { formatStatus, labDown, labFingerprint, labRestore, labSnapshot, labSnapshots, labStatus, labUp } from "./commands/lab.ts";
-import { runCommand } from "./commands/run.ts";
+import { formatDecision, runCommand } from "./commands/run.ts";
+import { checkSetExit, checkSetText, gateCommand } from "./commands/gate.ts";
 import { demoCommand } from "./commands/demo.ts";
+import { reportCommand } from "./commands/report.ts";
 import { loadLab } from "./config/loader.ts";
 import { parseSeconds } from "./config/cli-args.ts";
 import type { MachineStatus } from "./lab/types.ts";
@@ -17,8 +22,10 @@ import { reap } from "./lab/reaper.ts";
 import { ownerToken } from "./core/owner.ts";
 
 const program = new Command();
+const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { version: string };
 program
   .name("patchlab")
+  .version(pkg.version, "-V, --version", "print patchlab's version")
   .description("Verify a batch of patches on a lab that resembles production, then gate their deployment.")
   .showHelpAfterError()
   .exitOverride();
@@ -122,17 +129,127 @@ program
   .description("verify a patch batch on the lab and gate it: exit 0 approved, 1 rejected, 2 undecided, 3 bad input")
   .option("--html", "also generate the Allure HTML report (with history)")
   .option("--keep", "leave an ephemeral lab up after the run")
+  .option("--waivers <file>", "waivers file (default: lab-config/waivers.yaml when it exists)")
+  .option("--json", "print the decision (gate.json) on stdout instead of the text summary")
+  .option("--quiet", "no progress lines (for CI logs): only the verdict")
   .option(...timeout)
-  .action(async (batch: string, o: { html?: boolean; keep?: boolean; timeout: number }) => {
-    const d = await runCommand(batch, { html: !!o.html, keep: !!o.keep, timeoutS: o.timeout });
+  .action(async (batch: string, o: { html?: boolean; keep?: boolean; timeout: number; waivers?: string; json?: boolean; quiet?: boolean }) => {
+    if (o.quiet) process.env.PATCHLAB_QUIET = "1";
+    const d = await runCommand(batch, { html: !!o.html, keep: !!o.keep, timeoutS: o.timeout, ...(o.waivers ? { waiversFile: o.waivers } : {}), json: !!o.json });
     process.exitCode = d.exitCode;
+  });
+
+program
+  .command("gate [run]")
+  .description("re-evaluate a saved run (id, directory or 'latest') with today's waivers, without touching the lab; exit as the gate")
+  .option("--waivers <file>", "waivers file (default: lab-config/waivers.yaml when it exists)")
+  .option("--check-set <file>", "exit 0 only if this package set (a dir of .debs, a YAML/JSON list, or 'pkg=version' lines) is exactly the approved set")
+  .option("--json", "machine-readable output")
+  .action(async (run: string | undefined, o: { waivers?: string; checkSet?: string; json?: boolean }) => {
+    const r = await gateCommand(run, { ...(o.waivers ? { waivers: o.waivers } : {}), ...(o.checkSet ? { checkSet: o.checkSet } : {}) });
+    if (o.json) json(r.check ? { decision: r.decision, checkSet: r.check } : r.decision);
+    else {
+      console.log(formatDecision(r.decision));
+      if (r.check) console.log(checkSetText(r.check));
+    }
+    process.exitCode = r.check ? checkSetExit(r.check) : r.decision.exitCode;
   });
 
 program
   .command("demo")
   .description("the main job on the built-in reference lab: bring it up, verify the demo batch, report and gate")
-  .action(async () => {
-    await demoCommand();
+  .option("--json", "print the decision (gate.json) on stdout instead of the text summary")
+  .action(async (o: { json?: boolean }) => {
+    await demoCommand({ json: !!o.json });
+  });
+
+program
+  .command("report [run]")
+  .description("generate a run's Allure HTML report (default: the newest run), verdicts first, with its batch's history")
+  .option("--open", "serve it on 127.0.0.1 and print the URL (until Ctrl-C)")
+  .option("--port <port>", "port for --open (default: any free port)", (v: string) => Number(v))
+  .option("--single-file", "also write one self-contained HTML file, to mail")
+  .option("--history-from <dir>", "continue the trend of a previous allure-report or saved history dir (a fresh CI workspace)")
+  .action(async (run: string | undefined, o: { open?: boolean; port?: number; singleFile?: boolean; historyFrom?: string }) => {
+    await reportCommand(run, o);
+  });
+
+// catalog, scan, batch, plan (issue 7): logic in harness/commands/{catalog,scan,batch,plan}.ts.
+const catalog = program.command("catalog").description("vendor updates: import them from the signed feed, list them");
+catalog
+  .command("import <vendor> [lab]")
+  .description("import the updates of a signed Debian suite that touch packages installed on the lab's machines")
+  .option("--suite <suite>", "bookworm-security or bookworm-updates", "bookworm-security")
+  .option("--mirror <url>", "archive URL (default deb.debian.org; env PATCHLAB_DEBIAN_[SECURITY_]MIRROR)")
+  .option("--from-history", "use the lab's last stored scan inventory instead of the running machines")
+  .option("--json", "machine-readable output")
+  .action(async (vendor: string, ref: string | undefined, o: { suite: string; mirror?: string; fromHistory?: boolean; json?: boolean }) => {
+    const { catalogImport, formatImport } = await import("./commands/catalog.ts");
+    const r = await catalogImport(vendor, ref, o);
+    if (o.json) json(r);
+    else console.log(formatImport(r));
+  });
+catalog.command("list").description("list the catalog's entries").action(async () => console.log(await (await import("./commands/catalog.ts")).catalogList()));
+
+const scan = program
+  .command("scan [lab]")
+  .description("for each machine and catalog entry: installed, missing or not applicable (stored in reports/inventory.sqlite)")
+  .option(...machineOpt)
+  .option("--machines-file <file>", "scan the machines named in this file (one per line)")
+  .option("--baseline", "record this scan as the lab's baseline; later scans mark what changed since")
+  .option("--json", "machine-readable output")
+  .action(async (ref: string | undefined, o: { machine?: string[]; machinesFile?: string; baseline?: boolean; json?: boolean }) => {
+    const { scanCommand } = await import("./commands/scan.ts");
+    const { formatScan } = await import("./inventory/scan.ts");
+    const r = await scanCommand(ref, o);
+    if (o.json) json(r);
+    else console.log(`${formatScan(r)}
+allure results: ${r.allureResults}`);
+  });
+scan
+  .command("history [lab]")
+  .description("compliance over time, per machine")
+  .option(...machineOpt)
+  .option("--json", "machine-readable output")
+  .action(async (ref: string | undefined, o: { machine?: string[]; json?: boolean }) => {
+    const { formatHistory, scanHistory } = await import("./commands/scan.ts");
+    const rows = scanHistory(ref, o.machine);
+    if (o.json) json(rows);
+    else console.log(formatHistory(rows));
+  });
+program
+  .command("schedule")
+  .description("run a command on a schedule, in the foreground")
+  .command("scan [lab]")
+  .description("scan the lab on a cron schedule until stopped")
+  .requiredOption("--cron <expr>", 'cron expression, e.g. "0 3 * * *"')
+  .option(...machineOpt)
+  .option("--max-runs <n>", "stop after n scans", (v: string) => Number(v))
+  .action(async (ref: string | undefined, o: { cron: string; machine?: string[]; maxRuns?: number }) => {
+    await (await import("./commands/scan.ts")).scheduleScan(ref, o.cron, o);
+  });
+const batchCmd = program.command("batch").description("write batches");
+batchCmd
+  .command("from-scan [lab]")
+  .description("write a batch of the updates the lab's last scan found missing")
+  .option("--severity <levels...>", "only these severities (critical important moderate low)")
+  .option("-o, --output <file>", "batch file to write (default lab-config/batches/<lab>-missing.yaml)")
+  .option("--name <name>", "batch name")
+  .action(async (ref: string | undefined, o: { severity?: string[]; output?: string; name?: string }) => {
+    const r = await (await import("./commands/batch.ts")).batchFromScan(ref, o);
+    console.log(r.summary);
+  });
+program
+  .command("plan <batch>")
+  .description("categorise each patch by severity x applicability and derive its test phases from the policy")
+  .option("--policy <policy>", "policy name (lab-config/policies/<name>.yaml) or file", "default")
+  .option("--severity <id=level...>", "override a patch's severity, e.g. DEB-nginx-1.22.1-9_deb12u11=critical")
+  .option("-o, --output <dir>", "where to write plan.json and the markdown plan (default reports/plans/<batch>)")
+  .option("--json", "machine-readable output")
+  .action(async (batch: string, o: { policy: string; severity?: string[]; output?: string; json?: boolean }) => {
+    const r = await (await import("./commands/plan.ts")).planCommand(batch, o);
+    if (o.json) json(r.plan);
+    else console.log(r.text);
   });
 
 /**

@@ -149,12 +149,13 @@ async function loadBatchPatches(source: YamlSource, entries: unknown[], problems
 function checkApplicability(source: YamlSource, { lab, file }: LoadedLab, patches: Indexed[]): ConfigError[] {
   const roles = new Set(lab.machines.flatMap((m) => m.roles));
   return patches
-    .filter(({ patch }) => !patch.appliesTo.roles.some((r) => roles.has(r)))
-    .map(({ patch, index }) =>
+    // An apt patch without appliesTo targets the machines that have its packages: a scan decides.
+    .flatMap(({ patch, index }) => (patch.appliesTo && !patch.appliesTo.roles.some((r) => roles.has(r)) ? [{ patch, index, roles: patch.appliesTo.roles }] : []))
+    .map(({ patch, index, roles: wanted }) =>
       problemAt(
         source,
         ["patches", index],
-        `patch "${patch.id}" applies to roles [${patch.appliesTo.roles.join(", ")}] but no machine in lab '${lab.name}' plays any of them`,
+        `patch "${patch.id}" applies to roles [${wanted.join(", ")}] but no machine in lab '${lab.name}' plays any of them`,
         `add a machine with one of those roles to ${displayPath(file)}, or remove the patch from this batch`,
       ),
     );

@@ -36,6 +36,9 @@ async function dpkgDeb(args: string[], what: string, where: { file: string; fiel
 
 /** Build (for `deb.build`) or locate (for `deb.file`) the patch's .deb and read its identity. */
 export async function prepareDeb(patch: Patch, manifestFile: string, workDir: string): Promise<PatchArtifact> {
+  if (patch.kind !== "deb") {
+    throw new ConfigError(`${manifestFile}: patch ${patch.id} is of kind ${patch.kind}, not deb`, "prepare it with its own kind's provisioner (harness/patch/registry.ts)");
+  }
   const base = path.dirname(manifestFile);
   if ("file" in patch.deb) {
     const debFile = path.resolve(base, patch.deb.file);

@@ -13,12 +13,12 @@ import type { Logger } from "../core/log.ts";
 import { diffFingerprints, fingerprint } from "../lab/fingerprint.ts";
 import type { LabDriver } from "../lab/types.ts";
 import type { MachineHandle, SnapshotRef } from "../lab/types.ts";
-import type { PatchArtifact, PatchProvisioner, StepOutcome } from "../patch/deb.ts";
+import type { PatchArtifact, PatchProvisioner, StepOutcome } from "../patch/types.ts";
 import type { SuiteRunResult } from "../report/outcome-model.ts";
 import { repoRoot } from "../core/paths.ts";
 import type { Phase, SuiteContext } from "./suite-context.ts";
 
-export type StepKind = "install" | "restart" | "uninstall" | "restore";
+export type StepKind = "install" | "restart" | "uninstall" | "restore" | "pipeline";
 
 export interface StepRecord {
   machine: string;
@@ -50,6 +50,8 @@ export interface PipelineInput {
   machine: MachineHandle;
   all: MachineHandle[];
   artifacts: PatchArtifact[];
+  /** The suites required on this machine, run in every suite phase. */
+  suites: string[];
   provisioner: PatchProvisioner;
   runId: string;
   runDir: string;
@@ -60,9 +62,13 @@ export interface PipelineInput {
   hooks: PipelineHooks;
 }
 
-/** Suites for a machine: one per role that has a spec file in suites/roles/. */
+/**
+ * Suites a machine must pass: one per server role (the client is the vantage point, not a
+ * service), plus the lab file's extra suites (absolute paths by now). A role whose spec file is
+ * missing still counts: its suite cannot run, so the patch needs review instead of passing silently.
+ */
 export function suitesFor(m: MachineHandle): string[] {
-  return m.spec.roles.filter((r) => fs.existsSync(path.join(repoRoot, "suites", "roles", `${r}.spec.ts`))).map((r) => `roles/${r}`);
+  return [...m.spec.roles.filter((r) => r !== "client").map((r) => `roles/${r}`), ...m.spec.suites];
 }
 
 export function suiteContext(p: PipelineInput, phase: Phase, patches: string[]): SuiteContext {
@@ -85,8 +91,9 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
   const { driver, machine: m, hooks, log } = p;
   const name = m.spec.name;
   const conn = driver.connect(m);
-  const suites = suitesFor(m);
+  const suites = p.suites;
   const deadline = () => Date.now() + p.deadlineMs;
+  const t0 = Date.now();
 
   const step = (r: Omit<StepRecord, "machine">) => {
     const rec = { machine: name, ...r };
@@ -102,6 +109,44 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     }
   };
 
+  /** Install -> (restart) -> post-install suites -> uninstall -> post-uninstall suites. */
+  const verifyPatch = async (a: PatchArtifact): Promise<void> => {
+    const id = a.patch.id;
+    let t = Date.now();
+    let installed = false;
+    try {
+      const r = await p.provisioner.install(conn, a);
+      step({ patch: id, step: "install", status: outcomeStatus(r), message: r.message, output: r.output, start: t, stop: Date.now() });
+      installed = r.ok;
+    } catch (e) {
+      step({ patch: id, step: "install", status: "broken", message: asPatchlabError(e).message, start: t, stop: Date.now() });
+    }
+    // Nothing more can be learned about this patch on this machine; the restore after it resets it.
+    if (!installed) return;
+    if (a.patch.restart === "machine") {
+      t = Date.now();
+      try {
+        await conn.restart(deadline());
+        step({ patch: id, step: "restart", status: "passed", message: "machine restarted and ready", start: t, stop: Date.now() });
+      } catch (e) {
+        const err = asPatchlabError(e);
+        // A machine that does not come back after the patch's restart is the patch's failure.
+        const status = err instanceof LabError && err.kind === "readiness-timeout" ? "failed" : "broken";
+        step({ patch: id, step: "restart", status, message: err.message, start: t, stop: Date.now() });
+      }
+    }
+    await runPhase("post-install", id, [id]);
+    t = Date.now();
+    try {
+      const r = await p.provisioner.uninstall(conn, a);
+      step({ patch: id, step: "uninstall", status: outcomeStatus(r), message: r.message, output: r.output, start: t, stop: Date.now() });
+      if (r.ok) await runPhase("post-uninstall", id, [id]);
+    } catch (e) {
+      const err = asPatchlabError(e);
+      step({ patch: id, step: "uninstall", status: err instanceof PatchlabError && err.exitCode === 1 ? "failed" : "broken", message: err.message, start: t, stop: Date.now() });
+    }
+  };
+
   const label = `pre-run-${p.runId}`.slice(0, 128);
   const snap = await driver.snapshot(m, label, p.runId);
   try {
@@ -109,73 +154,41 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     log.info("fingerprint before", { packages: Object.keys(before.packages).length, files: Object.keys(before.files).length, listening: before.listening });
     await runPhase("baseline", undefined, p.artifacts.map((a) => a.patch.id));
 
-    /** Restore the snapshot and prove it exact; a patch is only verified on an exact machine. */
-    const restoreExactly = async (patch: string | undefined): Promise<boolean> => {
+    /** Restore the snapshot and prove it exact: the rollback check of the patch just verified. */
+    const restoreExactly = async (patch: string): Promise<boolean> => {
       const t = Date.now();
       await driver.restore(m, snap, deadline());
       const diff = diffFingerprints(before, await fingerprint(conn));
-      const what = patch ? `before ${patch}` : "at the end of the run";
       step({
         step: "restore",
-        ...(patch ? { patch } : {}),
+        patch,
         status: diff.equal ? "passed" : "broken",
         message: diff.equal
-          ? `restored ${what}: state fingerprint equals the one before the run`
-          : `restore ${what} not exact: ${diff.differences.slice(0, 10).join("; ")}`,
+          ? `restored after ${patch}: the state fingerprint equals the one before the run`
+          : `restore after ${patch} not exact: ${diff.differences.slice(0, 10).join("; ")}`,
         start: t,
         stop: Date.now(),
       });
       return diff.equal;
     };
 
-    for (const [i, a] of p.artifacts.entries()) {
-      const id = a.patch.id;
-      // A dirty machine would blame this patch for what the last one left: not verified, undecided.
-      if (i > 0 && !(await restoreExactly(id))) continue;
-      let t = Date.now();
-      let installed = false;
-      try {
-        const r = await p.provisioner.install(conn, a);
-        step({ patch: id, step: "install", status: outcomeStatus(r), message: r.message, output: r.output, start: t, stop: Date.now() });
-        installed = r.ok;
-      } catch (e) {
-        step({ patch: id, step: "install", status: "broken", message: asPatchlabError(e).message, start: t, stop: Date.now() });
-      }
-      if (!installed) {
-        // Nothing more can be learned about this patch on this machine; the restore below resets it.
+    // Each patch alone on the exact pre-run machine, so a regression is pinned on its cause.
+    let dirty: string | undefined;
+    for (const a of p.artifacts) {
+      if (dirty) {
+        // A dirty machine would blame this patch for what the last one left: not verified, undecided.
+        step({ patch: a.patch.id, step: "install", status: "skipped", message: `not verified: ${dirty}`, start: Date.now(), stop: Date.now() });
         continue;
       }
-      if (a.patch.restart === "machine") {
-        t = Date.now();
-        try {
-          await conn.restart(deadline());
-          step({ patch: id, step: "restart", status: "passed", message: "machine restarted and ready", start: t, stop: Date.now() });
-        } catch (e) {
-          const err = asPatchlabError(e);
-          // A machine that does not come back after the patch's restart is the patch's failure.
-          const status = err instanceof LabError && err.kind === "readiness-timeout" ? "failed" : "broken";
-          step({ patch: id, step: "restart", status, message: err.message, start: t, stop: Date.now() });
-        }
-      }
-      await runPhase("post-install", id, [id]);
-      t = Date.now();
-      try {
-        const r = await p.provisioner.uninstall(conn, a);
-        step({ patch: id, step: "uninstall", status: outcomeStatus(r), message: r.message, output: r.output, start: t, stop: Date.now() });
-        if (r.ok) await runPhase("post-uninstall", id, [id]);
-      } catch (e) {
-        const err = asPatchlabError(e);
-        step({ patch: id, step: "uninstall", status: err instanceof PatchlabError && err.exitCode === 1 ? "failed" : "broken", message: err.message, start: t, stop: Date.now() });
-      }
+      await verifyPatch(a);
+      if (!(await restoreExactly(a.patch.id))) dirty = `the machine could not be restored exactly after ${a.patch.id}`;
     }
-
-    // Put the machine back and prove it is exactly as it was.
-    await restoreExactly(undefined);
+    step({ step: "pipeline", status: "passed", message: `finished ${p.artifacts.length} patch(es); machine restored`, start: t0, stop: Date.now() });
   } catch (e) {
-    // A lab error mid-pipeline: record it, and still put the machine back.
+    // A lab error mid-pipeline: record it (every patch of this machine is undecided), and still put the machine back.
     const err = asPatchlabError(e);
     log.error("pipeline aborted", { error: err.message });
-    step({ step: "restore", status: "broken", message: `pipeline aborted: ${err.message}`, start: Date.now(), stop: Date.now() });
+    step({ step: "pipeline", status: "broken", message: `pipeline aborted: ${err.message}`, start: t0, stop: Date.now() });
     try {
       await driver.restore(m, snap, deadline());
     } catch (e2) {

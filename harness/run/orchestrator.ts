@@ -1,11 +1,12 @@
-// `patchlab run <batch>`: load and check the batch (bad input stops here, before anything is
-// created), make sure the lab is up, run every target machine's pipeline in parallel, then
-// gate and report. Results are written as they happen; the lab is always left restored.
+// `patchlab run <batch>`: load and check every input (bad input stops here, before anything
+// is created, and still writes gate.json), make sure the lab is up, run every target
+// machine's pipeline in parallel, then gate and report. Results are written as they happen;
+// the lab is always left restored; every run ends with a gate.json and the gate's exit code.
 import fs from "node:fs";
 import path from "node:path";
 import { checkLabFitsHost, loadBatch, type LoadedBatch } from "../config/loader.ts";
 import { networkName } from "../lab/addressing.ts";
-import { asPatchlabError, LabError } from "../core/errors.ts";
+import { ConfigErrors, ConfigError, asPatchlabError, LabError, type PatchlabError } from "../core/errors.ts";
 import { RunLogs, say } from "../core/log.ts";
 import { reportsRoot } from "../core/paths.ts";
 import { docker as engine, requireEngine } from "../lab/drivers/docker-engine.ts";
@@ -13,14 +14,17 @@ import { DockerDriver } from "../lab/drivers/docker-driver.ts";
 import { acquireLabLock } from "../lab/lock.ts";
 import { reap } from "../lab/reaper.ts";
 import type { MachineHandle } from "../lab/types.ts";
-import { DebProvisioner, prepareDeb, type PatchArtifact } from "../patch/deb.ts";
-import { decide, type Decision, type GateInput } from "../gate/gate.ts";
+import type { PatchArtifact } from "../patch/types.ts";
+import { noTargetReason, prepareArtifacts, provisionerFor, targetsFor, type KindContext } from "../patch/registry.ts";
+import { decide, type ConfigProblem, type Decision, type GateInput } from "../gate/gate.ts";
+import { loadWaivers, type LoadedWaivers } from "../gate/load-waivers.ts";
 import { runSuite } from "./mocha-runner.ts";
 import { Journal } from "./journal.ts";
 import { runMachinePipeline, suitesFor, type StepRecord, type SuiteRecord } from "./machine-pipeline.ts";
 import { newRunId } from "./run-id.ts";
-import { writeRunReport } from "./finish.ts";
+import { writeBadInputReport, writeRunReport } from "./finish.ts";
 import { writeLifecycleJunit } from "../report/junit-lifecycle.ts";
+import { ALL_PHASES, buildGateInput, todayUtc, type PatchTargets, type Requirements } from "./gate-input.ts";
 
 export interface RunOptions {
   html: boolean;
@@ -30,6 +34,8 @@ export interface RunOptions {
   /** Per-suite deadline. */
   suiteTimeoutMs?: number;
   runId?: string;
+  /** Waivers file (default lab-config/waivers.yaml when it exists). */
+  waiversFile?: string;
 }
 
 export interface RunOutcome {
@@ -38,88 +44,118 @@ export interface RunOutcome {
   decision: Decision;
 }
 
+export const GATE_INPUT_JSON = "gate-input.json";
+
 /** Which machines receive which patches: any machine with a role the patch applies to. */
 export function targetsOf(machines: MachineHandle[], artifacts: PatchArtifact[]): Map<MachineHandle, PatchArtifact[]> {
   const out = new Map<MachineHandle, PatchArtifact[]>();
   for (const m of machines) {
-    const mine = artifacts.filter((a) => a.patch.appliesTo.roles.some((r) => m.spec.roles.includes(r)));
+    const mine = artifacts.filter((a) => a.patch.appliesTo?.roles.some((r) => m.spec.roles.includes(r)));
     if (mine.length) out.set(m, mine);
   }
   return out;
 }
 
-/** Turn what the pipelines recorded into the gate's input: every required result, or its absence. */
-export function gateInput(
-  artifacts: PatchArtifact[],
-  targets: Map<MachineHandle, PatchArtifact[]>,
-  steps: StepRecord[],
-  suites: SuiteRecord[],
-): GateInput {
-  return {
-    patches: artifacts.map((a) => {
-      const id = a.patch.id;
-      const machines = [...targets.entries()].filter(([, as]) => as.includes(a)).map(([m]) => m);
-      const stepOf = (machine: string, kind: "install" | "uninstall") => {
-        const s = steps.find((x) => x.machine === machine && x.patch === id && x.step === kind);
-        if (!s) {
-          const dirty = steps.find((x) => x.machine === machine && x.patch === id && x.step === "restore" && x.status !== "passed");
-          return { status: "not-run" as const, reason: dirty ? `not verified: ${dirty.message}` : `${kind} did not run` };
-        }
-        if (s.status === "passed") return { status: "ok" as const };
-        if (s.status === "failed") return { status: "failed" as const, message: s.message };
-        return { status: "not-run" as const, reason: s.message };
-      };
-      const required = machines.flatMap((m) =>
-        suitesFor(m).flatMap((suite) =>
-          (["baseline", "post-install", "post-uninstall"] as const).map((phase) => {
-            const name = suite.split("/").pop()!;
-            const rec = suites.find((s) => s.machine === m.spec.name && s.phase === phase && s.result.suite === name && (phase === "baseline" || s.patch === id));
-            return { phase, machine: m.spec.name, suite: name, result: rec?.result ?? null };
-          }),
-        ),
-      );
-      if (machines.length === 0) {
-        // Nothing verified it: a missing result, never an approval.
-        const none = { machine: "(no target)", outcome: { status: "not-run" as const, reason: `no lab machine has a role in [${a.patch.appliesTo.roles.join(", ")}]` } };
-        return { patch: id, install: [none], uninstall: [none], suites: [] };
-      }
-      return {
-        patch: id,
-        install: machines.map((m) => ({ machine: m.spec.name, outcome: stepOf(m.spec.name, "install") })),
-        uninstall: machines.map((m) => ({ machine: m.spec.name, outcome: stepOf(m.spec.name, "uninstall") })),
-        suites: required,
-      };
-    }),
-  };
+/** The default plan: every phase, every suite of the machine, the restart the patch declares. */
+export function defaultRequirements(m: MachineHandle, a: PatchArtifact): Requirements {
+  return { phases: ALL_PHASES, suites: suitesFor(m), restart: a.patch.restart === "machine" };
+}
+
+/** Per patch, its target machines and what each must show (or why it has none). */
+export function patchTargets(artifacts: PatchArtifact[], targets: Map<MachineHandle, PatchArtifact[]> | undefined, labName: string, unknownWhy?: string): PatchTargets[] {
+  return artifacts.map((a) => {
+    if (!targets) {
+      return { artifact: a, targets: [], noTarget: { status: "broken" as const, message: `not verified: the run stopped before its target machines were known: ${unknownWhy ?? "unknown error"}` } };
+    }
+    const ms = [...targets.entries()].filter(([, as]) => as.includes(a)).map(([m]) => m);
+    return {
+      artifact: a,
+      targets: ms.map((m) => ({ machine: m, requirements: defaultRequirements(m, a) })),
+      ...(ms.length ? {} : { noTarget: { status: "skipped" as const, message: `${noTargetReason(a.patch, labName)}: nothing verified it` } }),
+    };
+  });
+}
+
+/** A machine's extra suites are relative to the lab file; they must exist before anything runs. */
+export function resolveExtraSuites(loaded: LoadedBatch): void {
+  const dir = path.dirname(loaded.lab.file);
+  const problems: ConfigError[] = [];
+  for (const [i, m] of loaded.lab.lab.machines.entries()) {
+    m.suites = m.suites.map((s, j) => {
+      const abs = path.resolve(dir, s);
+      if (!fs.existsSync(abs)) problems.push(new ConfigError(`${loaded.lab.file}: machines[${i}].suites[${j}]: suite ${abs} does not exist`, "point it at a spec file, relative to the lab file", { file: loaded.lab.file, field: `machines[${i}].suites[${j}]`, value: s }));
+      return abs;
+    });
+  }
+  if (problems.length) throw new ConfigErrors(problems);
+}
+
+/** Bad input as gate.json problems: file, field, line, message, remedy. */
+export function problemsOf(err: PatchlabError): ConfigProblem[] {
+  const list = err instanceof ConfigErrors ? err.errors : err instanceof ConfigError ? [err] : [];
+  if (list.length === 0) return [{ message: err.message, remedy: err.remedy }];
+  return list.map((e) => ({
+    ...(e.file ? { file: e.file } : {}),
+    ...(e.field ? { field: e.field } : {}),
+    ...(e.line !== undefined ? { line: e.line } : {}),
+    message: e.message,
+    remedy: e.remedy,
+  }));
+}
+
+function writeGateInput(runDir: string, input: GateInput): void {
+  const file = path.join(runDir, GATE_INPUT_JSON);
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(input, null, 2) + "\n");
+  fs.renameSync(tmp, file);
 }
 
 export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunOutcome> {
-  const loaded: LoadedBatch = await loadBatch(batchRef);
+  // 1. Inputs. Any problem here is bad input: nothing in the lab is touched, gate.json says what to fix.
+  let loaded: LoadedBatch | undefined;
+  let waivers: LoadedWaivers = { waivers: [], file: undefined };
+  let runId = opts.runId;
+  let runDir = "";
+  const artifacts: PatchArtifact[] = [];
+  try {
+    loaded = await loadBatch(batchRef);
+    // The host must be able to take the lab (subnet free of its routes and engine networks, capacity).
+    await checkLabFitsHost(loaded.lab, engine(), networkName(loaded.lab.lab.name));
+    runId ??= newRunId(loaded.batch.name);
+    runDir = path.join(reportsRoot(), runId);
+    waivers = await loadWaivers(opts.waiversFile);
+    resolveExtraSuites(loaded);
+    // Build/locate every patch first: a bad package tree is bad input, found before the lab is touched.
+    // By kind (harness/patch/registry.ts): a .deb is built or read, an apt update checked against the signed index.
+    artifacts.push(...(await prepareArtifacts(loaded.patches, path.join(runDir, "patches"))));
+  } catch (e) {
+    const err = asPatchlabError(e);
+    runId ??= newRunId(path.basename(batchRef).replace(/\.ya?ml$/i, ""));
+    runDir = path.join(reportsRoot(), runId);
+    fs.rmSync(path.join(runDir, "patches"), { recursive: true, force: true });
+    say(err.describe());
+    const decision = writeBadInputReport({ runDir, runId, batchRef, loaded, err, problems: err.exitCode === 3 ? problemsOf(err) : undefined });
+    return { runId, runDir, decision };
+  }
   const { batch } = loaded;
   const lab = loaded.lab.lab;
-  // Bad input stops before anything is written: the host must be able to take the lab...
-  await checkLabFitsHost(loaded.lab, engine(), networkName(lab.name));
-  const runId = opts.runId ?? newRunId(batch.name);
-  const runDir = path.join(reportsRoot(), runId);
   const resultsDir = path.join(runDir, "allure-results");
-
-  // ...and every patch build/locate: a bad package tree is bad input, found before the lab is touched.
-  const artifacts: PatchArtifact[] = [];
-  for (const p of loaded.patches) artifacts.push(await prepareDeb(p.patch, p.file, path.join(runDir, "patches")));
   fs.mkdirSync(resultsDir, { recursive: true });
 
   const logs = new RunLogs(path.join(runDir, "logs"), runId);
   const journal = new Journal(runDir, { runId, batch: loaded.file, lab: lab.name });
   say(`run ${runId}: batch ${batch.name} (${artifacts.length} patch(es)) on lab ${lab.name}; reports in ${path.relative(process.cwd(), runDir) || runDir}`);
 
-  const docker = await requireEngine();
-  const lock = acquireLabLock(lab.name, `run ${runId}`, { run: runId });
   const steps: StepRecord[] = [];
   const suites: SuiteRecord[] = [];
   let driver: DockerDriver | undefined;
   let ephemeral = false;
-  let decision: Decision | undefined;
+  let targets: Map<MachineHandle, PatchArtifact[]> | undefined;
+  let failure: PatchlabError | undefined;
+  let lock: { release(): void } | undefined;
   try {
+    const docker = await requireEngine();
+    lock = acquireLabLock(lab.name, `run ${runId}`, { run: runId });
     const probe = new DockerDriver(docker);
     await reap(docker, probe, logs.run);
     // A lab nobody brought up is brought up for this run alone, and taken down after it.
@@ -132,14 +168,16 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
     journal.record({ step: "lab-up", status: "passed", durationMs: Date.now() - t0 });
     const pki = await driver.pki(lab);
 
-    const targets = targetsOf(machines, artifacts);
+    // Targets and provisioner by patch kind; apt patches fill the lab update server first.
+    const kindCtx: KindContext = { lab, machines, connect: (m) => driver!.connect(m), progress: say };
+    targets = await targetsFor(artifacts, kindCtx);
     for (const a of artifacts) {
       if (![...targets.values()].some((as) => as.includes(a))) {
-        journal.record({ patch: a.patch.id, step: "plan", status: "skipped", message: `no machine in lab ${lab.name} has a role in [${a.patch.appliesTo.roles.join(", ")}]` });
+        journal.record({ patch: a.patch.id, step: "plan", status: "skipped", message: noTargetReason(a.patch, lab.name) });
       }
     }
 
-    const provisioner = new DebProvisioner();
+    const provisioner = await provisionerFor(artifacts, targets, kindCtx);
     const { writeLifecycleResult } = await import("../report/allure-extras.ts");
     await Promise.all(
       [...targets.entries()].map(async ([m, mine]) => {
@@ -149,8 +187,9 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
             machine: m,
             all: machines,
             artifacts: mine,
+            suites: suitesFor(m),
             provisioner,
-            runId,
+            runId: runId!,
             runDir,
             caCertPath: pki.caCertPath,
             log: logs.machine(m.spec.name),
@@ -169,7 +208,7 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
               step: (r) => {
                 steps.push(r);
                 journal.record({ machine: r.machine, ...(r.patch ? { patch: r.patch } : {}), step: r.step, status: r.status, message: r.message, durationMs: r.stop - r.start });
-                writeLifecycleResult(resultsDir, { runId, lab: lab.name, ...r });
+                writeLifecycleResult(resultsDir, { runId: runId!, lab: lab.name, ...r });
               },
               suite: (r) => {
                 suites.push(r);
@@ -181,38 +220,44 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
           });
         } catch (e) {
           // The pipeline could not even restore: the snapshot is kept and the reaper retries.
-          journal.record({ machine: m.spec.name, step: "pipeline", status: "broken", message: asPatchlabError(e).message });
+          const message = `pipeline aborted and the machine could not be restored: ${asPatchlabError(e).message}`;
+          steps.push({ machine: m.spec.name, step: "pipeline", status: "broken", message, start: Date.now(), stop: Date.now() });
+          journal.record({ machine: m.spec.name, step: "pipeline", status: "broken", message });
         }
       }),
     );
-
-    decision = decide(gateInput(artifacts, targets, steps, suites));
     journal.finish("finished");
   } catch (e) {
-    const err = asPatchlabError(e);
-    journal.record({ step: "run", status: "broken", message: err.message });
+    failure = asPatchlabError(e);
+    journal.record({ step: "run", status: "broken", message: failure.message });
     journal.finish("failed");
-    // Even a run that could not start writes a gate decision: undecided, never approved.
-    decision = decide(gateInput(artifacts, new Map(), steps, suites));
-    decision = {
-      ...decision,
-      verdict: "needs-review",
-      exitCode: 2,
-      summary: `Run could not complete: ${err.message}\n${decision.summary}`,
-    };
-    if (!(err instanceof LabError)) logs.run.error("run failed", { error: err.message });
-    say(err.describe());
+    if (!(failure instanceof LabError)) logs.run.error("run failed", { error: failure.message });
+    say(failure.describe());
   } finally {
     try {
       if (driver && ephemeral && !opts.keep) {
         say(`taking down the lab this run brought up`);
-        await driver.down(lab);
+        await driver.down(lab).catch((e) => say(`could not take the lab down (the next command's reaper retries): ${(e as Error).message}`));
       }
     } finally {
-      lock.release();
+      lock?.release();
     }
   }
+
+  // 3. Gate: what was required against what was recorded. A failed run still decides: undecided, never approved.
+  const input = buildGateInput(patchTargets(artifacts, targets, lab.name, failure?.message), steps, suites, { today: todayUtc(), waivers: waivers.waivers });
+  writeGateInput(runDir, input);
+  let decision = decide(input);
+  if (failure) {
+    decision = {
+      ...decision,
+      verdict: decision.verdict === "rejected" ? "rejected" : "needs-review",
+      exitCode: decision.exitCode === 1 ? 1 : 2,
+      summary: `Run could not complete: ${failure.message}\n${decision.summary}`,
+      error: { kind: failure instanceof LabError ? failure.kind : failure.name, message: failure.message, remedy: failure.remedy },
+    };
+  }
   writeLifecycleJunit(path.join(runDir, "junit", "lifecycle.xml"), steps);
-  const written = await writeRunReport({ runDir, runId, batch: loaded, decision, html: opts.html, journal });
+  const written = await writeRunReport({ runDir, runId, batch: loaded, decision, html: opts.html, journal, input, waiversFile: waivers.file });
   return { runId, runDir, decision: written };
 }

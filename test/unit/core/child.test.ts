@@ -68,7 +68,7 @@ describe("child processes with deadlines", () => {
     const tree = path.join(dir, "pkg");
     fs.mkdirSync(path.join(tree, "DEBIAN"), { recursive: true });
     fs.writeFileSync(path.join(tree, "DEBIAN/control"), "Package: x\nVersion: 1\nArchitecture: all\nMaintainer: x <x@example.test>\nDescription: x\n");
-    const patch = { id: "T-1", deb: { build: "pkg" } } as unknown as Patch;
+    const patch = { id: "T-1", kind: "deb", deb: { build: "pkg" } } as unknown as Patch;
     const work = path.join(dir, "run/patches");
     const e = await withEnv({ PATH: hangingTool("dpkg-deb"), PATCHLAB_TIMEOUT_DPKG_DEB_MS: "300" }, () => prepareDeb(patch, path.join(dir, "p.yaml"), work).catch((x: unknown) => x));
     expect((e as LabError).kind).to.equal("timeout");

@@ -96,7 +96,7 @@ async function pipeline(fake: FakeLab, behaviour: Record<string, "good" | "break
   let thrown: unknown;
   try {
     await runMachinePipeline({
-      driver: fake, machine: web, all: [web, client], artifacts: Object.keys(behaviour).map(artifact),
+      driver: fake, machine: web, all: [web, client], artifacts: Object.keys(behaviour).map(artifact), suites: ["roles/web"],
       provisioner: new FakeProvisioner(fake, behaviour), runId: "r1", runDir: "/tmp/none", caCertPath: "/ca.pem",
       log: nullLogger, deadlineMs: 1000,
       runSuite: async (suite, ctx, phase): Promise<SuiteRunResult> => {
@@ -120,7 +120,8 @@ describe("machine pipeline (fake lab)", () => {
     expect(fake.events).to.deep.equal([
       "snapshot", "suite baseline", "install P1 on clean machine", "suite post-install", "uninstall P1", "suite post-uninstall", "restore", "delete-snapshot",
     ]);
-    expect(steps.map((s) => `${s.step}:${s.status}`)).to.deep.equal(["install:passed", "uninstall:passed", "restore:passed"]);
+    expect(steps.map((s) => `${s.step}:${s.status}`)).to.deep.equal(["install:passed", "uninstall:passed", "restore:passed", "pipeline:passed"]);
+    expect(steps.find((s) => s.step === "restore")!.patch, "the restore is the rollback check of the patch just verified").to.equal("P1");
   });
 
   it("verifies each patch alone: the machine is restored between patches", async () => {
@@ -152,7 +153,7 @@ describe("machine pipeline (fake lab)", () => {
     const fake = new FakeLab();
     const { steps, thrown } = await pipeline(fake, { P1: "breaks" }, (phase) => (phase === "post-install" ? new LabError("exec", "client vanished", "retry") : undefined));
     expect(thrown).to.equal(undefined);
-    expect(steps.at(-1)).to.include({ step: "restore", status: "broken" });
+    expect(steps.at(-1)).to.include({ step: "pipeline", status: "broken" });
     expect(steps.at(-1)!.message).to.match(/client vanished/);
     expect(fake.state.serving).to.equal(true);
     expect(fake.events.slice(-2)).to.deep.equal(["restore", "delete-snapshot"]);
@@ -172,8 +173,10 @@ describe("machine pipeline (fake lab)", () => {
     fake.restoreLeaves = (s) => { s.packages["leftover"] = "1"; };
     const { steps } = await pipeline(fake, { P1: "good", P2: "good" });
     const p2 = steps.filter((s) => s.patch === "P2");
-    expect(p2.map((s) => `${s.step}:${s.status}`)).to.deep.equal(["restore:broken"]);
-    expect(p2[0]!.message).to.match(/restore before P2 not exact: package leftover: added/);
+    expect(steps.filter((s) => s.patch === "P1" && s.step === "restore").map((s) => s.status)).to.deep.equal(["broken"]);
+    expect(steps.find((s) => s.patch === "P1" && s.step === "restore")!.message).to.match(/restore after P1 not exact: package leftover: added/);
+    expect(p2.map((s) => `${s.step}:${s.status}`)).to.deep.equal(["install:skipped"]);
+    expect(p2[0]!.message).to.match(/not verified: the machine could not be restored exactly after P1/);
     expect(fake.events.filter((e) => e.startsWith("install"))).to.deep.equal(["install P1 on clean machine"]);
   });
 });
