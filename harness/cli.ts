@@ -6,6 +6,7 @@ import { Command, CommanderError } from "commander";
 import { repoRoot } from "./core/paths.ts";
 import { asPatchlabError, ExitCode } from "./core/errors.ts";
 import { say } from "./core/log.ts";
+import { redactOutput } from "./core/secrets.ts";
 import { doctor } from "./doctor.ts";
 import { formatStatus, labDown, labFingerprint, labRestore, labSnapshot, labSnapshots, labStatus, labUp } from "./commands/lab.ts";
 import { formatDecision, runCommand } from "./commands/run.ts";
@@ -20,6 +21,9 @@ import { docker } from "./lab/drivers/docker-engine.ts";
 import { DockerDriver } from "./lab/drivers/docker-driver.ts";
 import { reap } from "./lab/reaper.ts";
 import { ownerToken } from "./core/owner.ts";
+
+// Known lab credentials never reach the terminal (error messages, verdicts, --json).
+redactOutput();
 
 const program = new Command();
 const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { version: string };
