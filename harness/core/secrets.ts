@@ -210,7 +210,7 @@ function needlesFor(s: Partial<Secrets>): Needle[] {
     // A key is also found line by line (a log may have cut it).
     if (value.includes("\n")) for (const line of value.split("\n")) if (line.length >= 32 && !line.startsWith("-----")) out.push({ text: line, label });
   };
-  for (const section of ["db", "file", "wiki"] as const) add(s[section]?.password, `${section}.password`, s[section]?.user);
+  for (const section of ["db", "file", "wiki"] as const) add(s[section]?.password, `${section}.password`, s[section]?.user ?? DEFAULT_USERS[section]);
   add(s.ssh?.privateKey, "ssh.privateKey");
   for (const [v, label] of extra) add(v, label);
   // Longest first: a value that contains another is replaced whole.
