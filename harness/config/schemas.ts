@@ -25,24 +25,110 @@ export const Owner = z
   })
   .strict();
 
-export const Machine = z
+/** Fields every machine has, whatever runs it. */
+const machineCommon = {
+  name: name.describe("machine name; also its host name and DNS label in the lab domain"),
+  roles: z.array(ServerRole).min(1).describe("server roles this machine plays; each role brings its suite"),
+  applications: z.array(Application).default([]).describe("line-of-business applications hosted here"),
+  suites: z
+    .array(z.string().regex(/\.spec\.[cm]?[jt]s$/, "must be a spec file (*.spec.ts)"))
+    .default([])
+    .describe("extra suites for this machine (spec files, relative to the lab file), required in every phase beside its role and application suites"),
+  owner: Owner,
+  site: z.string().min(1).describe("where the production twin of this machine lives"),
+  criticality: Criticality,
+  ip: z.ipv4().optional().describe("fixed address in the lab subnet; assigned in order from .10 when omitted"),
+};
+
+export const DockerMachine = z
   .object({
-    name: name.describe("machine name; also its host name and DNS label in the lab domain"),
+    // Optional rather than defaulted: every lab file and machine written before drivers existed
+    // stays valid as it is, and absent means docker.
+    driver: z.literal("docker").optional().describe("what runs the machine: docker (default), vm (QEMU) or ssh (an existing server)"),
     image: name.describe("image recipe under lab-config/images/<image>/"),
-    roles: z.array(ServerRole).min(1).describe("server roles this machine plays; each role brings its suite"),
-    applications: z.array(Application).default([]).describe("line-of-business applications hosted here"),
-    suites: z
-      .array(z.string().regex(/\.spec\.[cm]?[jt]s$/, "must be a spec file (*.spec.ts)"))
-      .default([])
-      .describe("extra suites for this machine (spec files, relative to the lab file), required in every phase beside its role and application suites"),
-    owner: Owner,
-    site: z.string().min(1).describe("where the production twin of this machine lives"),
-    criticality: Criticality,
-    ip: z.ipv4().optional().describe("fixed address in the lab subnet; assigned in order from .10 when omitted"),
+    ...machineCommon,
   })
   .strict()
-  .meta({ title: "Machine", description: "One container of the lab, shaped like a production server." });
+  .meta({ title: "Docker machine", description: "One container of the lab, shaped like a production server." });
+export type DockerMachine = z.infer<typeof DockerMachine>;
+
+/** A command run on the harness host, as argv (no shell). {machine}, {label}, {host}, {lab} are substituted per argument. */
+const HookArgv = z
+  .array(z.string().min(1))
+  .min(1)
+  .describe("argv run on the harness host (no shell); {lab}, {machine}, {host} and {label} are replaced inside each argument");
+
+export const SnapshotHooks = z
+  .object({
+    snapshot: HookArgv.describe("takes a snapshot called {label}, e.g. [virsh, snapshot-create-as, '{machine}', '{label}']"),
+    restore: HookArgv.describe("reverts to snapshot {label}, e.g. [virsh, snapshot-revert, '{machine}', '{label}']"),
+    delete: HookArgv.optional().describe("deletes snapshot {label}; without it snapshots are left to the hypervisor"),
+    restart: HookArgv.optional().describe("restarts the machine from outside (e.g. [virsh, reboot, '{machine}']); default: reboot from inside over SSH"),
+    timeoutSeconds: z.number().int().min(1).max(3600).default(300).describe("how long a hook may run before it counts as a lab error"),
+  })
+  .strict();
+export type SnapshotHooks = z.infer<typeof SnapshotHooks>;
+
+export const SshTarget = z
+  .object({
+    host: z.string().min(1).regex(/^[A-Za-z0-9.:_-]+$/, "must be a host name or an IP address").describe("address the harness reaches the machine's sshd at"),
+    port: z.number().int().min(1).max(65535).default(22),
+    user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a Unix user name").default("root").describe("login user; anyone but root needs password-less sudo"),
+    credentials: name
+      .optional()
+      .describe("name of the entry in the secrets file (or PATCHLAB_SECRET_<NAME>_* variables) holding the key or password; default: the machine name"),
+    knownHosts: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("known_hosts file the host key is checked against (relative to lab-config/, ~ for home); default ~/.ssh/known_hosts"),
+    trustOnFirstUse: z
+      .boolean()
+      .default(false)
+      .describe("accept and record the key of a host not yet in knownHosts (a changed key is always refused)"),
+    hooks: SnapshotHooks.optional().describe("hypervisor commands for snapshot and restore; without them the snapshot check is not possible and uninstall is the rollback"),
+  })
+  .strict();
+export type SshTarget = z.infer<typeof SshTarget>;
+
+export const SshMachine = z
+  .object({
+    driver: z.literal("ssh"),
+    ssh: SshTarget,
+    ...machineCommon,
+  })
+  .strict()
+  .meta({ title: "SSH machine", description: "An existing machine reached only over SSH (a server, or a VM managed elsewhere)." });
+export type SshMachine = z.infer<typeof SshMachine>;
+
+export const VmSpec = z
+  .object({
+    image: name.describe("VM image recipe under lab-config/images/vm/<image>/"),
+    memory: z.number().int().min(128).max(65536).default(512).describe("memory in MiB"),
+    cpus: z.number().int().min(1).max(64).default(1),
+  })
+  .strict();
+export type VmSpec = z.infer<typeof VmSpec>;
+
+export const VmMachine = z
+  .object({
+    driver: z.literal("vm"),
+    vm: VmSpec,
+    ...machineCommon,
+  })
+  .strict()
+  .meta({ title: "VM machine", description: "A QEMU virtual machine booted from a Debian image the harness builds." });
+export type VmMachine = z.infer<typeof VmMachine>;
+
+export const Machine = z
+  .discriminatedUnion("driver", [DockerMachine, SshMachine, VmMachine])
+  .meta({ title: "Machine", description: "One machine of the lab: a container (default), a QEMU VM, or an existing server over SSH." });
 export type Machine = z.infer<typeof Machine>;
+export type MachineDriver = NonNullable<Machine["driver"]>;
+
+/** Which driver runs a machine (absent means docker). */
+export const driverOf = (m: Machine): MachineDriver => m.driver ?? "docker";
+export const isDockerMachine = (m: Machine): m is DockerMachine => driverOf(m) === "docker";
 
 export const Lab = z
   .object({

@@ -4,7 +4,7 @@
 // image (the reaper relies on that after a crash).
 import crypto from "node:crypto";
 import type Docker from "dockerode";
-import type { Lab } from "../../config/schemas.ts";
+import { isDockerMachine, type Lab } from "../../config/schemas.ts";
 import { classifyError, REMEDIES } from "../../core/classify.ts";
 import { LabError } from "../../core/errors.ts";
 import { ownerToken } from "../../core/owner.ts";
@@ -204,7 +204,7 @@ export class DockerDriver implements LabDriver {
 
   async up(lab: Lab, opts: UpOptions): Promise<MachineHandle[]> {
     const all = this.handlesFor(lab);
-    const images = [...new Set(lab.machines.map((m) => m.image))];
+    const images = [...new Set(lab.machines.filter(isDockerMachine).map((m) => m.image))];
     const tags = await ensureImages(this.docker, images, {
       log: this.log("images"),
       onProgress: this.opts.onProgress,
@@ -216,6 +216,8 @@ export class DockerDriver implements LabDriver {
     await Promise.all(
       all.map(async (m) => {
         const log = this.log(m.spec.name);
+        // Mixed labs are not wired yet: a vm or ssh machine never reaches a container.
+        if (!isDockerMachine(m.spec)) throw new LabError("harness", `machine ${m.spec.name} has driver ${m.spec.driver}, not docker`, "run it with its own driver (driverFor in harness/lab/drivers/driver-for.ts)", { machine: m.spec.name });
         const tag = tags.get(m.spec.image)!;
         const info = await this.containerInfo(m.container);
         const key = this.provisionKey(m, all, pki);
