@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { pino, type Logger as PinoLogger } from "pino";
-import { redact } from "./secrets.ts";
+import { redact } from "./redact.ts";
 
 export type Fields = Record<string, unknown>;
 

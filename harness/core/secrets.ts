@@ -1,7 +1,7 @@
 // Lab credentials (database, file share, wiki, ssh key) come from a secrets file outside the
 // committed config, or from the environment, never from lab-config/. The file is made with
-// random values on first use. Every known secret value is redacted from what patchlab writes:
-// log lines (log.ts), the terminal (redactOutput) and every file of a run (scrubTree).
+// random values on first use. Every known secret value is redacted from what patchlab writes
+// (redact.ts: log lines, the terminal, every file of a run).
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import { createRequire } from "node:module";
@@ -10,6 +10,9 @@ import { stringify, parse } from "yaml";
 import { z } from "zod";
 import { ConfigError } from "./errors.ts";
 import { configRoot, repoRoot, reportsRoot, stateDir } from "./paths.ts";
+import { DEFAULT_USERS, forgetSecrets, rememberSecrets, secretsFile } from "./redact.ts";
+
+export { redact, redactOutput, registerSecret, scrubTree, holdsSecret, secretsFile } from "./redact.ts";
 
 const user = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a user name (lower-case letters, digits, '_', '-')");
 const password = z
@@ -41,12 +44,9 @@ export type Secrets = z.infer<typeof Secrets>;
 export const SECRETS_FILE_ENV = "PATCHLAB_SECRETS_FILE";
 export const SECRET_ENV_PREFIX = "PATCHLAB_SECRET_";
 
-/** The users the lab images are built with; not secret, but overridable with the passwords. */
-const DEFAULT_USERS = { db: "labuser", file: "labuser", wiki: "labadmin", ssh: "labuser" } as const;
 
-export function secretsFile(): string {
-  return path.resolve(process.env[SECRETS_FILE_ENV] ?? path.join(stateDir(), "secrets.yaml"));
-}
+
+
 
 /** Environment overrides: PATCHLAB_SECRET_DB_PASSWORD, PATCHLAB_SECRET_SSH_PRIVATE_KEY... */
 function fromEnv(): Record<string, Record<string, string>> {
@@ -160,23 +160,6 @@ export function labSecrets(): Secrets {
   return cached;
 }
 
-/** Credentials from the environment alone (no file made or read): for redaction before any use. */
-function knownWithoutCreating(): Partial<Secrets> {
-  let data: Record<string, unknown> = {};
-  try {
-    const file = secretsFile();
-    const raw = readFile(file);
-    if (raw && typeof raw === "object") data = raw as Record<string, unknown>;
-  } catch {
-    /* an unreadable file is reported when the secrets are used; redaction uses what it can */
-  }
-  try {
-    return merge(data, fromEnv()) as Partial<Secrets>;
-  } catch {
-    return data as Partial<Secrets>;
-  }
-}
-
 function writePrivate(file: string, text: string): void {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
@@ -190,112 +173,9 @@ function writePrivate(file: string, text: string): void {
   }
 }
 
-// ---- redaction ---------------------------------------------------------------------------
-
-interface Needle {
-  text: string;
-  label: string;
-}
-let needles: Needle[] | undefined;
-const extra = new Map<string, string>();
-
-/** Values that must never be written, with the forms they take in JSON, URLs and basic auth. */
-function needlesFor(s: Partial<Secrets>): Needle[] {
-  const out: Needle[] = [];
-  const add = (value: string | undefined, label: string, userName?: string) => {
-    if (!value || value.length < 6) return;
-    const forms = new Set([value, JSON.stringify(value).slice(1, -1), encodeURIComponent(value)]);
-    if (userName) forms.add(Buffer.from(`${userName}:${value}`).toString("base64"));
-    for (const f of forms) out.push({ text: f, label });
-    // A key is also found line by line (a log may have cut it).
-    if (value.includes("\n")) for (const line of value.split("\n")) if (line.length >= 32 && !line.startsWith("-----")) out.push({ text: line, label });
-  };
-  for (const section of ["db", "file", "wiki"] as const) add(s[section]?.password, `${section}.password`, s[section]?.user ?? DEFAULT_USERS[section]);
-  add(s.ssh?.privateKey, "ssh.privateKey");
-  for (const [v, label] of extra) add(v, label);
-  // Longest first: a value that contains another is replaced whole.
-  return out.sort((a, b) => b.text.length - a.text.length);
-}
-
-function rememberSecrets(s: Partial<Secrets>): void {
-  needles = needlesFor(s);
-}
-
-/** Also redact this value (a credential a test or an extension made up on the fly). */
-export function registerSecret(value: string, label: string): void {
-  extra.set(value, label);
-  needles = undefined;
-}
-
-function currentNeedles(): Needle[] {
-  needles ??= needlesFor(cached ?? knownWithoutCreating());
-  return needles;
-}
 
 /** Forget what is known (tests that change secrets between cases). */
 export function resetSecretsForTests(): void {
   cached = undefined;
-  needles = undefined;
-  extra.clear();
-}
-
-/** `text` with every known secret value replaced by [redacted:<which>]. */
-export function redact(text: string): string {
-  let out = text;
-  for (const n of currentNeedles()) if (out.includes(n.text)) out = out.split(n.text).join(`[redacted:${n.label}]`);
-  return out;
-}
-
-/** Whether `buf` holds any known secret value. */
-export function holdsSecret(buf: Buffer | string): boolean {
-  const b = typeof buf === "string" ? Buffer.from(buf) : buf;
-  return currentNeedles().some((n) => b.includes(n.text));
-}
-
-/**
- * Rewrite every file under `dir` that holds a known secret: text gets [redacted:...], binary
- * files (images, archives) have the bytes masked in place (same length, so offsets hold).
- * Returns the files rewritten. Symbolic links are not followed.
- */
-export function scrubTree(dir: string): string[] {
-  const list = currentNeedles();
-  if (list.length === 0 || !fs.existsSync(dir)) return [];
-  const changed: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile() && scrubFile(p, list)) changed.push(p);
-    }
-  };
-  walk(dir);
-  return changed;
-}
-
-function scrubFile(file: string, list: Needle[]): boolean {
-  const buf = fs.readFileSync(file);
-  if (!list.some((n) => buf.includes(n.text))) return false;
-  let out: Buffer;
-  if (!buf.includes(0)) {
-    out = Buffer.from(redact(buf.toString("utf8")));
-  } else {
-    out = Buffer.from(buf);
-    for (const n of list) {
-      const needle = Buffer.from(n.text);
-      for (let i = out.indexOf(needle); i >= 0; i = out.indexOf(needle, i + needle.length)) out.fill(0x2a, i, i + needle.length);
-    }
-  }
-  const tmp = `${file}.${process.pid}.scrub`;
-  fs.writeFileSync(tmp, out, { mode: fs.statSync(file).mode & 0o777 });
-  fs.renameSync(tmp, file);
-  return true;
-}
-
-/** Redact what this process writes to the terminal (stdout, stderr): error messages, verdicts. */
-export function redactOutput(): void {
-  for (const stream of [process.stdout, process.stderr]) {
-    const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
-    stream.write = ((chunk: unknown, ...rest: unknown[]) =>
-      write(typeof chunk === "string" ? redact(chunk) : Buffer.isBuffer(chunk) && holdsSecret(chunk) ? redact(chunk.toString("utf8")) : chunk, ...rest)) as typeof stream.write;
-  }
+  forgetSecrets();
 }

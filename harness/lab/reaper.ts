@@ -7,7 +7,7 @@ import path from "node:path";
 import type Docker from "dockerode";
 import { ownerAlive } from "../core/owner.ts";
 import { reportsRoot } from "../core/paths.ts";
-import { scrubTree } from "../core/secrets.ts";
+import { scrubTree } from "../core/redact.ts";
 import type { Logger } from "../core/log.ts";
 import { nullLogger } from "../core/log.ts";
 import { Labels } from "./drivers/docker-engine.ts";

@@ -9,7 +9,7 @@ import { checkLabFitsHost, loadBatch, type LoadedBatch } from "../config/loader.
 import { networkName } from "../lab/addressing.ts";
 import { ConfigErrors, ConfigError, asPatchlabError, LabError, type PatchlabError } from "../core/errors.ts";
 import { RunLogs, say } from "../core/log.ts";
-import { scrubTree } from "../core/secrets.ts";
+import { scrubTree } from "../core/redact.ts";
 import { reportsRoot } from "../core/paths.ts";
 import { docker as engine, requireEngine } from "../lab/drivers/docker-engine.ts";
 import { DockerDriver } from "../lab/drivers/docker-driver.ts";
