@@ -241,7 +241,7 @@ program
   .description("scan the lab on a cron schedule until stopped")
   .requiredOption("--cron <expr>", 'cron expression, e.g. "0 3 * * *"')
   .option(...machineOpt)
-  .option("--max-runs <n>", "stop after n scans", (v: string) => Number(v))
+  .option("--max-runs <n>", "stop after n scans", parseCount)
   .action(async (ref: string | undefined, o: { cron: string; machine?: string[]; maxRuns?: number }) => {
     await (await import("./commands/scan.ts")).scheduleScan(ref, o.cron, o);
   });
