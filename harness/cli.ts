@@ -6,6 +6,7 @@ import { Command, CommanderError } from "commander";
 import { repoRoot } from "./core/paths.ts";
 import { asPatchlabError, ExitCode } from "./core/errors.ts";
 import { say } from "./core/log.ts";
+import { redactOutput } from "./core/redact.ts";
 import { parseCount, parseSeconds } from "./config/cli-args.ts";
 import type { MachineStatus } from "./lab/types.ts";
 
@@ -21,6 +22,9 @@ const load = {
   loader: () => import("./config/loader.ts"),
   schemas: () => import("./config/schemas.ts"),
 };
+
+// Known lab credentials never reach the terminal (error messages, verdicts, --json).
+redactOutput();
 
 const program = new Command();
 const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { version: string };
@@ -237,7 +241,7 @@ program
   .description("scan the lab on a cron schedule until stopped")
   .requiredOption("--cron <expr>", 'cron expression, e.g. "0 3 * * *"')
   .option(...machineOpt)
-  .option("--max-runs <n>", "stop after n scans", (v: string) => Number(v))
+  .option("--max-runs <n>", "stop after n scans", parseCount)
   .action(async (ref: string | undefined, o: { cron: string; machine?: string[]; maxRuns?: number }) => {
     await (await import("./commands/scan.ts")).scheduleScan(ref, o.cron, o);
   });
