@@ -6,21 +6,25 @@ import { Command, CommanderError } from "commander";
 import { repoRoot } from "./core/paths.ts";
 import { asPatchlabError, ExitCode } from "./core/errors.ts";
 import { say } from "./core/log.ts";
-import { doctor } from "./doctor.ts";
-import { formatStatus, labDown, labFingerprint, labRestore, labSnapshot, labSnapshots, labStatus, labUp } from "./commands/lab.ts";
-import { formatDecision, runCommand } from "./commands/run.ts";
-import { checkSetExit, checkSetText, gateCommand } from "./commands/gate.ts";
-import { demoCommand } from "./commands/demo.ts";
-import { reportCommand } from "./commands/report.ts";
-import { loadLab } from "./config/loader.ts";
-import { parseSeconds } from "./config/cli-args.ts";
-import { isDockerMachine } from "./config/schemas.ts";
+import { redactOutput } from "./core/redact.ts";
+import { parseCount, parseSeconds } from "./config/cli-args.ts";
 import type { MachineStatus } from "./lab/types.ts";
-import { killRunningSuites } from "./run/mocha-runner.ts";
-import { docker } from "./lab/drivers/docker-engine.ts";
-import { DockerDriver } from "./lab/drivers/docker-driver.ts";
-import { reap } from "./lab/reaper.ts";
-import { ownerToken } from "./core/owner.ts";
+
+// Command modules load on first use: `patchlab --help` and `--version` need none of them, and
+// each command pays only for what it uses (the bundle keeps them in separate chunks).
+const load = {
+  doctor: () => import("./doctor.ts"),
+  lab: () => import("./commands/lab.ts"),
+  run: () => import("./commands/run.ts"),
+  gate: () => import("./commands/gate.ts"),
+  demo: () => import("./commands/demo.ts"),
+  report: () => import("./commands/report.ts"),
+  loader: () => import("./config/loader.ts"),
+  schemas: () => import("./config/schemas.ts"),
+};
+
+// Known lab credentials never reach the terminal (error messages, verdicts, --json).
+redactOutput();
 
 const program = new Command();
 const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { version: string };
@@ -34,9 +38,9 @@ program
 const json = (v: unknown) => process.stdout.write(JSON.stringify(v, null, 2) + "\n");
 
 /** Machine health for people or machines; exit 2 when any role is unhealthy. */
-function printStatus(rows: MachineStatus[], asJson: boolean | undefined): void {
+async function printStatus(rows: MachineStatus[], asJson: boolean | undefined): Promise<void> {
   if (asJson) json(rows);
-  else console.log(formatStatus(rows));
+  else console.log((await load.lab()).formatStatus(rows));
   if (rows.some((r) => r.health.some((h) => !h.healthy))) process.exitCode = ExitCode.undecided;
 }
 
@@ -47,9 +51,10 @@ program
   .option("--lab <lab>", "lab whose images to check", "reference")
   .option("--json", "machine-readable output")
   .action(async (o: { fix?: boolean; lab: string; json?: boolean }) => {
-    const { lab } = await loadLab(o.lab);
+    const { lab } = await (await load.loader()).loadLab(o.lab);
+    const { isDockerMachine } = await load.schemas();
     const images = [...new Set(lab.machines.filter(isDockerMachine).map((m) => m.image))];
-    const reports = await doctor({ fix: !!o.fix, images, say });
+    const reports = await (await load.doctor()).doctor({ fix: !!o.fix, images, say });
     if (o.json) json(reports);
     else for (const r of reports) console.log(`${r.ok ? "ok  " : "MISS"} ${r.name.padEnd(14)} ${r.detail}${r.fixed ? " (fixed)" : ""}${r.remedy && !r.ok ? `\n     remedy: ${r.remedy}` : ""}`);
     if (reports.some((r) => !r.ok)) process.exitCode = ExitCode.undecided;
@@ -63,19 +68,19 @@ lab
   .description("create the lab's network and machines (reusing what is already up) and wait until every role is ready")
   .option(...timeout)
   .option("--json", "machine-readable output")
-  .action(async (ref: string | undefined, o: { timeout: number; json?: boolean }) => printStatus(await labUp(ref, o.timeout), o.json));
+  .action(async (ref: string | undefined, o: { timeout: number; json?: boolean }) => printStatus(await (await load.lab()).labUp(ref, o.timeout), o.json));
 
 lab
   .command("status [lab]")
   .description("show each machine and whether each of its roles is healthy")
   .option("--json", "machine-readable output")
-  .action(async (ref: string | undefined, o: { json?: boolean }) => printStatus(await labStatus(ref), o.json));
+  .action(async (ref: string | undefined, o: { json?: boolean }) => printStatus(await (await load.lab()).labStatus(ref), o.json));
 
 lab
   .command("down [lab]")
   .description("remove the lab's machines and network")
   .option("--purge", "also delete the lab's snapshots")
-  .action(async (ref: string | undefined, o: { purge?: boolean }) => labDown(ref, !!o.purge));
+  .action(async (ref: string | undefined, o: { purge?: boolean }) => (await load.lab()).labDown(ref, !!o.purge));
 
 const machineOpt = ["-m, --machine <name...>", "only these machines (default: all)"] as const;
 
@@ -89,7 +94,7 @@ lab
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(o.label)) {
       throw new (await import("./core/errors.ts")).ConfigError(`--label "${o.label}" is not a valid snapshot label`, "use letters, digits, '.', '_' and '-' (max 128)", { field: "--label", value: o.label });
     }
-    const refs = await labSnapshot(ref, o.machine, o.label);
+    const refs = await (await load.lab()).labSnapshot(ref, o.machine, o.label);
     if (o.json) json(refs);
     else for (const r of refs) console.log(`${r.machine.padEnd(8)} ${r.label}  ${r.ref.slice(7, 19)}`);
   });
@@ -99,7 +104,7 @@ lab
   .description("list the lab's snapshots")
   .option("--json", "machine-readable output")
   .action(async (ref: string | undefined, o: { json?: boolean }) => {
-    const refs = await labSnapshots(ref);
+    const refs = await (await load.lab()).labSnapshots(ref);
     if (o.json) json(refs);
     else for (const r of refs) console.log(`${r.machine.padEnd(8)} ${r.label.padEnd(40)} ${r.createdAt}${r.runId ? `  run ${r.runId}` : ""}`);
   });
@@ -112,7 +117,7 @@ lab
   .option(...timeout)
   .option("--json", "machine-readable output")
   .action(async (ref: string | undefined, o: { machine?: string[]; label?: string; timeout: number; json?: boolean }) => {
-    const rows = await labRestore(ref, o.machine, o.label, o.timeout);
+    const rows = await (await load.lab()).labRestore(ref, o.machine, o.label, o.timeout);
     if (o.json) json(rows);
     else for (const r of rows) console.log(`${r.machine.padEnd(8)} restored to ${r.label} in ${r.ms} ms`);
   });
@@ -122,21 +127,30 @@ lab
   .description("print a machine's state fingerprint (packages, watched file hashes, listening sockets)")
   .requiredOption("-m, --machine <name>", "machine")
   .action(async (ref: string | undefined, o: { machine: string }) => {
-    json(await labFingerprint(ref, o.machine));
+    json(await (await load.lab()).labFingerprint(ref, o.machine));
   });
 
 program
-  .command("run <batch>")
+  .command("run [batch]")
   .description("verify a patch batch on the lab and gate it: exit 0 approved, 1 rejected, 2 undecided, 3 bad input")
   .option("--html", "also generate the Allure HTML report (with history)")
   .option("--keep", "leave an ephemeral lab up after the run")
   .option("--waivers <file>", "waivers file (default: lab-config/waivers.yaml when it exists)")
   .option("--json", "print the decision (gate.json) on stdout instead of the text summary")
   .option("--quiet", "no progress lines (for CI logs): only the verdict")
+  .option("--plan <file>", "follow a plan.json from `patchlab plan`: each patch's machines, phases, depth and application checks")
+  .option("--history-from <dir>", "with --html: continue the Allure history of a previous report, history dir or run dir (a fresh CI workspace)")
+  .option("--isolate", "verify each patch alone (default: a machine's patches are installed together with one restart, and bisected when the aggregate fails)")
+  .option("--concurrency <n>", "machines worked on at once (default: from the host's cores and memory)", parseCount)
+  .option("--resume <run>", "continue a killed run (id or directory) with its batch and options; finished machines keep their results")
   .option(...timeout)
-  .action(async (batch: string, o: { html?: boolean; keep?: boolean; timeout: number; waivers?: string; json?: boolean; quiet?: boolean }) => {
+  .action(async (batch: string | undefined, o: { html?: boolean; keep?: boolean; timeout: number; waivers?: string; json?: boolean; quiet?: boolean; plan?: string; isolate?: boolean; historyFrom?: string; concurrency?: number; resume?: string }) => {
     if (o.quiet) process.env.PATCHLAB_QUIET = "1";
-    const d = await runCommand(batch, { html: !!o.html, keep: !!o.keep, timeoutS: o.timeout, ...(o.waivers ? { waiversFile: o.waivers } : {}), json: !!o.json });
+    const d = await (await load.run()).runCommand(batch, {
+      html: !!o.html, keep: !!o.keep, timeoutS: o.timeout, mode: o.isolate ? "isolate" : "chain", json: !!o.json,
+      ...(o.waivers ? { waiversFile: o.waivers } : {}), ...(o.plan ? { planFile: o.plan } : {}), ...(o.historyFrom ? { historyFrom: o.historyFrom } : {}),
+      ...(o.concurrency ? { concurrency: o.concurrency } : {}), ...(o.resume ? { resume: o.resume } : {}),
+    });
     process.exitCode = d.exitCode;
   });
 
@@ -147,13 +161,13 @@ program
   .option("--check-set <file>", "exit 0 only if this package set (a dir of .debs, a YAML/JSON list, or 'pkg=version' lines) is exactly the approved set")
   .option("--json", "machine-readable output")
   .action(async (run: string | undefined, o: { waivers?: string; checkSet?: string; json?: boolean }) => {
-    const r = await gateCommand(run, { ...(o.waivers ? { waivers: o.waivers } : {}), ...(o.checkSet ? { checkSet: o.checkSet } : {}) });
+    const r = await (await load.gate()).gateCommand(run, { ...(o.waivers ? { waivers: o.waivers } : {}), ...(o.checkSet ? { checkSet: o.checkSet } : {}) });
     if (o.json) json(r.check ? { decision: r.decision, checkSet: r.check } : r.decision);
     else {
-      console.log(formatDecision(r.decision));
-      if (r.check) console.log(checkSetText(r.check));
+      console.log((await load.run()).formatDecision(r.decision));
+      if (r.check) console.log((await load.gate()).checkSetText(r.check));
     }
-    process.exitCode = r.check ? checkSetExit(r.check) : r.decision.exitCode;
+    process.exitCode = r.check ? (await load.gate()).checkSetExit(r.check) : r.decision.exitCode;
   });
 
 program
@@ -161,7 +175,7 @@ program
   .description("the main job on the built-in reference lab: bring it up, verify the demo batch, report and gate")
   .option("--json", "print the decision (gate.json) on stdout instead of the text summary")
   .action(async (o: { json?: boolean }) => {
-    await demoCommand({ json: !!o.json });
+    await (await load.demo()).demoCommand({ json: !!o.json });
   });
 
 program
@@ -172,7 +186,7 @@ program
   .option("--single-file", "also write one self-contained HTML file, to mail")
   .option("--history-from <dir>", "continue the trend of a previous allure-report or saved history dir (a fresh CI workspace)")
   .action(async (run: string | undefined, o: { open?: boolean; port?: number; singleFile?: boolean; historyFrom?: string }) => {
-    await reportCommand(run, o);
+    await (await load.report()).reportCommand(run, o);
   });
 
 // catalog, scan, batch, plan (issue 7): logic in harness/commands/{catalog,scan,batch,plan}.ts.
@@ -214,8 +228,10 @@ scan
   .option("--json", "machine-readable output")
   .action(async (ref: string | undefined, o: { machine?: string[]; json?: boolean }) => {
     const { formatHistory, scanHistory } = await import("./commands/scan.ts");
-    const rows = scanHistory(ref, o.machine);
-    if (o.json) json(rows);
+    // `scan history -m web --json`: commander hands options the parent `scan` also has to the parent.
+    const parent = scan.opts<{ json?: boolean; machine?: string[] }>();
+    const rows = scanHistory(ref, o.machine ?? parent.machine);
+    if (o.json || parent.json) json(rows);
     else console.log(formatHistory(rows));
   });
 program
@@ -225,7 +241,7 @@ program
   .description("scan the lab on a cron schedule until stopped")
   .requiredOption("--cron <expr>", 'cron expression, e.g. "0 3 * * *"')
   .option(...machineOpt)
-  .option("--max-runs <n>", "stop after n scans", (v: string) => Number(v))
+  .option("--max-runs <n>", "stop after n scans", parseCount)
   .action(async (ref: string | undefined, o: { cron: string; machine?: string[]; maxRuns?: number }) => {
     await (await import("./commands/scan.ts")).scheduleScan(ref, o.cron, o);
   });
@@ -280,9 +296,15 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
     if (stopping) process.exit(130);
     stopping = true;
     say(`${sig}: stopping; putting the lab back as it was`);
-    killRunningSuites();
-    const d = docker();
-    reap(d, new DockerDriver(d), undefined, { owner: ownerToken() })
+    const cleanup = async () => {
+      const [{ killRunningSuites }, { docker }, { DockerDriver }, { reap }, { ownerToken }] = await Promise.all([
+        import("./run/mocha-runner.ts"), import("./lab/drivers/docker-engine.ts"), import("./lab/drivers/docker-driver.ts"), import("./lab/reaper.ts"), import("./core/owner.ts"),
+      ]);
+      killRunningSuites();
+      const d = docker();
+      return reap(d, new DockerDriver(d), undefined, { owner: ownerToken() });
+    };
+    cleanup()
       .then((r) => say(`restored ${r.restored.length} machine(s), removed ${r.removedContainers.length} container(s)${r.failed.length ? `; FAILED (the next command retries): ${r.failed.map((f) => `${f.what} ${f.name}: ${f.error}`).join("; ")}` : ""}`))
       .catch((e) => say(`cleanup failed (the next patchlab command retries): ${(e as Error).message}`))
       .finally(() => process.exit(ExitCode.undecided));

@@ -21,11 +21,11 @@ export interface ReportCommandOptions {
 export function resolveRunDir(ref: string | undefined): string {
   const r = ref ?? "latest";
   const candidates = [path.resolve(r), path.join(reportsRoot(), r)];
-  const dir = candidates.find((d) => fs.existsSync(path.join(d, "allure-results")));
+  const dir = candidates.find((d) => fs.existsSync(path.join(d, "allure-results")) || fs.existsSync(path.join(d, "gate.json")));
   if (dir) return fs.realpathSync(dir);
   const runs = listRuns();
   throw new ConfigError(
-    `no run "${r}": neither ${candidates.join(" nor ")} holds allure-results`,
+    `no run "${r}": neither ${candidates.join(" nor ")} holds allure-results or gate.json`,
     runs.length ? `pass one of the runs under ${reportsRoot()}: ${runs.slice(-5).join(", ")}${runs.length > 5 ? ", ..." : ""}` : "run a batch first: `patchlab run <batch>`",
     { field: "run", value: r },
   );
@@ -33,7 +33,7 @@ export function resolveRunDir(ref: string | undefined): string {
 
 function listRuns(): string[] {
   try {
-    return fs.readdirSync(reportsRoot()).filter((d) => !d.startsWith(".") && d !== "latest" && fs.existsSync(path.join(reportsRoot(), d, "allure-results"))).sort();
+    return fs.readdirSync(reportsRoot()).filter((d) => !d.startsWith(".") && d !== "latest" && fs.existsSync(path.join(reportsRoot(), d, "gate.json"))).sort();
   } catch {
     return [];
   }

@@ -1,7 +1,7 @@
 // `patchlab run <batch>`: verify, gate, print the verdict; the exit code is the gate's.
 import path from "node:path";
 import type { Decision, Reason } from "../gate/gate.ts";
-import { runBatch } from "../run/orchestrator.ts";
+import { runBatch, type RunOptions } from "../run/orchestrator.ts";
 
 const SHOWN_CHECKS = 4;
 
@@ -43,9 +43,10 @@ export function formatDecision(d: Decision): string {
   return [...head, ...rows, "", d.summary.split("\n")[0]!].join("\n");
 }
 
-export async function runCommand(batch: string, o: { html: boolean; keep: boolean; timeoutS: number; waiversFile?: string; json?: boolean }): Promise<Decision> {
-  const r = await runBatch(batch, { html: o.html, keep: o.keep, timeoutS: o.timeoutS, ...(o.waiversFile ? { waiversFile: o.waiversFile } : {}) });
-  if (o.json) {
+export async function runCommand(batch: string | undefined, o: Omit<RunOptions, "runId"> & { json?: boolean }): Promise<Decision> {
+  const { json, ...run } = o;
+  const r = await runBatch(batch, run);
+  if (json) {
     process.stdout.write(JSON.stringify(r.decision, null, 2) + "\n");
     return r.decision;
   }

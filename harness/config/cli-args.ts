@@ -16,3 +16,12 @@ export function parseSeconds(value: string): number {
   if (n > MAX_SECONDS) throw new InvalidArgumentError(`at most ${MAX_SECONDS} seconds (a day), got "${value}"; was it meant in seconds?`);
   return n;
 }
+
+/** A whole number from 1 to 1000 (e.g. --concurrency). */
+export function parseCount(value: string): number {
+  const text = value.trim();
+  if (!/^\d+$/.test(text)) throw new InvalidArgumentError(`expected a whole number such as 4, got "${value}"`);
+  const n = Number(text);
+  if (n < 1 || n > 1000) throw new InvalidArgumentError(`expected 1 to 1000, got "${value}"`);
+  return n;
+}

@@ -49,6 +49,8 @@ export interface HistoryChoice {
  */
 export function chooseHistory(o: { runDir: string; runId: string; batch: string; historyFrom?: string; hint?: string }): HistoryChoice {
   if (o.historyFrom) {
+    // A CI cache restored empty on the first cycle: nothing to continue yet, not a mistake.
+    if (isEmptyDir(o.historyFrom)) return { dir: undefined, source: `none: --history-from ${o.historyFrom} is empty, this report starts the batch's history` };
     const dir = findHistoryDir(o.historyFrom);
     if (!dir) {
       throw new ConfigError(
@@ -95,6 +97,14 @@ export function saveToStore(batch: string, runId: string, reportHistory: string)
   fs.mkdirSync(path.dirname(store), { recursive: true });
   fs.renameSync(tmp, store);
   return true;
+}
+
+function isEmptyDir(dir: string): boolean {
+  try {
+    return fs.readdirSync(dir).length === 0;
+  } catch {
+    return false;
+  }
 }
 
 function storeRun(store: string): string | undefined {

@@ -5,14 +5,14 @@ import { execFile } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { ConfigError, LabError } from "../core/errors.ts";
 import { resultsDirOf } from "./allure-extras.ts";
 import { readDecisionView, type DecisionView } from "./decision-view.ts";
 import { batchOfRun, chooseHistory, nextBuildOrder, recordHistoryInput, saveToStore, type HistoryChoice } from "./history.ts";
 import { stageResults } from "./stage.ts";
+import { repoRoot } from "../core/paths.ts";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const ROOT = repoRoot;
 // The package's own launcher, not node_modules/.bin/allure (absent with some installs).
 const ALLURE_BIN = path.join(ROOT, "node_modules/allure-commandline/dist/bin/allure");
 const GENERATE_TIMEOUT_MS = 300_000;
@@ -52,12 +52,14 @@ export async function generateHtmlReport(runDir: string, opts: string | ReportOp
 export async function buildHtmlReport(runDir: string, o: ReportOptions = {}): Promise<ReportResult> {
   const started = Date.now();
   const results = resultsDirOf(runDir);
-  if (!fs.existsSync(results)) {
-    throw new ConfigError(`${runDir} has no allure-results: not a patchlab run directory, or the run died before writing any result`, "pass a directory under reports/ (or a run id); `ls reports/` lists them", { file: runDir });
+  const gateFile = path.join(runDir, "gate.json");
+  if (!fs.existsSync(results) && !fs.existsSync(gateFile)) {
+    throw new ConfigError(`${runDir} has neither allure-results nor gate.json: not a patchlab run directory`, "pass a directory under reports/ (or a run id); `ls reports/` lists them", { file: runDir });
   }
+  // A run stopped before any result (bad input, engine down) still has its decision to show.
+  fs.mkdirSync(results, { recursive: true });
   await requireAllure();
   const runId = path.basename(path.resolve(runDir));
-  const gateFile = path.join(runDir, "gate.json");
   const decision: DecisionView | undefined = fs.existsSync(gateFile) ? readDecisionView(gateFile) : undefined;
   const batch = decision?.run?.batch ?? batchOfRun(runDir) ?? "unknown-batch";
   const history = chooseHistory({ runDir, runId, batch, ...(o.historyFrom ? { historyFrom: o.historyFrom } : {}), ...(o.previousRun ? { hint: o.previousRun } : {}) });

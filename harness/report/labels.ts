@@ -44,13 +44,17 @@ export const ALLURE_SEVERITY: Record<Severity, "blocker" | "critical" | "normal"
 };
 const SEVERITY_RANK: Severity[] = ["critical", "important", "moderate", "low"];
 
-/** The gate decision first, then the lifecycle in the order it happens. */
-const STAGES = ["gate decision", "baseline", "install", "restart", "post-install", "uninstall", "post-uninstall", "restore"];
+/** The gate decision first, then the lifecycle in the order it happens (at most 10: names sort as text). */
+const STAGES = ["gate decision", "baseline", "install", "restart", "post-install", "idempotence", "soak", "uninstall", "post-uninstall", "restore"];
+/** After the last stage: the machine's whole pipeline, then anything unforeseen. */
+const AFTER = ["pipeline"];
 
 /** "post-install" -> "4 post-install": story and suite names that sort in lifecycle order. */
 export function stageTitle(phase: string): string {
   const i = STAGES.indexOf(phase);
-  return `${i >= 0 ? i : STAGES.length} ${phase}`;
+  if (i >= 0) return `${i} ${phase}`;
+  const j = AFTER.indexOf(phase);
+  return `${STAGES.length - 1}.${j >= 0 ? j + 1 : 9} ${phase}`;
 }
 
 /** Where Debian tracks a CVE; only ever a link in the report, never fetched. */

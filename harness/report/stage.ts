@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { CATEGORIES, MARK, writeCategories } from "./allure-extras.ts";
 import { outcomeOf, type DecisionView, type ReasonView } from "./decision-view.ts";
-import { KIND_LABEL, type AllureLink } from "./labels.ts";
+import { ALLURE_SEVERITY, KIND_LABEL, stageTitle, topSeverity, type AllureLabel, type AllureLink, type PatchInfo } from "./labels.ts";
 import { labelValue, labelValues, loadResults, saveResult, type LoadedResult, type ResultFile } from "./result-files.ts";
 import { verdictWord, waiverDetails, waiverText, writeVerdictResults } from "./verdicts.ts";
 
@@ -41,7 +41,10 @@ export function stageResults(s: StageInput): StageOutput {
     return false;
   });
   markFlakyRetries(results);
-  if (s.decision) markFromDecision(results, s.decision);
+  if (s.decision) {
+    normalizeLabels(results, s.batch, patchInfos(s.decision));
+    markFromDecision(results, s.decision);
+  }
   for (const r of results) {
     ensureMessage(r.result);
     markBaselineFailure(r.result);
@@ -53,6 +56,7 @@ export function stageResults(s: StageInput): StageOutput {
       ...(s.runId ? { runId: s.runId } : {}),
       ...(s.decision.run?.lab ? { lab: s.decision.run.lab } : {}),
       links: linksByPatch(results),
+      owners: ownersByPatch(results),
     });
   }
   writeCategories(s.stageDir);
@@ -90,6 +94,51 @@ export function markFlakyRetries(results: LoadedResult[]): void {
     if (last.status === "passed" && attempts.slice(0, -1).some((a) => a.status === "failed" || a.status === "broken")) {
       last.statusDetails = { ...last.statusDetails, flaky: true };
     }
+  }
+}
+
+/** The decided patches with their severity (on the decision, or on its run). */
+function patchInfos(d: DecisionView): PatchInfo[] {
+  return d.patches.map((p) => {
+    const severity = p.severity ?? d.run?.patches?.find((x) => x.id === p.patch)?.severity;
+    return { id: p.patch, ...(severity ? { severity: severity as NonNullable<PatchInfo["severity"]> } : {}) };
+  });
+}
+
+/**
+ * Results written without runLabels() (an orchestrator that does not pass them, or a run from
+ * before they existed) still group by batch > patch > phase: the epic, one feature and suite per
+ * patch (from the `patch` label; machine-wide steps go to every patch seen on that machine), the
+ * story, and the severity. Labels that are already right are left alone.
+ */
+export function normalizeLabels(results: LoadedResult[], batch: string, patches: PatchInfo[]): void {
+  const known = new Map(patches.map((p) => [p.id, p]));
+  const patchesOf = (r: ResultFile) => labelValues(r, "patch").flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => known.has(v));
+  const byHost = new Map<string, Set<string>>();
+  for (const { result } of results) {
+    const host = labelValue(result, "host");
+    if (host) for (const id of patchesOf(result)) (byHost.get(host) ?? byHost.set(host, new Set()).get(host)!).add(id);
+  }
+  for (const { result } of results) {
+    if (labelValue(result, KIND_LABEL) === "verdict") continue;
+    const set = (name: string, values: string[]) => {
+      result.labels = [...(result.labels ?? []).filter((l) => l.name !== name), ...values.map((value): AllureLabel => ({ name, value }))];
+    };
+    if (!labelValue(result, "epic")) set("epic", [batch]);
+    const phase = labelValue(result, "phase");
+    if (phase && !/^\d+ /.test(labelValue(result, "story") ?? "")) set("story", [stageTitle(phase)]);
+    let ids = patchesOf(result);
+    if (ids.length === 0) ids = patches.map((p) => p.id).filter((id) => byHost.get(labelValue(result, "host") ?? "")?.has(id));
+    if (ids.length === 0) continue;
+    if (!labelValues(result, "feature").every((f) => known.has(f)) || labelValues(result, "feature").length === 0) set("feature", ids);
+    if (!labelValues(result, "parentSuite").every((f) => known.has(f)) || labelValues(result, "parentSuite").length === 0) {
+      set("parentSuite", ids);
+      if (phase) set("suite", [stageTitle(phase)]);
+      const host = labelValue(result, "host");
+      if (host) set("subSuite", [host]);
+    }
+    const severity = topSeverity(ids.map((id) => known.get(id)!));
+    if (!labelValue(result, "severity") && severity) set("severity", [ALLURE_SEVERITY[severity]]);
   }
 }
 
@@ -168,6 +217,20 @@ function linksByPatch(results: LoadedResult[]): Record<string, AllureLink[]> {
     for (const patch of features) {
       const links = (out[patch] ??= []);
       for (const l of result.links ?? []) if (!links.some((x) => x.url === l.url)) links.push(l);
+    }
+  }
+  return out;
+}
+
+/** The owners named on each patch's results (from runLabels: the lab file's machine owners). */
+function ownersByPatch(results: LoadedResult[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const { result } of results) {
+    for (const owner of labelValues(result, "owner")) {
+      for (const patch of labelValues(result, "feature")) {
+        const list = (out[patch] ??= []);
+        if (!list.includes(owner)) list.push(owner);
+      }
     }
   }
   return out;

@@ -28,6 +28,8 @@ export interface VerdictContext {
   patches?: (PatchInfo & { title?: string })[];
   /** More links per patch id (e.g. collected from the patch's check results). */
   links?: Record<string, AllureLink[]>;
+  /** Owners of the machines that verified each patch (who to ask when it is not approved). */
+  owners?: Record<string, string[]>;
 }
 
 export function verdictWord(verdict: string): string {
@@ -71,6 +73,7 @@ function writeOne(dir: string, p: PatchDecisionView, info: (PatchInfo & { title?
       ...(severity && ALLURE_SEVERITY[severity] ? { severity: ALLURE_SEVERITY[severity] } : {}),
       ...(ctx.runId ? { run: ctx.runId } : {}),
       ...(ctx.lab ? { lab: ctx.lab } : {}),
+      ...(ctx.owners?.[p.patch]?.length ? { owner: ctx.owners[p.patch]!.join(", ") } : {}),
     },
     links: [...(info ? patchLinks([info]) : []), ...(ctx.links?.[p.patch] ?? [])],
     parameters: {},

@@ -7,13 +7,13 @@ import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { LabError } from "../core/errors.ts";
 import { readAllureOutcomes } from "../report/allure-read.ts";
 import { writeAllureResult } from "../report/lifecycle.ts";
 import { INVOCATION_LABEL, suiteLabels, suiteParameters, type ResultMeta } from "../report/labels.ts";
 import { decorateResults } from "../report/result-files.ts";
 import type { SuiteRunResult, TestOutcome } from "../report/outcome-model.ts";
+import { repoRoot } from "../core/paths.ts";
 import {
   SUITE_CONTEXT_ENV,
   SUITE_DONE_ENV,
@@ -24,7 +24,7 @@ import {
 
 export type { SuiteRunResult, TestOutcome } from "../report/outcome-model.ts";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const ROOT = repoRoot;
 const MOCHA_BIN = path.join(ROOT, "node_modules/mocha/bin/mocha.js");
 const HOOKS_FILE = path.join(ROOT, "suites/support/allure-hooks.ts");
 /** Time a suite gets to exit after SIGTERM before SIGKILL. */

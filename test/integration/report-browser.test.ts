@@ -103,7 +103,7 @@ describe("report: what a reviewer sees in the browser (playwright + chromium + a
       const feature = await open(group(epic, patch));
       const stories = await childNames(feature);
       expect(stories[0], `first story of ${patch}`).to.equal("0 gate decision");
-      expect(stories).to.include.members(["1 baseline", "2 install", "4 post-install", "5 uninstall", "6 post-uninstall", "7 restore"]);
+      expect(stories).to.include.members(["1 baseline", "2 install", "4 post-install", "7 uninstall", "8 post-uninstall", "9 restore"]);
       const decision = await open(group(feature, "0 gate decision"));
       await decision.locator(".node__leaf, .node__title").last().click();
       const pane = page.locator(".side-by-side__right");
@@ -113,6 +113,8 @@ describe("report: what a reviewer sees in the browser (playwright + chromium + a
         expect(await pane.locator(".status-details__message").first().innerText()).to.contain("Gate: rejected").and.contain("regression: web role > web serves its home page over HTTP [web/post-install]");
         const hrefs = await pane.locator("a[href*='security-tracker.debian.org']").evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).href));
         expect(hrefs).to.deep.equal(CVES.map((c) => `https://security-tracker.debian.org/tracker/${c}`));
+        // Who to ask: the owner of the machine that verified it, from the lab file.
+        expect(await pane.innerText()).to.contain("Web team (web-team@corp.example)");
       }
     }
     expect(verdicts["PL-DEMO-0001"]).to.match(/^Passed \| APPROVED: PL-DEMO-0001 /);

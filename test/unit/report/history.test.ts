@@ -78,10 +78,20 @@ describe("report: history kept per batch", () => {
   it("--history-from (a fresh CI workspace) wins; one without history is a ConfigError naming it", () => {
     const r = run("20261103-000000-demo-c", "demo");
     const downloaded = history(path.join(root, "artifact", "allure-report", "history"), [41, 40]);
+    fs.mkdirSync(path.join(root, "artifact", "other"));
+    fs.writeFileSync(path.join(root, "artifact", "other", "notes.txt"), "not a report");
     expect(chooseHistory({ runDir: r, runId: "x", batch: "demo", historyFrom: path.join(root, "artifact", "allure-report") }).dir).to.equal(downloaded);
-    expect(() => chooseHistory({ runDir: r, runId: "x", batch: "demo", historyFrom: path.join(root, "empty") }))
+    expect(() => chooseHistory({ runDir: r, runId: "x", batch: "demo", historyFrom: path.join(root, "artifact", "other") }))
       .to.throw(ConfigError)
       .with.property("message")
       .that.contains("--history-from");
+  });
+
+  it("an empty --history-from (a CI cache on its first cycle) starts the history, saying so", () => {
+    const r = run("20261103-000000-demo-c", "demo");
+    fs.mkdirSync(path.join(root, "empty-cache"));
+    const choice = chooseHistory({ runDir: r, runId: "x", batch: "demo", historyFrom: path.join(root, "empty-cache") });
+    expect(choice.dir).to.equal(undefined);
+    expect(choice.source).to.contain("is empty");
   });
 });

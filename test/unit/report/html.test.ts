@@ -107,6 +107,26 @@ describe("report: HTML report (allure-commandline, needs java)", function () {
     });
   });
 
+  it("a run stopped on bad input (gate.json only, no results) still gets a report saying so", async () => {
+    const run = path.join(root, "reports", "20261106-000000-bad-f");
+    fs.mkdirSync(run, { recursive: true });
+    writeGateJson(run, {
+      schemaVersion: 2,
+      verdict: "bad-input",
+      exitCode: 3,
+      summary: "Bad input: lab-config/batches/bad.yaml: patches[0]: file not found",
+      patches: [],
+      approvedSet: [],
+      problems: [{ file: "lab-config/batches/bad.yaml", field: "patches[0]", message: "file not found", remedy: "fix the path" }],
+      run: { id: "20261106-000000-bad-f", batch: "bad", lab: "reference", decidedAt: "2026-11-27T06:44:00.000Z", patches: [] },
+    });
+    const r = await buildHtmlReport(run);
+    expect(r.reportName).to.equal("patchlab: bad: bad input, no patch decided");
+    const cases = fs.readdirSync(path.join(r.dir, "data", "test-cases")).map((f) => JSON.parse(fs.readFileSync(path.join(r.dir, "data", "test-cases", f), "utf8")) as { name: string; status: string; statusMessage?: string });
+    expect(cases.map((c) => [c.name, c.status])).to.deep.equal([["BAD INPUT: no patch was decided", "broken"]]);
+    expect(cases[0]!.statusMessage).to.contain("file not found");
+  });
+
   it("throws LabError dependency-missing with a remedy when java is missing", async () => {
     const savedJava = process.env.JAVA_HOME;
     process.env.JAVA_HOME = path.join(root, "no-such-jdk");

@@ -48,8 +48,9 @@ describe("report: labels every result carries", () => {
   });
 
   it("story and suite names sort in lifecycle order, the gate decision first (the report sorts by name)", () => {
-    const phases = ["restore", "post-uninstall", "uninstall", "post-install", "restart", "install", "baseline", "gate decision"];
-    expect(phases.map(stageTitle).sort()).to.deep.equal(["0 gate decision", "1 baseline", "2 install", "3 restart", "4 post-install", "5 uninstall", "6 post-uninstall", "7 restore"]);
+    const phases = ["pipeline", "restore", "post-uninstall", "uninstall", "soak", "idempotence", "post-install", "restart", "install", "baseline", "gate decision", "something-new"];
+    // The UI compares lower-cased names with `<`: the same as a plain sort here.
+    expect(phases.map(stageTitle).sort()).to.deep.equal(["0 gate decision", "1 baseline", "2 install", "3 restart", "4 post-install", "5 idempotence", "6 soak", "7 uninstall", "8 post-uninstall", "9 restore", "9.1 pipeline", "9.9 something-new"]);
   });
 
   it("applyMeta replaces same-name labels and adds each link once", () => {

@@ -12,7 +12,10 @@ describe("report: `patchlab report` input", () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), "patchlab-report-cmd-"));
     saved = process.env.PATCHLAB_REPORTS_DIR;
     process.env.PATCHLAB_REPORTS_DIR = root;
-    for (const id of ["20261101-000000-demo-a", "20261102-000000-demo-b"]) fs.mkdirSync(path.join(root, id, "allure-results"), { recursive: true });
+    for (const id of ["20261101-000000-demo-a", "20261102-000000-demo-b"]) {
+      fs.mkdirSync(path.join(root, id, "allure-results"), { recursive: true });
+      fs.writeFileSync(path.join(root, id, "gate.json"), "{}");
+    }
     fs.symlinkSync("20261102-000000-demo-b", path.join(root, "latest"));
   });
   afterEach(() => {
@@ -48,6 +51,6 @@ describe("report: `patchlab report` input", () => {
         expect((e as ConfigError).field).to.equal(field);
       }
     }
-    expect(fs.readdirSync(path.join(root, "20261101-000000-demo-a"))).to.deep.equal(["allure-results"]);
+    expect(fs.readdirSync(path.join(root, "20261101-000000-demo-a")).sort()).to.deep.equal(["allure-results", "gate.json"]);
   });
 });

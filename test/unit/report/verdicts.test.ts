@@ -3,7 +3,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { DecisionView } from "../../../harness/report/decision-view.ts";
-import { markFlakyRetries, markFromDecision, reportTitle, stageResults } from "../../../harness/report/stage.ts";
+import { markFlakyRetries, markFromDecision, normalizeLabels, reportTitle, stageResults } from "../../../harness/report/stage.ts";
+import { suiteLabels, suiteParameters } from "../../../harness/report/labels.ts";
+import { writeLifecycleResult } from "../../../harness/report/lifecycle.ts";
 import { writeVerdictResults } from "../../../harness/report/verdicts.ts";
 import { loadResults, type ResultFile } from "../../../harness/report/result-files.ts";
 import { writeAllureResult } from "../../../harness/report/lifecycle.ts";
@@ -216,6 +218,27 @@ describe("report: staging a run's results for the report", () => {
     await runSuite({ suite: spec, context, resultsDir: results, junitFile: path.join(root, "j.xml"), timeoutMs: 30_000, labels: {} });
     stageResults({ resultsDir: results, stageDir: stage, batch: "demo" });
     expect(staged().map((r) => [r.status, !!r.statusDetails?.flaky]).sort()).to.deep.equal([["failed", false], ["passed", true]]);
+  });
+
+  it("results written without runLabels() (today's orchestrator, older runs) still group by batch > patch > phase", () => {
+    const context = { runId: "r", phase: "baseline" as const, patches: ["PL-DEMO-0001", "PL-DEMO-0002"], lab: { name: "reference", domain: "lab.test", subnet: "172.30.77.0/24" }, target: { name: "web", container: "c", ip: "172.30.77.10", fqdn: "web.lab.test", roles: ["web" as const] }, machines: {}, client: { name: "client", container: "cc" }, caCertPath: "/tmp/ca.pem" };
+    writeAllureResult(results, { name: "web serves its home page over HTTP", fullName: "x: web role > web serves its home page over HTTP", status: "passed", start: 1, stop: 2, labels: suiteLabels(context, "web"), parameters: suiteParameters(context) });
+    writeLifecycleResult(results, { step: "pipeline", machine: "web", status: "passed", message: "finished", start: 1, stop: 2 });
+    writeLifecycleResult(results, { step: "install", patch: "PL-DEMO-0002", machine: "web", status: "passed", message: "installed", start: 1, stop: 2 });
+    const loaded = loadResults(results);
+    normalizeLabels(loaded, "demo", [{ id: "PL-DEMO-0001", severity: "moderate" }, { id: "PL-DEMO-0002", severity: "important" }]);
+    const by = (name: string) => loaded.find((r) => r.result.name === name)!.result;
+    const label = (r: ResultFile, n: string) => (r.labels ?? []).filter((l) => l.name === n).map((l) => l.value);
+    for (const r of [by("web serves its home page over HTTP"), by("pipeline")]) {
+      expect(label(r, "epic")).to.deep.equal(["demo"]);
+      expect(label(r, "feature")).to.deep.equal(["PL-DEMO-0001", "PL-DEMO-0002"]);
+      expect(label(r, "parentSuite")).to.deep.equal(["PL-DEMO-0001", "PL-DEMO-0002"]);
+      expect(label(r, "severity")).to.deep.equal(["critical"]);
+    }
+    expect(label(by("web serves its home page over HTTP"), "story")).to.deep.equal(["1 baseline"]);
+    expect(label(by("pipeline"), "story")).to.deep.equal(["9.1 pipeline"]);
+    expect(label(by("install PL-DEMO-0002"), "feature")).to.deep.equal(["PL-DEMO-0002"]);
+    expect(label(by("install PL-DEMO-0002"), "severity")).to.deep.equal(["critical"]);
   });
 
   it("the executor gets the report's title and a build order when it has none; a CI's build order stays", () => {
