@@ -7,7 +7,7 @@ import { repoRoot } from "./core/paths.ts";
 import { asPatchlabError, ExitCode } from "./core/errors.ts";
 import { say } from "./core/log.ts";
 import { redactOutput } from "./core/redact.ts";
-import { parseCount, parseSeconds } from "./config/cli-args.ts";
+import { parseCount, parseIdempotence, parseSeconds } from "./config/cli-args.ts";
 import type { MachineStatus } from "./lab/types.ts";
 
 // Command modules load on first use: `patchlab --help` and `--version` need none of them, and
@@ -141,15 +141,16 @@ program
   .option("--plan <file>", "follow a plan.json from `patchlab plan`: each patch's machines, phases, depth and application checks")
   .option("--history-from <dir>", "with --html: continue the Allure history of a previous report, history dir or run dir (a fresh CI workspace)")
   .option("--isolate", "verify each patch alone (default: a machine's patches are installed together with one restart, and bisected when the aggregate fails)")
+  .option("--idempotence <policy>", "a patch applied twice must change nothing: reject (default), warn, or off", parseIdempotence, "reject")
   .option("--concurrency <n>", "machines worked on at once (default: from the host's cores and memory)", parseCount)
   .option("--resume <run>", "continue a killed run (id or directory) with its batch and options; finished machines keep their results")
   .option(...timeout)
-  .action(async (batch: string | undefined, o: { html?: boolean; keep?: boolean; timeout: number; waivers?: string; json?: boolean; quiet?: boolean; plan?: string; isolate?: boolean; historyFrom?: string; concurrency?: number; resume?: string }) => {
+  .action(async (batch: string | undefined, o: { html?: boolean; keep?: boolean; timeout: number; waivers?: string; json?: boolean; quiet?: boolean; plan?: string; isolate?: boolean; historyFrom?: string; concurrency?: number; resume?: string; idempotence: "reject" | "warn" | "off" }) => {
     if (o.quiet) process.env.PATCHLAB_QUIET = "1";
     const d = await (await load.run()).runCommand(batch, {
       html: !!o.html, keep: !!o.keep, timeoutS: o.timeout, mode: o.isolate ? "isolate" : "chain", json: !!o.json,
       ...(o.waivers ? { waiversFile: o.waivers } : {}), ...(o.plan ? { planFile: o.plan } : {}), ...(o.historyFrom ? { historyFrom: o.historyFrom } : {}),
-      ...(o.concurrency ? { concurrency: o.concurrency } : {}), ...(o.resume ? { resume: o.resume } : {}),
+      ...(o.concurrency ? { concurrency: o.concurrency } : {}), ...(o.resume ? { resume: o.resume } : {}), idempotence: o.idempotence,
     });
     process.exitCode = d.exitCode;
   });

@@ -33,7 +33,8 @@ export const ROLE_VOLATILE: Record<string, string[]> = {
   db: ["/var/lib/postgresql"],
   file: ["/var/lib/samba"],
   dns: ["/var/lib/bind"],
-  app: ["/var/lib/php/sessions", "/var/lib/dokuwiki/data/cache", "/var/lib/dokuwiki/data/tmp", "/var/lib/dokuwiki/data/locks", "/var/lib/dokuwiki/data/index"],
+  // The wiki's content (pages, their history and metadata) is what its users and the wiki suite write.
+  app: ["/var/lib/php/sessions", "/var/lib/dokuwiki/data"],
 };
 
 /** Volatile paths of a lab machine: the base list plus its roles' runtime data. */

@@ -27,6 +27,8 @@ export interface KindContext {
   progress?(line: string): void;
   /** The run, for the context of scans it stores. */
   runId?: string;
+  /** Where uninstall backups are kept on the harness, and each install step's deadline. */
+  provisioning?: { workDir?: string; stepTimeoutMs?: number };
 }
 
 type Prepare = (patch: Patch, manifestFile: string, workDir: string, shared: { universe?: () => Promise<Universe> }) => Promise<PatchArtifact>;
@@ -114,7 +116,8 @@ class Unavailable implements PatchProvisioner {
  * to exactly the packages that will be installed.
  */
 export async function provisionerFor(artifacts: PatchArtifact[], targets: Map<MachineHandle, PatchArtifact[]>, ctx: KindContext): Promise<PatchProvisioner> {
-  const by: Partial<Record<Patch["kind"], PatchProvisioner>> = { deb: new DebProvisioner(), script: new ScriptProvisioner(), files: new FilesProvisioner() };
+  const po = ctx.provisioning ?? {};
+  const by: Partial<Record<Patch["kind"], PatchProvisioner>> = { deb: new DebProvisioner(po), script: new ScriptProvisioner(po), files: new FilesProvisioner(po) };
   const apt = artifacts.filter((a) => a.patch.kind === "apt");
   const aptTargets = [...targets].filter(([, as]) => as.some((a) => a.patch.kind === "apt"));
   if (apt.length && aptTargets.length) {
