@@ -225,7 +225,9 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
       }
       const r = await installCheck(conn, p.provisioner, a, { before: prev, ready, deadline: deadline(), labHealthy, checkServices: !need.restart });
       step({ patch: a.patch.id, ...inGroup, step: "install", status: r.status, message: r.message, ...(r.outcome?.output ? { output: r.outcome.output } : {}), attachments: r.attachments, start: t, stop: Date.now() });
-      if (r.status !== "passed") continue;
+      // Installed but a check failed (a service left stopped): the patch is on the machine, so the
+      // suites still show what users would see; the failed install check already rejects it.
+      if (!r.outcome?.ok || r.detected === false) continue;
       installed.push(a);
       prev = r.after ?? prev;
       restartRequired ||= !!r.outcome?.restartRequired;
@@ -258,7 +260,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
       t = Date.now();
       const r = await uninstallCheck(conn, p.provisioner, a, { before: prevU, ready, deadline: deadline(), labHealthy });
       step({ patch: a.patch.id, ...inGroup, step: "uninstall", status: r.status, message: r.message, ...(r.outcome?.output ? { output: r.outcome.output } : {}), attachments: r.attachments, start: t, stop: Date.now() });
-      removed &&= r.status === "passed";
+      removed &&= !!r.outcome?.ok && r.detected !== true;
       prevU = r.after ?? prevU;
     }
     if (!removed) return;
