@@ -7,11 +7,12 @@ import { Batch, Lab, Patch } from "./schemas.ts";
 import { Decision, GateInput } from "../gate/schema.ts";
 import { WaiverFile } from "../gate/waivers.ts";
 import { JournalData } from "../run/journal.ts";
+import { WatchPolicy } from "../watch/policy.ts";
 
 export const schemasDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../lab-config/schemas");
 
 // gate.json is written by patchlab, not by people, but CI tooling reads it: export it too.
-const exported = { lab: Lab, patch: Patch, batch: Batch, gate: Decision, "gate-input": GateInput, waivers: WaiverFile, run: JournalData } as const;
+const exported = { lab: Lab, patch: Patch, batch: Batch, gate: Decision, "gate-input": GateInput, waivers: WaiverFile, run: JournalData, "watch-policy": WatchPolicy } as const;
 
 /** File name -> file text of every exported schema, exactly as committed. */
 export function renderSchemas(): Record<string, string> {
