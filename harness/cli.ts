@@ -7,6 +7,7 @@ import { doctor } from "./doctor.ts";
 import { formatStatus, labDown, labFingerprint, labRestore, labSnapshot, labSnapshots, labStatus, labUp } from "./commands/lab.ts";
 import { runCommand } from "./commands/run.ts";
 import { demoCommand } from "./commands/demo.ts";
+import { watchCommand } from "./commands/watch.ts";
 import { loadLab } from "./config/loader.ts";
 import type { MachineStatus } from "./lab/types.ts";
 import { killRunningSuites } from "./run/mocha-runner.ts";
@@ -132,6 +133,20 @@ program
   .description("the main job on the built-in reference lab: bring it up, verify the demo batch, report and gate")
   .action(async () => {
     await demoCommand();
+  });
+
+program
+  .command("watch <target>")
+  .description("keep watching running machines (a machine, or every server machine of a lab) against their stored baseline; exit 1 if a finding rejects")
+  .option("--lab <lab>", "lab of the machine (default: reference)")
+  .option("--for <duration>", "how long to watch (e.g. 2w, 36h, 30m)", "2w")
+  .option("--interval <duration>", "time between observation windows (default: the policy's)")
+  .option("--record-baseline", "observe one window now and store it as the baseline (before deploying)")
+  .option("--window <duration>", "with --record-baseline: window length (default: the policy's)")
+  .option("--policy <policy>", "watch policy name or file", "watch")
+  .option("--json", "one JSON line per finding")
+  .action(async (target: string, o: { lab?: string; for: string; interval?: string; recordBaseline?: boolean; window?: string; policy: string; json?: boolean }) => {
+    process.exitCode = await watchCommand(target, o);
   });
 
 /**

@@ -3,6 +3,7 @@
 // machine's init) whose pid changes when they crash and are restarted. Sampled through the
 // window; a later phase is compared with the baseline by the policy's thresholds. What the
 // sampling itself costs inside the machine is measured and reported with every observation.
+import { LabError } from "../core/errors.ts";
 import type { WatchPolicy } from "./policy.ts";
 import { sampleMachine, type MachineSample, type Proc } from "./sampler.ts";
 import { svgLineChart } from "./chart.ts";
@@ -167,6 +168,12 @@ export async function observeCounters(ctx: WatchContext): Promise<CounterObserva
     return engine ? { machine, engine } : { machine };
   });
   const disk1 = await diskMB(ctx);
+  // The machine's init started at another time: it was restarted or restored mid-window (a
+  // concurrent run?). Every pid changed for that reason, not the patch's: cannot observe.
+  const boots = new Set(w.samples.map((s) => s.value.machine.procs.find((p) => p.pid === 1)?.start));
+  if (boots.size > 1) {
+    throw new LabError("exec", `${ctx.machine.spec.name} was restarted or restored during the ${ctx.phase} window: its counters cannot be compared`, "do not restart or restore a machine while it is watched", { machine: ctx.machine.spec.name });
+  }
   const obs = summarise(ctx.machine.spec.name, w.samples, w.endedAt - w.startedAt, ctx.window.sampleMs, disk0 !== undefined && disk1 !== undefined ? { start: disk0, end: disk1 } : undefined);
   ctx.log.debug("counter watch observed", { phase: ctx.phase, samples: w.samples.length, overhead: obs.overhead, events: obs.events });
   return obs;

@@ -1,6 +1,6 @@
 // One sample of a machine from the inside, in one exec: every process (pid, parent, start
 // time, CPU ticks, RSS, threads, name), the open file count, and what the sample itself
-// cost in CPU (the shell's `times`), so the harness can report its own overhead. It reads
+// cost in CPU (the machine's CPU counter around it), so the harness can report its own overhead. It reads
 // /proc with sh, cat and awk only: every lab image has them.
 import { LabError } from "../core/errors.ts";
 import type { Connection } from "../lab/types.ts";
@@ -28,7 +28,18 @@ export interface MachineSample {
 }
 
 // The sampler's own shell and its children (cat, awk) are left out of the process list.
-export const SAMPLER_SCRIPT = String.raw`cd /proc || exit 1
+// Its cost: the machine's CPU counter (the container's cgroup; on a VM, the whole system's)
+// read with the shell's builtin \`read\` before and after, so measuring costs nothing extra;
+// an upper bound, as anything else running meanwhile counts too. \`times\` (10 ms ticks) is
+// the fallback where no counter is readable.
+export const SAMPLER_SCRIPT = String.raw`cgu() {
+  if [ -r /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then read u < /sys/fs/cgroup/cpuacct/cpuacct.usage; echo "$u"
+  elif [ -r /sys/fs/cgroup/cpu,cpuacct/cpuacct.usage ]; then read u < /sys/fs/cgroup/cpu,cpuacct/cpuacct.usage; echo "$u"
+  elif [ -r /sys/fs/cgroup/cpu.stat ]; then read k u < /sys/fs/cgroup/cpu.stat; echo "$((u * 1000))"
+  fi
+}
+c0=$(cgu)
+cd /proc || exit 1
 me=$$
 set -- [0-9]*/fd/[0-9]*
 echo "F $#"
@@ -46,7 +57,10 @@ cat [0-9]*/stat 2>/dev/null | awk -v me="$me" '
   print "P", pid, ppid, f[20], f[12] + f[13], f[22] * 4, f[18], comm
 }'
 times | tr '\n' ' ' | sed 's/^/T /'
-echo`;
+echo
+c1=$(cgu)
+[ -n "$c0" ] && [ -n "$c1" ] && echo "C $((c1 - c0))"
+true`;
 
 /** Parses `times` output ("0m0.010000s 0m0.000000s") into ms of CPU (all four figures summed). */
 export function parseTimes(line: string): number {
@@ -64,7 +78,8 @@ export function parseSample(out: string): MachineSample {
     const f = line.trim().split(/\s+/);
     if (f[0] === "F") fds = Number(f[1]) || 0;
     else if (f[0] === "H") hz = Number(f[1]) || 100;
-    else if (f[0] === "T") costMs = parseTimes(line);
+    else if (f[0] === "T") costMs ||= parseTimes(line);
+    else if (f[0] === "C") costMs = Math.round(Math.max(0, Number(f[1]) / 1e4)) / 100 || costMs;
     else if (f[0] === "P" && f.length >= 8) {
       procs.push({
         pid: Number(f[1]),

@@ -37,6 +37,8 @@ describe("watch: machine sampler", () => {
     expect(s.costMs).to.equal(30);
     expect(s.procs[1]).to.deep.equal({ pid: 45, ppid: 1, start: 52855, ticks: 8, rssKb: 30468, threads: 3, comm: "postgres" });
     expect(parseTimes("1m0.500000s 0m0.000000s")).to.equal(60_500);
+    // The machine's CPU counter around the sample (ns) wins over the shell's 10 ms ticks.
+    expect(parseSample("P 1 0 1 0 1 1 tini\nT 0m0.000000s 0m0.000000s 0m0.000000s 0m0.000000s\nC 12345678\n").costMs).to.equal(12.35);
   });
 
   it("the real sampler script reads this host's /proc and leaves itself out", async () => {
@@ -46,6 +48,7 @@ describe("watch: machine sampler", () => {
     expect(s.procs.some((p) => p.comm === "awk" || p.comm === "mawk" || p.comm === "cat")).to.equal(false);
     expect(s.fds).to.be.greaterThan(0);
     expect(s.procs.every((p) => Number.isFinite(p.rssKb) && p.threads >= 1)).to.equal(true);
+    expect(s.costMs).to.be.greaterThan(0); // this host has a readable CPU counter (cgroup v1 or v2)
   });
 });
 
