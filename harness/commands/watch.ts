@@ -73,6 +73,10 @@ function checkWindow(policy: WatchPolicy, windowMs: number, sampleMs: number, in
 }
 
 export async function watchCommand(target: string, o: WatchOptions): Promise<number> {
+  // Bad input stops here, before the engine is touched.
+  const forMs = parseDuration(o.for ?? "2w", "--for");
+  const intervalOpt = o.interval ? parseDuration(o.interval, "--interval") : undefined;
+  const windowOpt = o.window ? parseDuration(o.window, "--window") : undefined;
   const { lab, labRef, machines } = await resolveTargets(target, o.lab);
   const policy = await loadWatchPolicy(o.policy ?? "watch");
   const d = await requireEngine(docker());
@@ -92,7 +96,7 @@ export async function watchCommand(target: string, o: WatchOptions): Promise<num
   const hint = `patchlab watch ${target}${o.lab ? ` --lab ${o.lab}` : ""} --record-baseline`;
 
   if (o.recordBaseline) {
-    const ms = o.window ? parseDuration(o.window, "--window") : policy.window.seconds * 1000;
+    const ms = windowOpt ?? policy.window.seconds * 1000;
     const sampleMs = Math.min(policy.window.sampleSeconds * 1000, ms);
     say(`recording the watch baseline of ${machines.join(", ")} (lab ${lab.name}): ${formatDuration(ms)} window, sampling every ${formatDuration(sampleMs)}`);
     const recorded = await Promise.all(
@@ -119,8 +123,7 @@ export async function watchCommand(target: string, o: WatchOptions): Promise<num
   if (odd) {
     throw new ConfigError(`the stored baselines of ${stored[0]!.m.spec.name} and ${odd.m.spec.name} have different windows`, `record them together: \`${hint}\``, { file: baselineFile(lab.name, odd.m.spec.name) });
   }
-  const forMs = parseDuration(o.for ?? "2w", "--for");
-  const intervalMs = o.interval ? parseDuration(o.interval, "--interval") : Math.max(policy.watch.intervalSeconds * 1000, window.ms);
+  const intervalMs = intervalOpt ?? Math.max(policy.watch.intervalSeconds * 1000, window.ms);
   checkWindow(policy, window.ms, window.sampleMs, intervalMs, forMs);
 
   const runDir = path.join(dir, new Date().toISOString().replace(/[-:.]/g, "").slice(0, 15));
