@@ -1,7 +1,7 @@
 // `patchlab run <batch>`: verify, gate, print the verdict; the exit code is the gate's.
 import path from "node:path";
 import type { Decision, Reason } from "../gate/gate.ts";
-import { runBatch } from "../run/orchestrator.ts";
+import { runBatch, type RunOptions } from "../run/orchestrator.ts";
 
 const SHOWN_CHECKS = 4;
 
@@ -37,14 +37,21 @@ export function formatDecision(d: Decision): string {
   ]);
   const head = [
     ...(d.error ? [`  the run could not complete (${d.error.kind}): ${d.error.message}`, `  remedy: ${d.error.remedy}`] : []),
-    ...(d.problems ?? []).map((p) => `  bad input: ${p.file ? `${p.file}${p.line ? `:${p.line}` : ""}: ` : ""}${p.field ? `${p.field}: ` : ""}${p.message}\n      remedy: ${p.remedy}`),
+    // A problem's message already says where (file:line:col: field).
+    ...(d.problems ?? []).map((p) => `  bad input: ${p.message}\n      remedy: ${p.remedy}`),
   ];
   return [...head, ...rows, "", d.summary.split("\n")[0]!].join("\n");
 }
 
-export async function runCommand(batch: string, o: { html: boolean; keep: boolean; timeoutS: number }): Promise<Decision> {
-  const r = await runBatch(batch, { html: o.html, keep: o.keep, timeoutS: o.timeoutS });
+export async function runCommand(batch: string | undefined, o: Omit<RunOptions, "runId"> & { json?: boolean }): Promise<Decision> {
+  const { json, ...run } = o;
+  const r = await runBatch(batch, run);
+  if (json) {
+    process.stdout.write(JSON.stringify(r.decision, null, 2) + "\n");
+    return r.decision;
+  }
   console.log(formatDecision(r.decision));
-  console.log(`gate.json: ${path.relative(process.cwd(), path.join(r.runDir, "gate.json"))}`);
+  const rel = (f: string) => path.relative(process.cwd(), path.join(r.runDir, f));
+  console.log(`gate.json: ${rel("gate.json")}  summary: ${rel("summary.md")}`);
   return r.decision;
 }

@@ -16,7 +16,10 @@ import {
   parseIpv4,
   parseSubnet,
   prefixFor,
+  PRIVATE_RANGES,
   reservedRole,
+  WIDEST_LAB_PREFIX,
+  within,
 } from "./ipv4.ts";
 import { problemAt } from "./problem.ts";
 import { closest } from "./suggest.ts";
@@ -85,6 +88,29 @@ function checkAddresses(source: YamlSource, data: Record<string, unknown>, machi
   const shown = formatSubnet(subnet);
   const range = `${formatIpv4(firstHostOf(subnet))} to ${formatIpv4(lastHostOf(subnet))}`;
 
+  if (!PRIVATE_RANGES.some((r) => within(subnet, r))) {
+    out.push(
+      problemAt(
+        source,
+        ["network", "subnet"],
+        `subnet ${shown} is not a private range: a lab network takes the routes of its subnet on this host, so a public range (RFC 1918 says 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 are private) would cut the host off from real addresses`,
+        "choose a subnet inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 that no other network on this host uses, e.g. `subnet: 172.30.90.0/24`",
+        { omitValue: true },
+      ),
+    );
+    return out; // addresses in a refused subnet are not worth checking
+  }
+  if (subnet.prefix < WIDEST_LAB_PREFIX) {
+    out.push(
+      problemAt(
+        source,
+        ["network", "subnet"],
+        `subnet ${shown} is wider than /${WIDEST_LAB_PREFIX}: it would take ${subnet.size} addresses of this host's private space for a lab`,
+        `use a /${WIDEST_LAB_PREFIX} or narrower, sized for the machines (a /24 holds 244), e.g. \`subnet: ${formatIpv4(subnet.network)}/24\``,
+        { omitValue: true },
+      ),
+    );
+  }
   if (subnet.hostBitsSet) {
     out.push(problemAt(source, ["network", "subnet"], `subnet has host bits set; the network address is ${formatIpv4(subnet.network)}`, `write \`subnet: ${shown}\``));
   }

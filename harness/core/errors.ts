@@ -72,6 +72,10 @@ export type LabErrorKind =
   | "restore"
   | "busy" // another patchlab process holds the lab
   | "network" // the lab network could not be created
+  | "timeout" // an external call (engine API, child process, HTTP) passed its deadline
+  | "machine-killed" // a lab machine stopped under us (OOM-killed, engine restarted, removed)
+  | "connection-dropped" // the connection to the engine or a machine broke mid-call
+  | "disk-full" // no space left (engine storage, a machine's disk, the reports directory)
   | "harness"; // a bug or crash in patchlab itself
 
 /** The lab (or the harness) could not do its job. Never a verdict on a patch. */

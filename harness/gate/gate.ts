@@ -112,6 +112,7 @@ class PatchJudge {
 function decidePatch(p: ParsedPatch, waivers: Waiver[], today: string): PatchDecision {
   const base = { patch: p.patch, ...(p.title ? { title: p.title } : {}), ...(p.severity ? { severity: p.severity } : {}), payload: p.payload, testedWith: p.testedWith };
   const J = new PatchJudge(p, waivers, today);
+  J.notes.push(...p.notes);
   if (!p.applicable) {
     J.notes.push(p.notApplicableReason ?? "no lab machine has what this patch updates");
     return { ...base, verdict: "not-applicable", reasons: [], notes: J.notes, counts: J.counts };

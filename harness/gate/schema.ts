@@ -102,6 +102,7 @@ export const PatchInput = z
     notApplicableReason: z.string().optional(),
     payload: z.array(PayloadItem).default([]).describe("exactly what was installed: only this may be promoted"),
     testedWith: z.array(z.string()).default([]).describe("other patches installed together with this one"),
+    notes: z.array(z.string()).default([]).describe("for people: e.g. which patch blame put an aggregate's failure on"),
     required: z.array(Required).describe("what the plan requires; each without evidence is missing"),
     evidence: z.array(Evidence),
   })

@@ -24,6 +24,8 @@ export interface FinishInput {
   journal: Journal;
   input: GateInput;
   waiversFile?: string | undefined;
+  /** A previous report, history dir or run dir whose Allure history to continue. */
+  historyFrom?: string;
 }
 
 /** reports/latest -> the newest run, so "the last report" has a stable address. */
@@ -73,7 +75,10 @@ export async function writeRunReport(f: FinishInput): Promise<Decision> {
   const previous = pointLatest(f.runDir);
   if (f.html) {
     // History comes from the previous run's report, so trends survive across runs.
-    const out = await generateHtmlReport(f.runDir, previous && previous !== f.runDir ? previous : undefined);
+    const out = await generateHtmlReport(f.runDir, {
+      ...(previous && previous !== f.runDir ? { previousRun: previous } : {}),
+      ...(f.historyFrom ? { historyFrom: f.historyFrom } : {}),
+    });
     say(`Allure report: ${path.relative(process.cwd(), out) || out}/index.html`);
   }
   return decision;

@@ -5,7 +5,7 @@ import type { Evidence, GateInput, GatePhase, PatchInput, Required } from "../ga
 import type { Waiver } from "../gate/waivers.ts";
 import type { MachineHandle } from "../lab/types.ts";
 import type { PatchArtifact } from "../patch/types.ts";
-import type { StepRecord, SuiteRecord } from "./machine-pipeline.ts";
+import type { Blame, StepRecord, SuiteRecord } from "./machine-pipeline.ts";
 
 /** Phases a plan can ask for (the catalog's plan.json; see harness/plan/). */
 export type PlanPhase = "baseline" | "install" | "post-install" | "uninstall" | "post-uninstall";
@@ -19,10 +19,14 @@ export interface Requirements {
   /** Watchers required in each suite phase. */
   watchers?: string[];
   restart: boolean;
+  /** Depth of the role suites (limited: one smoke check per role). */
+  depth?: "limited" | "full";
+  /** Whether the application (line-of-business) suites are required. */
+  applications?: boolean;
 }
 
 const SUITE_PHASES: PlanPhase[] = ["baseline", "post-install", "post-uninstall"];
-export const suiteShortName = (suite: string) => suite.split("/").pop()!;
+export const suiteShortName = (suite: string) => suite.split("/").pop()!.replace(/(\.spec)?\.[cm]?[jt]s$/, "");
 
 /** The required results of one patch on one machine. */
 export function requiredOn(machine: string, r: Requirements): Required[] {
@@ -35,6 +39,8 @@ export function requiredOn(machine: string, r: Requirements): Required[] {
   step("restore");
   step("pipeline");
   for (const phase of SUITE_PHASES.filter((p) => r.phases.includes(p))) {
+    // A machine nothing checks is never approved by its silence.
+    if (r.suites.length === 0) out.push({ machine, phase, kind: "suite", name: "(no suite for this machine)" });
     for (const s of r.suites) out.push({ machine, phase, kind: "suite", name: suiteShortName(s) });
     for (const w of r.watchers ?? []) out.push({ machine, phase, kind: "watch", name: w });
   }
@@ -49,13 +55,32 @@ const STEP_PHASE: Record<StepRecord["step"], GatePhase> = {
   pipeline: "pipeline",
 };
 
-/** Evidence one patch may use: its own records, and its machines' records that serve every patch (baseline, pipeline). */
-export function evidenceFor(patch: string, machines: string[], steps: StepRecord[], suites: SuiteRecord[]): Evidence[] {
-  const mine = (r: { machine: string; patch?: string }) => machines.includes(r.machine) && (r.patch === undefined || r.patch === patch);
-  return [
-    ...steps.filter(mine).map((s): Evidence => ({ kind: "step", machine: s.machine, phase: STEP_PHASE[s.step], name: s.step, status: s.status, ...(s.message ? { message: s.message } : {}) })),
-    ...suites.filter((s) => mine(s) && (s.phase === "baseline" || s.patch === patch)).map((s): Evidence => ({ kind: "suite", machine: s.machine, phase: s.phase, name: s.result.suite, result: s.result })),
-  ];
+export const stepEvidence = (s: StepRecord): Evidence => ({ kind: "step", machine: s.machine, phase: STEP_PHASE[s.step], name: s.step, status: s.status, ...(s.message ? { message: s.message } : {}) });
+export const suiteEvidence = (s: SuiteRecord): Evidence => ({ kind: "suite", machine: s.machine, phase: s.phase, name: s.result.suite, result: s.result });
+
+/**
+ * Whether a record speaks for `patch`: its own single-patch records, the records of a group it
+ * was verified in (unless a blame after that group's rejection put the failure on others: then
+ * its own single runs decide), and the machine's records that serve every patch (baseline,
+ * pipeline).
+ */
+export function speaksFor(patch: string, r: { patch?: string; group?: string[]; machine: string }, blames: Blame[] = []): boolean {
+  if (r.group) {
+    if (!r.group.includes(patch)) return false;
+    // A chain's per-patch step (an install, an uninstall) is about that patch only.
+    if (r.patch !== undefined && r.patch !== patch) return false;
+    const cleared = blames.some((b) => b.machine === r.machine && sameSet(b.group, r.group!) && !b.culprits.includes(patch));
+    return !cleared;
+  }
+  return r.patch === undefined || r.patch === patch;
+}
+
+const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((x) => b.includes(x));
+
+/** Evidence one patch may use on its machines. */
+export function evidenceFor(patch: string, machines: string[], steps: StepRecord[], suites: SuiteRecord[], blames: Blame[] = []): Evidence[] {
+  const mine = (r: StepRecord | SuiteRecord) => machines.includes(r.machine) && speaksFor(patch, r, blames);
+  return [...steps.filter(mine).map(stepEvidence), ...suites.filter(mine).map(suiteEvidence)];
 }
 
 export interface PatchTargets {
@@ -73,8 +98,9 @@ export function buildGateInput(
   patches: PatchTargets[],
   steps: StepRecord[],
   suites: SuiteRecord[],
-  opts: { today: string; waivers: Waiver[] },
+  opts: { today: string; waivers: Waiver[]; blames?: Blame[] },
 ): GateInput {
+  const blames = opts.blames ?? [];
   return {
     schemaVersion: 2,
     today: opts.today,
@@ -82,12 +108,16 @@ export function buildGateInput(
     patches: patches.map((p): PatchInput => {
       const id = p.artifact.patch.id;
       const names = p.targets.map((t) => t.machine.spec.name);
+      // Patches installed together with this one on any of its machines, and what blame said.
+      const together = [...new Set([...steps, ...suites].filter((r) => r.group?.includes(id) && names.includes(r.machine)).flatMap((r) => r.group!))].filter((x) => x !== id);
+      const notes = blames.filter((b) => b.group.includes(id) && names.includes(b.machine)).map((b) => `${b.machine}: ${b.message}`);
       const base = {
         patch: id,
         title: p.artifact.patch.title,
         severity: p.artifact.patch.severity,
         payload: p.artifact.payload,
-        testedWith: p.testedWith ?? [],
+        testedWith: p.testedWith ?? together,
+        ...(notes.length ? { notes } : {}),
       };
       if (p.notApplicable !== undefined) return { ...base, applicable: false, notApplicableReason: p.notApplicable, required: [], evidence: [] };
       if (p.targets.length === 0) {
@@ -104,7 +134,7 @@ export function buildGateInput(
         ...base,
         applicable: true,
         required: p.targets.flatMap((t) => requiredOn(t.machine.spec.name, t.requirements)),
-        evidence: evidenceFor(id, names, steps, suites),
+        evidence: evidenceFor(id, names, steps, suites, blames),
       };
     }),
   };

@@ -7,12 +7,13 @@ import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { LabError } from "../core/errors.ts";
 import { readAllureOutcomes } from "../report/allure-read.ts";
 import { writeAllureResult } from "../report/lifecycle.ts";
-import { INVOCATION_LABEL, suiteLabels, suiteParameters } from "../report/labels.ts";
+import { INVOCATION_LABEL, suiteLabels, suiteParameters, type ResultMeta } from "../report/labels.ts";
+import { decorateResults } from "../report/result-files.ts";
 import type { SuiteRunResult, TestOutcome } from "../report/outcome-model.ts";
+import { repoRoot } from "../core/paths.ts";
 import {
   SUITE_CONTEXT_ENV,
   SUITE_DONE_ENV,
@@ -23,7 +24,7 @@ import {
 
 export type { SuiteRunResult, TestOutcome } from "../report/outcome-model.ts";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const ROOT = repoRoot;
 const MOCHA_BIN = path.join(ROOT, "node_modules/mocha/bin/mocha.js");
 const HOOKS_FILE = path.join(ROOT, "suites/support/allure-hooks.ts");
 /** Time a suite gets to exit after SIGTERM before SIGKILL. */
@@ -47,6 +48,8 @@ export interface RunSuiteOptions {
   parameters?: Record<string, string>;
   /** Where to append the suite process's stdout/stderr. */
   logFile?: string;
+  /** Repeated labels (one feature per patch) and links (advisory, CVEs): see report/labels.ts runLabels(). */
+  meta?: ResultMeta;
 }
 
 export function resolveSuiteSpec(suite: string): string {
@@ -84,6 +87,7 @@ export async function runSuite(opts: RunSuiteOptions): Promise<SuiteRunResult> {
       start,
       stop: Date.now(),
       labels: { ...labels, [INVOCATION_LABEL]: invocation },
+      ...(opts.meta ? { meta: opts.meta } : {}),
       parameters,
     });
     return { suite: name, tests, crashed: true, detail: problem };
@@ -125,6 +129,7 @@ export async function runSuite(opts: RunSuiteOptions): Promise<SuiteRunResult> {
     const exit = await runChild([process.execPath, "--import", "tsx", MOCHA_BIN, "--config", rc, spec], env, opts);
 
     const tests = readAllureOutcomes(staging, { [INVOCATION_LABEL]: invocation });
+    if (opts.meta) decorateResults(staging, opts.meta);
     moveInto(staging, opts.resultsDir);
     const problem = crashReason(exit, fs.existsSync(doneFile), tests.length, opts.timeoutMs);
     if (!problem) return { suite: name, tests, crashed: false, detail: countText(tests) };

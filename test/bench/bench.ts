@@ -5,6 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { loadLab } from "../../harness/config/loader.ts";
+import { isDockerMachine } from "../../harness/config/schemas.ts";
 import { reportsRoot } from "../../harness/core/paths.ts";
 import { requireEngine } from "../../harness/lab/drivers/docker-engine.ts";
 import { DockerDriver } from "../../harness/lab/drivers/docker-driver.ts";
@@ -65,7 +66,7 @@ const rawFpMs = await time(() => execFileSync("docker", ["exec", web.container, 
 rows.push({ what: "fingerprint one machine", patchlabMs: fpMs, rawMs: rawFpMs, raw: "docker exec dpkg-query -W (CLI), packages only" });
 
 // Image reuse: the no-op check of all images vs listing images.
-const images = [...new Set(lab.machines.map((m) => m.image))];
+const images = [...new Set(lab.machines.filter(isDockerMachine).map((m) => m.image))];
 const ensureMs = await time(() => ensureImages(docker, images, {}));
 const rawListMs = await time(() => docker.listImages());
 rows.push({ what: `check ${images.length} images are current`, patchlabMs: ensureMs, rawMs: rawListMs, raw: "list images (API)" });

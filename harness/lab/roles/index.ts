@@ -10,6 +10,7 @@ import { dbRole } from "./db.ts";
 import { dnsRole } from "./dns.ts";
 import { fileRole } from "./file.ts";
 import type { LabPki, ProvisionContext, RoleModule } from "./types.ts";
+import { updatesRole } from "./updates.ts";
 import { webRole } from "./web.ts";
 
 const modules: Partial<Record<ServerRole, RoleModule>> = {
@@ -19,6 +20,7 @@ const modules: Partial<Record<ServerRole, RoleModule>> = {
   file: fileRole,
   app: appRole,
   client: clientRole,
+  updates: updatesRole,
 };
 
 export function roleModule(role: ServerRole): RoleModule {

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { fakeLab } from "../../../harness/lab/roles/testing.ts";
 import type { PatchArtifact } from "../../../harness/patch/types.ts";
 import { decide } from "../../../harness/gate/gate.ts";
-import { defaultRequirements, patchTargets, problemsOf, targetsOf } from "../../../harness/run/orchestrator.ts";
+import { requirementsFor, patchTargets, problemsOf, targetsOf } from "../../../harness/run/orchestrator.ts";
 import { buildGateInput, requiredOn } from "../../../harness/run/gate-input.ts";
 import type { StepRecord, SuiteRecord } from "../../../harness/run/machine-pipeline.ts";
 import { ConfigError, ConfigErrors } from "../../../harness/core/errors.ts";
@@ -25,7 +25,7 @@ describe("run: targets and gate input", () => {
   });
 
   it("by default a machine must show every suite in every phase, and every lifecycle step", () => {
-    const r = requiredOn("web", defaultRequirements(machines[0]!, artifact("W", ["web"])));
+    const r = requiredOn("web", requirementsFor(machines[0]!, artifact("W", ["web"])));
     expect(r.map((x) => `${x.phase}:${x.kind}:${x.name}`)).to.deep.equal([
       "install:step:install", "uninstall:step:uninstall", "restore:step:restore", "pipeline:step:pipeline",
       "baseline:suite:web", "post-install:suite:web", "post-uninstall:suite:web",
