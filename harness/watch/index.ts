@@ -16,6 +16,7 @@ import type { WatchPolicy } from "./policy.ts";
 import type { WatchContext, WatchWindow, Watcher } from "./types.ts";
 
 export { toWatchEvidence, summaryText, type CheckResult } from "./evidence.ts";
+export { writeWatchAllure, watchAttachments, type WatchAllureMeta } from "./allure.ts";
 export { latencyFindings } from "./latency.ts";
 export { watchBaseline, watchPhase, type BaselineResult } from "./phase.ts";
 export { runSoak, type SoakInput, type SoakResult } from "./soak.ts";
