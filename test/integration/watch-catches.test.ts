@@ -6,7 +6,10 @@ import { expect } from "chai";
 import { watchBaseline, watchPhase } from "../../harness/watch/index.ts";
 import type { CheckResult } from "../../harness/watch/evidence.ts";
 import type { LogObservation } from "../../harness/watch/logs.ts";
-import { inContainer } from "./support.ts";
+import fs from "node:fs";
+import path from "node:path";
+import { writeWatchAllure } from "../../harness/watch/allure.ts";
+import { inContainer, tmpDir } from "./support.ts";
 import { cpuBurnerFixture, crashRestartFixture, errorLinesFixture, memoryGrowerFixture } from "./watch-fixtures.ts";
 import { fixtureDeb, gateVerdict, installDeb, keepState, referenceLab, titles, type LabAccess } from "./watch-support.ts";
 import type { DebSpec } from "./support.ts";
@@ -15,9 +18,10 @@ describe("watchers catch harmful patches on the reference lab", function () {
   this.timeout(240_000);
   let l: LabAccess;
   let state: Awaited<ReturnType<typeof keepState>>;
-  const t0 = Date.now();
+  let t0 = Date.now();
 
   before(async function () {
+    t0 = Date.now();
     l = await referenceLab();
     state = await keepState(l, ["web", "db"], "watch-selftest");
   });
@@ -58,6 +62,14 @@ describe("watchers catch harmful patches on the reference lab", function () {
     expect(f!.evidence.map((e) => e.contentType)).to.deep.equal(["image/svg+xml"]);
     expect(f!.evidence[0]!.body).to.include("<path");
     expect(findingsOf(rs, "logs")).to.deep.equal([]);
+    // In the Allure results: the counters result failed, with the chart attached to its finding.
+    const dir = tmpDir("watch-allure");
+    for (const r of rs) writeWatchAllure(dir, r, { patch: "PL-FIXTURE-CPU", lab: "reference", start: Date.now() - 5000, stop: Date.now() });
+    const results = fs.readdirSync(dir).filter((x) => x.endsWith("-result.json")).map((x) => JSON.parse(fs.readFileSync(path.join(dir, x), "utf8")));
+    const counters = results.find((x) => x.name === "watch counters (post-install)");
+    expect(counters.status).to.equal("failed");
+    const chart = counters.attachments.find((a: { name: string }) => a.name === "CPU use above baseline: CPU chart");
+    expect(fs.readFileSync(path.join(dir, chart.source), "utf8")).to.match(/^<svg[^]*<path[^]*<\/svg>/);
   });
 
   it("a helper growing steadily in memory: the counter watcher reports memory growth and names the process", async function () {

@@ -13,10 +13,11 @@ describe("patchlab watch", function () {
   let state: Awaited<ReturnType<typeof keepState>>;
   let reports: string;
   let policy: string;
-  const t0 = Date.now();
+  let t0 = Date.now();
   const env = () => ({ PATCHLAB_REPORTS_DIR: reports });
 
   before(async function () {
+    t0 = Date.now();
     l = await referenceLab();
     state = await keepState(l, ["web"], "watch-selftest-cli");
     reports = tmpDir("watch-cli");

@@ -149,6 +149,12 @@ ${detach("/usr/sbin/patchlab-slow-backend")}
 sleep 0.3
 nginx -t -q
 invoke-rc.d nginx reload
+# A reload is asynchronous: wait (up to 10 s) until answers come through the new hop.
+i=0
+while [ $i -lt 50 ]; do
+  t=$(curl -s -o /dev/null -w '%{time_total}' http://127.0.0.1/healthz || echo 0)
+  case "$t" in 0.[0-6]*|0) i=$((i + 1)); sleep 0.2 ;; *) break ;; esac
+done
 exit 0`),
   postrm: script(`
 if [ "$1" = remove ] || [ "$1" = purge ]; then

@@ -12,9 +12,10 @@ describe("watchers raise no false alarm on a good patch", function () {
   this.timeout(300_000);
   let l: LabAccess;
   let state: Awaited<ReturnType<typeof keepState>>;
-  const t0 = Date.now();
+  let t0 = Date.now();
 
   before(async function () {
+    t0 = Date.now();
     l = await referenceLab();
     state = await keepState(l, ["web"], "watch-selftest-good");
   });

@@ -12,9 +12,10 @@ describe("latency and soak watchers on the reference lab", function () {
   this.timeout(240_000);
   let l: LabAccess;
   let state: Awaited<ReturnType<typeof keepState>>;
-  const t0 = Date.now();
+  let t0 = Date.now();
 
   before(async function () {
+    t0 = Date.now();
     l = await referenceLab();
     state = await keepState(l, ["web"], "watch-selftest-latency");
   });
