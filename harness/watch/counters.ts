@@ -82,9 +82,13 @@ export function serviceEvents(samples: { t: number; services: DaemonId[] }[]): S
         const to = fresh[j];
         events.push(to ? { comm, kind: "restarted", t: samples[i]!.t, from: g.pid, to: to.pid } : { comm, kind: "died", t: samples[i]!.t, from: g.pid });
       });
+      // Back after a gap with none running (a slow restart): the death was a restart.
+      for (const f of fresh.slice(gone.length)) {
+        const death = events.find((e) => e.comm === comm && e.kind === "died");
+        if (death) Object.assign(death, { kind: "restarted", to: f.pid });
+      }
     }
   }
-  // A service that died and later came back under a new pid is a restart, not a death.
   return events;
 }
 

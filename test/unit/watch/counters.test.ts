@@ -66,6 +66,10 @@ describe("watch: service crashes and restarts", () => {
       { comm: "named", kind: "died", t: 3, from: 40 },
     ]);
   });
+  it("a service that is gone for a while and comes back under a new pid was restarted, not dead", () => {
+    const ev = serviceEvents([at(0, [{ pid: 30, start: 300, comm: "nginx" }]), at(1, []), at(2, []), at(3, [{ pid: 77, start: 770, comm: "nginx" }])]);
+    expect(ev).to.deep.equal([{ comm: "nginx", kind: "restarted", t: 1, from: 30, to: 77 }]);
+  });
   it("pid reuse with a new start time is still a restart", () => {
     const ev = serviceEvents([at(0, [{ pid: 30, start: 300, comm: "nginx" }]), at(1, [{ pid: 30, start: 999, comm: "nginx" }])]);
     expect(ev[0]).to.include({ kind: "restarted" });
