@@ -117,3 +117,27 @@ describe("watch: reading role log files", () => {
     expect(err?.message).to.match(/characters the log watcher does not accept/);
   });
 });
+
+describe("watch: journald", () => {
+  it("reads the window's journal where the machine has journald, with the role's error level", async () => {
+    const { observeLogs } = await import("../../../harness/watch/logs.ts");
+    const { ctxFor, machine } = await import("./helpers.ts");
+    const asked: string[] = [];
+    const conn = new (class extends LocalConnection {
+      override async exec(cmd: string | string[]) {
+        const c = Array.isArray(cmd) ? cmd.join(" ") : cmd;
+        asked.push(c);
+        if (c.includes("/run/systemd/journal")) return { exitCode: 0, stdout: "", stderr: "", durationMs: 1 };
+        if (c.startsWith("journalctl")) return { exitCode: 0, stdout: "2030-01-01T00:00:01+0000 web sshd[9]: error: maximum authentication attempts exceeded for root\n2030-01-01T00:00:02+0000 web CRON[10]: session opened\n", stderr: "", durationMs: 1 };
+        return super.exec(cmd);
+      }
+    })();
+    const o = await observeLogs(ctxFor(conn, { ms: 50, sampleMs: 50 }, machine(["client"])), policy);
+    expect(o.sources.map((s) => s.id)).to.deep.equal(["journal"]);
+    expect(o.signatures.map((s) => [s.signature, s.error])).to.deep.equal([
+      ["<time> web sshd[<n>]: error: maximum authentication attempts exceeded for root", true],
+      ["<time> web CRON[<n>]: session opened", false],
+    ]);
+    expect(asked.find((c) => c.startsWith("journalctl"))).to.match(/--since @\d+ --until @\d+/);
+  });
+});
