@@ -6,6 +6,7 @@ import { Command, CommanderError } from "commander";
 import { repoRoot } from "./core/paths.ts";
 import { asPatchlabError, ExitCode } from "./core/errors.ts";
 import { say } from "./core/log.ts";
+import { redactOutput } from "./core/redact.ts";
 import { parseCount, parseSeconds } from "./config/cli-args.ts";
 import type { MachineStatus } from "./lab/types.ts";
 
@@ -21,6 +22,9 @@ const load = {
   loader: () => import("./config/loader.ts"),
   schemas: () => import("./config/schemas.ts"),
 };
+
+// Known lab credentials never reach the terminal (error messages, verdicts, --json).
+redactOutput();
 
 const program = new Command();
 const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { version: string };
@@ -224,8 +228,10 @@ scan
   .option("--json", "machine-readable output")
   .action(async (ref: string | undefined, o: { machine?: string[]; json?: boolean }) => {
     const { formatHistory, scanHistory } = await import("./commands/scan.ts");
-    const rows = scanHistory(ref, o.machine);
-    if (o.json) json(rows);
+    // `scan history -m web --json`: commander hands options the parent `scan` also has to the parent.
+    const parent = scan.opts<{ json?: boolean; machine?: string[] }>();
+    const rows = scanHistory(ref, o.machine ?? parent.machine);
+    if (o.json || parent.json) json(rows);
     else console.log(formatHistory(rows));
   });
 program
@@ -235,7 +241,7 @@ program
   .description("scan the lab on a cron schedule until stopped")
   .requiredOption("--cron <expr>", 'cron expression, e.g. "0 3 * * *"')
   .option(...machineOpt)
-  .option("--max-runs <n>", "stop after n scans", (v: string) => Number(v))
+  .option("--max-runs <n>", "stop after n scans", parseCount)
   .action(async (ref: string | undefined, o: { cron: string; machine?: string[]; maxRuns?: number }) => {
     await (await import("./commands/scan.ts")).scheduleScan(ref, o.cron, o);
   });

@@ -139,6 +139,11 @@ export async function doctor(o: DoctorOptions): Promise<CheckReport[]> {
   reports.push(await tool("debootstrap", "/usr/sbin/debootstrap", ["debootstrap"], "builds the lab base image", o));
   reports.push(await tool("chromium", "/usr/bin/chromium", ["chromium"], "the browser Playwright drives", o));
   reports.push(await tool("java", "/usr/bin/java", ["openjdk-17-jre-headless"], "allure-commandline needs Java", o));
+  // The catalog (issue 7): verify Debian's signed feed, read its indexes, sign the lab update server's.
+  reports.push(await tool("gpgv", "/usr/bin/gpgv", ["gpgv"], "verifies Debian's signed indexes", o));
+  reports.push(await tool("debian keyring", "/usr/share/keyrings/debian-archive-keyring.gpg", ["debian-archive-keyring"], "the keys Debian signs its archive with", o));
+  reports.push(await tool("gpg", "/usr/bin/gpg", ["gpg", "gpg-agent"], "signs the lab update server's index with the lab key", o));
+  reports.push(await tool("xz", "/usr/bin/xz", ["xz-utils"], "decompresses Debian's Packages indexes", o));
   const e = await engine(o);
   reports.push(e);
   if (e.ok) reports.push(await images(o));

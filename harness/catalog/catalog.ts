@@ -50,12 +50,13 @@ export async function loadCatalog(dir = catalogDir()): Promise<CatalogEntry[]> {
   };
   walk(dir);
   files.sort();
-  const out: CatalogEntry[] = [];
+  const out = new Map<string, CatalogEntry>();
   for (const f of files) {
     const { patch } = await loadPatch(f);
-    if (patch.kind === "apt") out.push({ patch, file: f });
+    // The same source version published in two suites is one update (its id says so): keep one.
+    if (patch.kind === "apt" && !out.has(patch.id)) out.set(patch.id, { patch, file: f });
   }
-  return out;
+  return [...out.values()];
 }
 
 export const isApt = (p: Patch): p is AptPatch => p.kind === "apt";

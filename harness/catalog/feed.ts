@@ -163,7 +163,8 @@ export async function packagesIndex(rel: VerifiedRelease): Promise<PackagesIndex
   if (!plain || !xz) {
     throw new FeedError("format", `${rel.mirror}/dists/${rel.suite}/InRelease lists no ${base}(.xz)`, "the suite has no amd64 main index on this mirror", rel.mirror);
   }
-  const memo = indexCache.get(plain.sha256);
+  const memoKey = `${cacheDir()}\u0000${plain.sha256}`;
+  const memo = indexCache.get(memoKey);
   if (memo) return memo;
   const rel_ = `indexes/${plain.sha256}`;
   let file = verifiedCached(rel_, plain.sha256);
@@ -190,6 +191,6 @@ export async function packagesIndex(rel: VerifiedRelease): Promise<PackagesIndex
     else byName.set(n, [s]);
   }
   const idx: PackagesIndex = { suite: rel.suite, mirror: rel.mirror, byName, sha256: plain.sha256 };
-  indexCache.set(plain.sha256, idx);
+  indexCache.set(memoKey, idx);
   return idx;
 }

@@ -49,13 +49,18 @@ export function formatHistory(rows: HistoryRow[]): string {
   const lines = rows.map((r) => {
     const applicable = r.installed + r.missing;
     const pct = applicable ? ((100 * r.installed) / applicable).toFixed(0) + "%" : "n/a";
-    return `${String(r.scan).padStart(5)}  ${r.at}  ${r.machine.padEnd(10)} ${pct.padStart(5)}  ${String(r.missing).padStart(4)} missing ${String(r.installed).padStart(4)} installed ${String(r.notApplicable).padStart(4)} n/a${r.baseline ? "  (baseline)" : ""}`;
+    return `${String(r.scan).padStart(5)}  ${r.at}  ${r.machine.padEnd(10)} ${pct.padStart(5)}  ${String(r.missing).padStart(4)} missing ${String(r.installed).padStart(4)} installed ${String(r.notApplicable).padStart(4)} n/a${r.baseline ? "  (baseline)" : ""}${r.context ? `  (${r.context})` : ""}`;
   });
   return [`${"SCAN".padStart(5)}  ${"AT".padEnd(24)}  ${"MACHINE".padEnd(10)} COMPLIANT`, ...lines].join("\n");
 }
 
 /** Runs scans on a cron schedule in the foreground until stopped; a failed scan is reported and the schedule goes on. */
-export async function scheduleScan(labRef: string | undefined, cron: string, o: ScanCommandOptions & { maxRuns?: number }): Promise<void> {
+export async function scheduleScan(
+  labRef: string | undefined,
+  cron: string,
+  o: ScanCommandOptions & { maxRuns?: number },
+  scan: (labRef: string | undefined, o: ScanCommandOptions) => Promise<ScanResult> = scanCommand,
+): Promise<void> {
   let job: Cron;
   try {
     job = new Cron(cron, { paused: true, protect: true });
@@ -68,7 +73,7 @@ export async function scheduleScan(labRef: string | undefined, cron: string, o: 
     const j = new Cron(cron, { protect: true, ...(o.maxRuns ? { maxRuns: o.maxRuns } : {}) }, async () => {
       runs++;
       try {
-        const r = await scanCommand(labRef, o);
+        const r = await scan(labRef, o);
         const missing = r.machines.reduce((n, m) => n + m.results.filter((x) => x.status === "missing").length, 0);
         say(`scheduled scan ${r.scan}: ${missing} missing update(s) across ${r.machines.length} machine(s)`);
       } catch (e) {

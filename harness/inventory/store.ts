@@ -15,6 +15,8 @@ export interface ScanRecord {
   startedAt: string;
   finishedAt: string;
   baseline: boolean;
+  /** Why the scan was taken when not by `patchlab scan`, e.g. "run X: after installing P". */
+  context?: string;
   patches: { id: string; title: string; severity: string; kind: string }[];
   machines: { machine: string; packages: Map<string, InstalledPackage>; results: EntryResult[] }[];
 }
@@ -25,12 +27,14 @@ export interface StoredScan {
   startedAt: string;
   finishedAt: string;
   baseline: boolean;
+  context?: string;
 }
 
 export interface HistoryRow {
   scan: number;
   at: string;
   baseline: boolean;
+  context?: string;
   machine: string;
   installed: number;
   missing: number;
@@ -43,7 +47,8 @@ CREATE TABLE IF NOT EXISTS scans (
   lab TEXT NOT NULL,
   started_at TEXT NOT NULL,
   finished_at TEXT NOT NULL,
-  baseline INTEGER NOT NULL DEFAULT 0
+  baseline INTEGER NOT NULL DEFAULT 0,
+  context TEXT
 );
 CREATE TABLE IF NOT EXISTS scan_patches (
   scan_id INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
@@ -77,6 +82,8 @@ export class ScanStore {
     this.db.pragma("busy_timeout = 5000");
     this.db.pragma("foreign_keys = ON");
     this.db.exec(SCHEMA);
+    const cols = this.db.prepare("PRAGMA table_info(scans)").all() as { name: string }[];
+    if (!cols.some((c) => c.name === "context")) this.db.exec("ALTER TABLE scans ADD COLUMN context TEXT");
   }
 
   close(): void {
@@ -88,8 +95,8 @@ export class ScanStore {
     const tx = this.db.transaction(() => {
       const id = Number(
         this.db
-          .prepare("INSERT INTO scans (lab, started_at, finished_at, baseline) VALUES (?, ?, ?, ?)")
-          .run(scan.lab, scan.startedAt, scan.finishedAt, scan.baseline ? 1 : 0).lastInsertRowid,
+          .prepare("INSERT INTO scans (lab, started_at, finished_at, baseline, context) VALUES (?, ?, ?, ?, ?)")
+          .run(scan.lab, scan.startedAt, scan.finishedAt, scan.baseline ? 1 : 0, scan.context ?? null).lastInsertRowid,
       );
       const p = this.db.prepare("INSERT INTO scan_patches (scan_id, patch, title, severity, kind) VALUES (?, ?, ?, ?, ?)");
       for (const x of scan.patches) p.run(id, x.id, x.title, x.severity, x.kind);
@@ -106,9 +113,17 @@ export class ScanStore {
 
   scans(lab?: string): StoredScan[] {
     const rows = (lab ? this.db.prepare("SELECT * FROM scans WHERE lab = ? ORDER BY id").all(lab) : this.db.prepare("SELECT * FROM scans ORDER BY id").all()) as {
-      id: number; lab: string; started_at: string; finished_at: string; baseline: number;
+      id: number; lab: string; started_at: string; finished_at: string; baseline: number; context: string | null;
     }[];
-    return rows.map((r) => ({ id: r.id, lab: r.lab, startedAt: r.started_at, finishedAt: r.finished_at, baseline: r.baseline === 1 }));
+    return rows.map((r) => ({ id: r.id, lab: r.lab, startedAt: r.started_at, finishedAt: r.finished_at, baseline: r.baseline === 1, ...(r.context ? { context: r.context } : {}) }));
+  }
+
+  /** One stored scan's results, per machine. */
+  results(scan: number): Map<string, EntryResult[]> {
+    const rows = this.db.prepare("SELECT machine, patch, status, detail FROM results WHERE scan_id = ? ORDER BY machine, patch").all(scan) as { machine: string; patch: string; status: Detection; detail: string }[];
+    const out = new Map<string, EntryResult[]>();
+    for (const r of rows) out.set(r.machine, [...(out.get(r.machine) ?? []), { patch: r.patch, status: r.status, detail: r.detail }]);
+    return out;
   }
 
   /** Per machine, its newest results in the lab (machines scanned alone keep their own newest). */
@@ -116,7 +131,7 @@ export class ScanStore {
     const rows = this.db
       .prepare(
         `SELECT r.machine, r.patch, r.status, r.detail, r.scan_id, s.finished_at FROM results r JOIN scans s ON s.id = r.scan_id
-         WHERE s.lab = ? AND r.scan_id = (SELECT MAX(r2.scan_id) FROM results r2 JOIN scans s2 ON s2.id = r2.scan_id WHERE s2.lab = s.lab AND r2.machine = r.machine)`,
+         WHERE s.lab = ? AND r.scan_id = (SELECT MAX(r2.scan_id) FROM results r2 JOIN scans s2 ON s2.id = r2.scan_id WHERE s2.lab = s.lab AND s2.context IS NULL AND r2.machine = r.machine)`,
       )
       .all(lab) as { machine: string; patch: string; status: Detection; detail: string; scan_id: number; finished_at: string }[];
     const out = new Map<string, { scan: number; at: string; results: EntryResult[] }>();
@@ -133,7 +148,7 @@ export class ScanStore {
     const rows = this.db
       .prepare(
         `SELECT i.machine, i.packages FROM inventories i JOIN scans s ON s.id = i.scan_id
-         WHERE s.lab = ? AND i.scan_id = (SELECT MAX(i2.scan_id) FROM inventories i2 JOIN scans s2 ON s2.id = i2.scan_id WHERE s2.lab = s.lab AND i2.machine = i.machine)`,
+         WHERE s.lab = ? AND i.scan_id = (SELECT MAX(i2.scan_id) FROM inventories i2 JOIN scans s2 ON s2.id = i2.scan_id WHERE s2.lab = s.lab AND s2.context IS NULL AND i2.machine = i.machine)`,
       )
       .all(lab) as { machine: string; packages: string }[];
     return new Map(rows.map((r) => [r.machine, new Map(Object.entries(JSON.parse(r.packages) as Record<string, InstalledPackage>))]));
@@ -152,12 +167,12 @@ export class ScanStore {
     const params: Record<string, string> = { ...(lab ? { lab } : {}), ...Object.fromEntries((machines ?? []).map((m, i) => [`m${i}`, m])) };
     const rows = this.db
       .prepare(
-        `SELECT s.id AS scan, s.finished_at AS at, s.baseline AS baseline, r.machine AS machine,
+        `SELECT s.id AS scan, s.finished_at AS at, s.baseline AS baseline, s.context AS context, r.machine AS machine,
                 SUM(r.status = 'installed') AS installed, SUM(r.status = 'missing') AS missing, SUM(r.status = 'not-applicable') AS na
          FROM results r JOIN scans s ON s.id = r.scan_id WHERE ${where}
          GROUP BY s.id, r.machine ORDER BY s.id, r.machine`,
       )
-      .all(params) as { scan: number; at: string; baseline: number; machine: string; installed: number; missing: number; na: number }[];
-    return rows.map((r) => ({ scan: r.scan, at: r.at, baseline: r.baseline === 1, machine: r.machine, installed: r.installed, missing: r.missing, notApplicable: r.na }));
+      .all(params) as { scan: number; at: string; baseline: number; context: string | null; machine: string; installed: number; missing: number; na: number }[];
+    return rows.map((r) => ({ scan: r.scan, at: r.at, baseline: r.baseline === 1, ...(r.context ? { context: r.context } : {}), machine: r.machine, installed: r.installed, missing: r.missing, notApplicable: r.na }));
   }
 }

@@ -7,7 +7,10 @@ import { labKey } from "../catalog/lab-key.ts";
 import { publishRepo, type RepoPackage } from "../catalog/repo.ts";
 import { resolveOnMachine, type MachinePlan } from "../catalog/resolve.ts";
 import { loadUniverse, type Universe } from "../catalog/universe.ts";
-import { evaluateRules, rulesOf } from "../inventory/detect.ts";
+import { loadCatalog } from "../catalog/catalog.ts";
+import { evaluateRules, inventoryNeeds, rulesOf, scanInventory } from "../inventory/detect.ts";
+import { targetsOf as scanTargets } from "../inventory/scan.ts";
+import { ScanStore } from "../inventory/store.ts";
 import { collectInventory } from "../inventory/inventory.ts";
 import { isInfrastructure } from "../inventory/lab-inventory.ts";
 import type { Connection, MachineHandle } from "../lab/types.ts";
@@ -20,6 +23,8 @@ export interface KindContext {
   machines: MachineHandle[];
   connect(m: MachineHandle): Connection;
   progress?(line: string): void;
+  /** The run, for the context of scans it stores. */
+  runId?: string;
 }
 
 type Prepare = (patch: Patch, manifestFile: string, workDir: string, shared: { universe?: () => Promise<Universe> }) => Promise<PatchArtifact>;
@@ -70,15 +75,23 @@ export function noTargetReason(p: Patch, lab: string): string {
   return `no machine in lab ${lab} lacks it (none has its packages at an older version${p.appliesTo ? ` among roles [${p.appliesTo.roles.join(", ")}]` : ""})`;
 }
 
+type AfterInstall = (conn: Connection, a: PatchArtifact, r: StepOutcome) => Promise<StepOutcome>;
+
 /** One provisioner for a run: each artifact goes to its kind's provisioner. */
 class ByKind implements PatchProvisioner {
-  constructor(private readonly by: Partial<Record<Patch["kind"], PatchProvisioner>>) {}
+  constructor(
+    private readonly by: Partial<Record<Patch["kind"], PatchProvisioner>>,
+    private readonly afterInstall?: AfterInstall,
+  ) {}
   private of(a: PatchArtifact): PatchProvisioner {
     const p = this.by[a.patch.kind];
     if (!p) throw new LabError("harness", `no provisioner for patch kind ${a.patch.kind}`, "this is a patchlab bug");
     return p;
   }
-  install(conn: Connection, a: PatchArtifact): Promise<StepOutcome> { return this.of(a).install(conn, a); }
+  async install(conn: Connection, a: PatchArtifact): Promise<StepOutcome> {
+    const r = await this.of(a).install(conn, a);
+    return r.ok && this.afterInstall ? this.afterInstall(conn, a, r) : r;
+  }
   uninstall(conn: Connection, a: PatchArtifact): Promise<StepOutcome> { return this.of(a).uninstall(conn, a); }
   isInstalled(conn: Connection, a: PatchArtifact): Promise<boolean> { return this.of(a).isInstalled(conn, a); }
 }
@@ -127,5 +140,45 @@ export async function provisionerFor(artifacts: PatchArtifact[], targets: Map<Ma
       by.apt = new AptProvisioner({ serverIp: server.ip, keyring: key.publicKeyring, plans });
     }
   }
-  return new ByKind(by);
+  return new ByKind(by, apt.length ? scanAfterInstall(artifacts, ctx) : undefined);
+}
+
+/**
+ * After an apt patch installs, the machine is scanned (catalog + batch) and the scan stored
+ * with its context: the detection must now find the patch installed. If it still finds it
+ * missing, the install "worked" by apt's account but not by the catalog's: needs review.
+ */
+function scanAfterInstall(artifacts: PatchArtifact[], ctx: KindContext): AfterInstall {
+  let catalog: Promise<Patch[]> | undefined;
+  return async (conn, a, r) => {
+    if (a.patch.kind !== "apt") return r;
+    const started = new Date().toISOString();
+    const m = ctx.machines.find((x) => x.spec.name === conn.machine);
+    catalog ??= loadCatalog().then((es) => es.map((e) => e.patch)).catch(() => []);
+    const byId = new Map<string, Patch>();
+    for (const p of [...(await catalog), ...artifacts.map((x) => x.patch)]) byId.set(p.id, p);
+    const patches = [...byId.values()];
+    const targets = scanTargets(patches);
+    const inv = await collectInventory(conn, m?.spec.roles ?? [], inventoryNeeds(targets));
+    const results = scanInventory(inv, targets);
+    const store = new ScanStore();
+    try {
+      store.save({
+        lab: ctx.lab.name,
+        startedAt: started,
+        finishedAt: new Date().toISOString(),
+        baseline: false,
+        context: `${ctx.runId ? `run ${ctx.runId}: ` : ""}after installing ${a.patch.id}`,
+        patches: patches.map((p) => ({ id: p.id, title: p.title, severity: p.severity, kind: p.kind })),
+        machines: [{ machine: conn.machine, packages: inv.packages, results }],
+      });
+    } finally {
+      store.close();
+    }
+    const mine = results.find((x) => x.patch === a.patch.id)!;
+    if (mine.status === "missing") {
+      return { ...r, ok: false, blame: "harness", message: `needs review: ${r.message}, but the scan still finds ${a.patch.id} missing: ${mine.detail}` };
+    }
+    return { ...r, message: `${r.message}; a scan now finds it ${mine.status}` };
+  };
 }

@@ -9,6 +9,7 @@ import { checkLabFitsHost, loadBatch, type LoadedBatch } from "../config/loader.
 import { networkName } from "../lab/addressing.ts";
 import { ConfigErrors, ConfigError, asPatchlabError, LabError, type PatchlabError } from "../core/errors.ts";
 import { RunLogs, say } from "../core/log.ts";
+import { scrubTree } from "../core/redact.ts";
 import { reportsRoot } from "../core/paths.ts";
 import { docker as engine, requireEngine } from "../lab/drivers/docker-engine.ts";
 import { DockerDriver } from "../lab/drivers/docker-driver.ts";
@@ -220,6 +221,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
     fs.rmSync(path.join(runDir, "patches"), { recursive: true, force: true });
     say(err.describe());
     const decision = writeBadInputReport({ runDir, runId, batchRef, loaded, err, problems: err.exitCode === 3 ? problemsOf(err) : undefined });
+    scrubTree(runDir);
     return { runId, runDir, decision };
   }
   const { batch } = loaded;
@@ -369,5 +371,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
   }
   writeLifecycleJunit(path.join(runDir, "junit", "lifecycle.xml"), steps);
   const written = await writeRunReport({ runDir, runId, batch: loaded, decision, html: opts.html, journal, input, waiversFile: waivers.file, ...(opts.historyFrom ? { historyFrom: opts.historyFrom } : {}) });
+  // Last pass over everything the run wrote (suite processes' Allure results included): no lab credential stays.
+  scrubTree(runDir);
   return { runId, runDir, decision: written };
 }

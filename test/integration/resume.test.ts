@@ -15,8 +15,8 @@ function twoMachineBatch(dir: string): string {
     version: "1.0",
     depends: "nginx-common",
     files: { "etc/nginx/conf.d/fixture-resume-bad.conf": "this is not an nginx directive;\n" },
-    postinst: "#!/bin/sh\ninvoke-rc.d nginx restart || true\nexit 0\n",
-    postrm: "#!/bin/sh\ninvoke-rc.d nginx restart || true\nexit 0\n",
+    postinst: "#!/bin/sh\ninvoke-rc.d nginx stop || true\ninvoke-rc.d nginx start || true\nexit 0\n",
+    postrm: "#!/bin/sh\ninvoke-rc.d nginx stop || true\ninvoke-rc.d nginx start || true\nexit 0\n",
   });
   const good = buildDeb(dir, { name: "fixture-resume-good", version: "1.0", files: { "usr/share/doc/fixture-resume-good/README": "fixture\n" } });
   const manifest = (id: string, deb: string, role: string) =>
@@ -49,7 +49,6 @@ describe("run --resume after the harness was killed", function () {
     const child = cliProcess(["run", batch, "--concurrency", "1"]);
     let err = "";
     child.stderr!.on("data", (b) => (err += b));
-    const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
     const runId = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no machine finished:\n${err.slice(-3000)}`)), 600_000);
       const poll = setInterval(() => {
@@ -68,9 +67,9 @@ describe("run --resume after the harness was killed", function () {
       child.on("exit", () => { clearInterval(poll); clearTimeout(timer); reject(new Error(`the run ended before it could be killed:\n${err.slice(-3000)}`)); });
     });
     child.removeAllListeners("exit");
-    child.on("exit", () => undefined);
+    const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
     process.kill(child.pid!, "SIGKILL");
-    await exited.catch(() => undefined);
+    await exited;
     const runDir = path.join(reportsRoot(), runId);
     expect(fs.existsSync(path.join(runDir, "gate.json")), "a killed run decided nothing").to.equal(false);
 
