@@ -245,6 +245,21 @@ program
   .action(async (ref: string | undefined, o: { cron: string; machine?: string[]; maxRuns?: number }) => {
     await (await import("./commands/scan.ts")).scheduleScan(ref, o.cron, o);
   });
+program
+  .command("installed [lab]")
+  .description("the patches detected as installed on a machine (each kind's own detection); default: the last run's batch")
+  .requiredOption("-m, --machine <name>", "machine")
+  .option("--batch <file...>", "patches of these batches")
+  .option("--patch <manifest...>", "these patch manifests")
+  .option("--catalog", "the catalog's entries")
+  .option("--json", "machine-readable output")
+  .action(async (ref: string | undefined, o: { machine: string; batch?: string[]; patch?: string[]; catalog?: boolean; json?: boolean }) => {
+    const { formatInstalled, installedCommand } = await import("./commands/installed.ts");
+    const r = await installedCommand(ref, o);
+    if (o.json) json(r);
+    else console.log(formatInstalled(r));
+    if (r.rows.some((x) => x.status === "unknown")) process.exitCode = ExitCode.undecided;
+  });
 const batchCmd = program.command("batch").description("write batches");
 batchCmd
   .command("from-scan [lab]")

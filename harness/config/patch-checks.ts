@@ -4,6 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { ConfigError } from "../core/errors.ts";
 import { formatBytes, limitEnv, limits } from "./limits.ts";
+import { checkPayload } from "../patch/payload-checks.ts";
 import { problemAt } from "./problem.ts";
 import { displayPath, type YamlSource } from "./yaml-source.ts";
 
@@ -16,6 +17,7 @@ export function debPathOf(manifestFile: string, data: unknown): string | undefin
 }
 
 export function checkPatch(source: YamlSource, data: unknown): ConfigError[] {
+  if (isRecord(data) && (data["kind"] === "script" || data["kind"] === "files")) return checkPayload(source, data);
   return [...checkSelfSupersede(source, data), ...checkDebPaths(source, data)];
 }
 

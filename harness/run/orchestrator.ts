@@ -261,7 +261,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
     const pki = await driver.pki(lab);
 
     // Targets and provisioner by patch kind; apt patches fill the lab update server first.
-    const kindCtx: KindContext = { lab, machines, connect: (m) => driver!.connect(m), progress: say };
+    const kindCtx: KindContext = { lab, machines, connect: (m) => driver!.connect(m), progress: say, runId };
     // A plan names each patch's machines; without one, the patch kind decides (roles, or who lacks the update).
     const only = plan ? new Map(plan.patches.map((x) => [x.patch, x.applicability === "applicable" ? x.machines : []])) : undefined;
     targets = await targetsFor(artifacts, kindCtx, only);
