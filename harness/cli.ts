@@ -285,6 +285,20 @@ program
     else console.log(r.text);
   });
 
+program
+  .command("watch <target>")
+  .description("keep watching running machines (a machine, or every server machine of a lab) against their stored baseline; exit 1 if a finding rejects")
+  .option("--lab <lab>", "lab of the machine (default: reference)")
+  .option("--for <duration>", "how long to watch (e.g. 2w, 36h, 30m)", "2w")
+  .option("--interval <duration>", "time between observation windows (default: the policy's)")
+  .option("--record-baseline", "observe one window now and store it as the baseline (before deploying)")
+  .option("--window <duration>", "with --record-baseline: window length (default: the policy's)")
+  .option("--policy <policy>", "watch policy name or file", "watch")
+  .option("--json", "one JSON line per finding")
+  .action(async (target: string, o: { lab?: string; for: string; interval?: string; recordBaseline?: boolean; window?: string; policy: string; json?: boolean }) => {
+    process.exitCode = await (await import("./commands/watch.ts")).watchCommand(target, o);
+  });
+
 /**
  * Ctrl-C or a CI timeout's SIGTERM: stop the suites, put back what this process changed
  * (restore its machines from their pre-run snapshots, remove a lab it brought up), then

@@ -11,5 +11,6 @@ export const WIKI_PASSWORD = "labpass";
 
 export const appRole: RoleModule = {
   role: "app",
+  logs: [{ path: "/var/log/apache2/error.log" }, { path: "/var/log/apache2/access.log", errorPattern: '" 5\\d\\d ' }],
   readiness: () => [port(80), httpGet({ path: WIKI_START, expect: (s) => s === 200 })],
 };

@@ -9,6 +9,7 @@ export const DB_PASSWORD = "labpass";
 
 export const dbRole: RoleModule = {
   role: "db",
+  logs: [{ path: "/var/log/postgresql/*.log", errorPattern: "\\b(ERROR|FATAL|PANIC):" }],
   readiness: () => [
     port(5432),
     command(

@@ -52,6 +52,8 @@ function resolvesCmd(fqdn: string, ip: string): string {
 
 export const dnsRole: RoleModule = {
   role: "dns",
+  // named logs to syslog unless the image configures a file channel: this is where one goes.
+  logs: [{ path: "/var/log/named/*.log" }],
   readiness: (m) => [command(resolvesCmd(m.fqdn, m.ip), `dig @127.0.0.1 ${m.fqdn} answers ${m.ip}`)],
   async provision(conn, m, ctx) {
     await waitBooted(conn);

@@ -9,6 +9,7 @@ export const SMB_PASSWORD = "labpass";
 
 export const fileRole: RoleModule = {
   role: "file",
+  logs: [{ path: "/var/log/samba/log.*" }],
   readiness: () => [
     port(445),
     command(
