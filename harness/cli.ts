@@ -7,7 +7,7 @@ import { repoRoot } from "./core/paths.ts";
 import { asPatchlabError, ExitCode } from "./core/errors.ts";
 import { say } from "./core/log.ts";
 import { redactOutput } from "./core/redact.ts";
-import { parseCount, parseIdempotence, parseSeconds } from "./config/cli-args.ts";
+import { parseCount, parseIdempotence, parseSeconds, parseSoak } from "./config/cli-args.ts";
 import type { MachineStatus } from "./lab/types.ts";
 
 // Command modules load on first use: `patchlab --help` and `--version` need none of them, and
@@ -142,15 +142,19 @@ program
   .option("--history-from <dir>", "with --html: continue the Allure history of a previous report, history dir or run dir (a fresh CI workspace)")
   .option("--isolate", "verify each patch alone (default: a machine's patches are installed together with one restart, and bisected when the aggregate fails)")
   .option("--idempotence <policy>", "a patch applied twice must change nothing: reject (default), warn, or off", parseIdempotence, "reject")
+  .option("--watch-policy <policy>", "watchers' thresholds and window: a name under lab-config/policies/ or a file (default: watch)")
+  .option("--no-watch", "no log, counter and latency watchers (the gate then requires none)")
+  .option("--soak <seconds>", "observe this long after install, re-running the limited suites (default: the watch policy's; 0: no soak)", parseSoak)
   .option("--concurrency <n>", "machines worked on at once (default: from the host's cores and memory)", parseCount)
   .option("--resume <run>", "continue a killed run (id or directory) with its batch and options; finished machines keep their results")
   .option(...timeout)
-  .action(async (batch: string | undefined, o: { html?: boolean; keep?: boolean; timeout: number; waivers?: string; json?: boolean; quiet?: boolean; plan?: string; isolate?: boolean; historyFrom?: string; concurrency?: number; resume?: string; idempotence: "reject" | "warn" | "off" }) => {
+  .action(async (batch: string | undefined, o: { html?: boolean; keep?: boolean; timeout: number; waivers?: string; json?: boolean; quiet?: boolean; plan?: string; isolate?: boolean; historyFrom?: string; concurrency?: number; resume?: string; idempotence: "reject" | "warn" | "off"; watch: boolean; watchPolicy?: string; soak?: number }) => {
     if (o.quiet) process.env.PATCHLAB_QUIET = "1";
     const d = await (await load.run()).runCommand(batch, {
       html: !!o.html, keep: !!o.keep, timeoutS: o.timeout, mode: o.isolate ? "isolate" : "chain", json: !!o.json,
       ...(o.waivers ? { waiversFile: o.waivers } : {}), ...(o.plan ? { planFile: o.plan } : {}), ...(o.historyFrom ? { historyFrom: o.historyFrom } : {}),
       ...(o.concurrency ? { concurrency: o.concurrency } : {}), ...(o.resume ? { resume: o.resume } : {}), idempotence: o.idempotence,
+      ...(o.watch === false ? { watch: false as const } : o.watchPolicy ? { watch: o.watchPolicy } : {}), ...(o.soak !== undefined ? { soakSeconds: o.soak } : {}),
     });
     process.exitCode = d.exitCode;
   });

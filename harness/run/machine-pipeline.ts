@@ -19,11 +19,12 @@ import { idempotenceCheck, type IdempotencePolicy } from "../patch/idempotence.t
 import { installCheck, uninstallCheck } from "../patch/install-check.ts";
 import { residueCheckOn, rollbackCheck } from "../patch/residue.ts";
 import { applyRestart, decideRestart, labHealthyExcept, scanRestart } from "../patch/restart-detect.ts";
-import type { SuiteRunResult } from "../report/outcome-model.ts";
+import type { SuiteRunResult, TestOutcome } from "../report/outcome-model.ts";
+import { latencyFindings, type BaselineResult, type CheckResult, type MachineWatch, type WatchPolicy } from "../watch/index.ts";
 import { decide } from "../gate/gate.ts";
 import type { Phase, SuiteContext } from "./suite-context.ts";
 import { bisect } from "./bisect.ts";
-import { requiredOn, stepEvidence, suiteEvidence, type Requirements } from "./gate-input.ts";
+import { requiredOn, stepEvidence, suiteEvidence, watchEvidence, type Requirements } from "./gate-input.ts";
 
 export type StepKind = "install" | "restart" | "idempotence" | "uninstall" | "residue" | "restore" | "pipeline";
 
@@ -51,6 +52,15 @@ export interface Note {
   message: string;
 }
 
+/** What one watcher saw on one machine in one phase (logs, counters, latency, soak). */
+export interface WatchRecord {
+  machine: string;
+  patch?: string;
+  group?: string[];
+  phase: "baseline" | "post-install" | "soak" | "post-uninstall";
+  result: CheckResult;
+}
+
 export interface SuiteRecord {
   machine: string;
   /** Patch under test alone; absent for baseline (which serves every patch of the machine) and for a group. */
@@ -76,6 +86,7 @@ export interface PipelineHooks {
   suite(r: SuiteRecord): void;
   blame(b: Blame): void;
   note(n: Note): void;
+  watch?(w: WatchRecord): void;
   /** What the machine is doing now, for people (the machine's name is the caller's to add). */
   progress(line: string): void;
 }
@@ -93,6 +104,8 @@ export interface PipelineInput {
   mode: Mode;
   /** A patch applied a second time must change nothing: reject (default), warn, or off. */
   idempotence?: IdempotencePolicy;
+  /** Watchers of logs, counters and latency (absent: none), and whether to soak after install. */
+  watch?: { make: () => MachineWatch; policy: WatchPolicy; soak: boolean };
   provisioner: PatchProvisioner;
   runId: string;
   runDir: string;
@@ -139,6 +152,8 @@ export function unionRequirements(rs: Requirements[]): Requirements {
     // One run serves every member: the deepest any of them needs.
     depth: rs.some((r) => (r.depth ?? "full") === "full") ? "full" : "limited",
     applications: rs.some((r) => r.applications ?? true),
+    idempotence: rs.some((r) => r.idempotence ?? true),
+    soak: rs.some((r) => !!r.soak),
   };
 }
 
@@ -153,6 +168,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
   // What one run recorded, so the pipeline can judge an aggregate with the gate itself.
   const steps: StepRecord[] = [];
   const suites: SuiteRecord[] = [];
+  const watches: WatchRecord[] = [];
 
   const step = (r: Omit<StepRecord, "machine">) => {
     const rec = { machine: name, ...r };
@@ -166,7 +182,8 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
   const scopeOf = (ids: string[]): Scope => (ids.length === 1 ? { patch: ids[0]! } : { group: ids });
   const tagOf = (ids: string[]) => (ids.length === 1 ? ids[0]! : `chain-${ids.length}`);
 
-  const runPhase = async (phase: Phase, ids: string[], need: Requirements) => {
+  const suitesOf = async (phase: Phase, ids: string[], need: Requirements): Promise<TestOutcome[]> => {
+    const outcomes: TestOutcome[] = [];
     for (const s of need.suites) {
       hooks.progress(`${phase}${ids.length ? ` ${ids.join("+")}` : ""}: suite ${s}`);
       const result = await p.runSuite(s, suiteContext(p, phase, ids.length ? ids : p.artifacts.map((a) => a.patch.id)), phase, phase === "baseline" ? undefined : tagOf(ids));
@@ -174,7 +191,41 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
       const rec: SuiteRecord = { machine: name, phase, result, ...(phase === "baseline" ? {} : scopeOf(ids)) };
       suites.push(rec);
       hooks.suite(rec);
+      outcomes.push(...result.tests);
     }
+    return outcomes;
+  };
+  // The watchers observe each suite phase for (at least) the window the policy sets, alike in every phase.
+  const watch = p.watch?.make();
+  let watchBase: BaselineResult | undefined;
+  let baselineOutcomes: TestOutcome[] = [];
+  const recordWatch = (results: CheckResult[], ids: string[]) => {
+    for (const result of results) {
+      const rec: WatchRecord = { machine: name, phase: result.phase as WatchRecord["phase"], result, ...(result.phase === "baseline" ? {} : scopeOf(ids)) };
+      watches.push(rec);
+      hooks.watch?.(rec);
+    }
+  };
+  const runPhase = async (phase: Phase, ids: string[], need: Requirements): Promise<TestOutcome[]> => {
+    if (!watch) return suitesOf(phase, ids, need);
+    const during = suitesOf(phase, ids, need);
+    if (phase === "baseline") {
+      const [outcomes, base] = await Promise.all([during, watch.baseline(during)]);
+      watchBase = base;
+      baselineOutcomes = outcomes;
+      recordWatch(base.results, ids);
+      return outcomes;
+    }
+    const [outcomes, results] = await Promise.all([during, watch.phase(phase, watchBase?.baselines ?? {}, during)]);
+    // The suites' own service latency against the baseline's: slower answers are a finding even when every check passed.
+    const slower = latencyFindings(baselineOutcomes, outcomes, p.watch!.policy);
+    const latency = results.find((r) => r.name === "latency");
+    if (slower.length) {
+      if (latency) latency.findings.push(...slower);
+      else results.push({ name: "latency", machine: name, phase, findings: slower });
+    }
+    recordWatch(results, ids);
+    return outcomes;
   };
 
   const snap: SnapshotRef = await driver.snapshot(m, `pre-run-${p.runId}`.slice(0, 128), p.runId);
@@ -243,7 +294,19 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     step({ ...scope, step: "restart", status: restart.status === "skipped" ? "passed" : restart.status, message: [restart.message, undeclared].filter(Boolean).join("; "), ...(restart.output ? { output: restart.output } : {}), start: t, stop: Date.now() });
     if (undeclared) hooks.note({ machine: name, patches: decision.causedBy.length ? decision.causedBy : ids, message: `${name}: ${undeclared} (the harness restarted ${restart.restarted.join(", ") || "nothing"})` });
 
-    if (need.phases.includes("post-install")) await runPhase("post-install", ids, need);
+    if (need.phases.includes("post-install")) {
+      const after = await runPhase("post-install", ids, need);
+      // The soak: something that breaks only after the immediate checks passed.
+      if (watch && watchBase && p.watch!.soak) {
+        hooks.progress(`soak ${ids.join("+")}: ${p.watch!.policy.soak.seconds} s`);
+        const limited = { ...need, depth: "limited" as const };
+        const soak = await watch.soak(watchBase.baselines, {
+          reference: after,
+          runLimitedSuites: async () => (await Promise.all(limited.suites.map((s) => p.runSuite(s, suiteContext(p, "post-install", ids), "post-install", `${tagOf(ids)}-soak`)))).flatMap((r) => r.tests),
+        });
+        recordWatch(soak.results, ids);
+      }
+    }
 
     // Applying each patch again must change nothing.
     if (p.idempotence !== "off") {
@@ -283,7 +346,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
    */
   const verdictOf = (ids: string[], need: Requirements) => {
     const mine = (r: { patch?: string; group?: string[] }) => (ids.length === 1 ? r.patch === ids[0] && !r.group : sameSet(r.group, ids));
-    const evidence = [...steps.filter(mine).map(stepEvidence), ...suites.filter((r) => r.phase === "baseline" || mine(r)).map(suiteEvidence)];
+    const evidence = [...steps.filter(mine).map(stepEvidence), ...suites.filter((r) => r.phase === "baseline" || mine(r)).map(suiteEvidence), ...watches.filter((r) => r.phase === "baseline" || mine(r)).map(watchEvidence)];
     const required = requiredOn(name, need).filter((r) => r.name !== "pipeline" && r.name !== "restore");
     return decide({ today: "1970-01-01", patches: [{ patch: ids.join("+"), required, evidence }] }).patches[0]!.verdict;
   };

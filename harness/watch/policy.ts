@@ -40,8 +40,8 @@ export const WatchPolicy = z
     description: z.string().optional(),
     window: z
       .object({
-        seconds: positive.default(30).describe("how long every phase is observed (the baseline and each later phase alike)"),
-        sampleSeconds: z.number().min(0.5).default(2).describe("sampling period inside the window (not below 0.5 s: the sampling itself costs CPU)"),
+        seconds: positive.default(10).describe("how long every phase is observed (the baseline and each later phase alike)"),
+        sampleSeconds: z.number().min(0.5).default(1).describe("sampling period inside the window (not below 0.5 s: the sampling itself costs CPU)"),
       })
       .strict()
       .prefault({}),
@@ -86,8 +86,8 @@ export const WatchPolicy = z
       plusMs: z.number().min(0).default(500).describe("...and by at least this many ms"),
     }).prefault({}),
     soak: judged({
-      seconds: positive.default(60).describe("observation window after install (seconds in CI, hours in a real lab)"),
-      suiteIntervalSeconds: positive.default(20).describe("the limited suites are re-run this often during the soak"),
+      seconds: z.number().min(0).default(20).describe("observation window after install (seconds in CI, hours in a real lab)"),
+      suiteIntervalSeconds: positive.default(10).describe("the limited suites are re-run this often during the soak"),
     }).prefault({}),
     watch: z
       .object({
