@@ -26,6 +26,11 @@ import type { Phase, SuiteContext } from "./suite-context.ts";
 import { bisect } from "./bisect.ts";
 import { requiredOn, stepEvidence, suiteEvidence, watchEvidence, type Requirements } from "./gate-input.ts";
 
+/** How long a role may take to be ready after an install or uninstall step (PATCHLAB_READY_AFTER_STEP_MS). */
+const READY_AFTER_STEP_MS = Number(process.env.PATCHLAB_READY_AFTER_STEP_MS ?? 20_000);
+/** How long a machine restart may take until every role is ready again (a TCG VM boots in ~25 s). */
+const RESTART_MS = Number(process.env.PATCHLAB_RESTART_MS ?? 120_000);
+
 export type StepKind = "install" | "restart" | "idempotence" | "uninstall" | "residue" | "restore" | "pipeline";
 
 export interface StepRecord {
@@ -232,7 +237,9 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
   const volatile = volatileFor(m);
   let before: MachineState | undefined;
   const stateNow = (since?: MachineState) => machineState(conn, { volatile, ...(since ? { since } : {}) });
-  const ready = (dl: number) => conn.waitUntilReady(dl);
+  // After an install or uninstall the services were already running or restarted by the step
+  // itself: a role not ready within this is a finding, not something to wait minutes for.
+  const readyAfterStep = (dl: number) => conn.waitUntilReady(Math.min(dl, Date.now() + READY_AFTER_STEP_MS));
   const labHealthy = () => labHealthyExcept(driver, m.lab, name);
 
   /** Restore the snapshot and prove it exact: the rollback check of what was just verified. */
@@ -274,7 +281,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
         step({ patch: a.patch.id, ...inGroup, step: "install", status: "skipped", message: `not installed: an earlier install in the chain failed`, start: t, stop: t });
         continue;
       }
-      const r = await installCheck(conn, p.provisioner, a, { before: prev, ready, deadline: deadline(), labHealthy, checkServices: !need.restart });
+      const r = await installCheck(conn, p.provisioner, a, { before: prev, ready: readyAfterStep, deadline: deadline(), labHealthy, checkServices: !need.restart });
       step({ patch: a.patch.id, ...inGroup, step: "install", status: r.status, message: r.message, ...(r.outcome?.output ? { output: r.outcome.output } : {}), attachments: r.attachments, start: t, stop: Date.now() });
       // Installed but a check failed (a service left stopped): the patch is on the machine, so the
       // suites still show what users would see; the failed install check already rejects it.
@@ -289,7 +296,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     // One restart for the whole group: what the manifests declare, or what the machine shows.
     let t = Date.now();
     const decision = decideRestart(await scanRestart(conn), { declared: need.restart ? "machine" : "none", installerSaysRestart: restartRequired, before: beforeScan, artifacts: group });
-    const restart = await applyRestart(conn, decision, { restartMachine: (dl) => conn.restart(dl), ready, labHealthy }, { deadline: deadline() });
+    const restart = await applyRestart(conn, decision, { restartMachine: (dl) => conn.restart(Math.min(dl, Date.now() + RESTART_MS)), ready: readyAfterStep, labHealthy }, { deadline: deadline() });
     const undeclared = decision.undeclared ? `restart needed but not declared${decision.causedBy.length ? ` by ${decision.causedBy.join(", ")}` : ""}: ${decision.reasons.join("; ")}` : "";
     step({ ...scope, step: "restart", status: restart.status === "skipped" ? "passed" : restart.status, message: [restart.message, undeclared].filter(Boolean).join("; "), ...(restart.output ? { output: restart.output } : {}), start: t, stop: Date.now() });
     if (undeclared) hooks.note({ machine: name, patches: decision.causedBy.length ? decision.causedBy : ids, message: `${name}: ${undeclared} (the harness restarted ${restart.restarted.join(", ") || "nothing"})` });
@@ -321,7 +328,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     let prevU = await stateNow(beforeInstall);
     for (const a of [...group].reverse()) {
       t = Date.now();
-      const r = await uninstallCheck(conn, p.provisioner, a, { before: prevU, ready, deadline: deadline(), labHealthy });
+      const r = await uninstallCheck(conn, p.provisioner, a, { before: prevU, ready: readyAfterStep, deadline: deadline(), labHealthy });
       step({ patch: a.patch.id, ...inGroup, step: "uninstall", status: r.status, message: r.message, ...(r.outcome?.output ? { output: r.outcome.output } : {}), attachments: r.attachments, start: t, stop: Date.now() });
       removed &&= !!r.outcome?.ok && r.detected !== true;
       prevU = r.after ?? prevU;
@@ -330,7 +337,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     // A downgrade replaces libraries again: restart what still runs the patched code (not evidence, upkeep).
     const again = decideRestart(await scanRestart(conn), { declared: "none", before: beforeScan });
     if (again.needed !== "none") {
-      const r = await applyRestart(conn, again, { restartMachine: (dl) => conn.restart(dl), ready, labHealthy }, { deadline: deadline() });
+      const r = await applyRestart(conn, again, { restartMachine: (dl) => conn.restart(Math.min(dl, Date.now() + RESTART_MS)), ready: readyAfterStep, labHealthy }, { deadline: deadline() });
       log.info("restart after uninstall", { step: "uninstall", status: r.status, message: r.message });
     }
     // What the uninstall left behind: the state now against the state before the first install.
