@@ -1,6 +1,6 @@
 // The patchlab command line. Commands only: parsing, printing, exit codes. Logic lives in
 // harness/commands/ and below.
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { asPatchlabError, ExitCode } from "./core/errors.ts";
 import { say } from "./core/log.ts";
 import { doctor } from "./doctor.ts";
@@ -10,6 +10,7 @@ import { demoCommand } from "./commands/demo.ts";
 import { loadLab } from "./config/loader.ts";
 import type { MachineStatus } from "./lab/types.ts";
 import { killRunningSuites } from "./run/mocha-runner.ts";
+import type { Depth } from "./run/suite-context.ts";
 import { docker } from "./lab/drivers/docker-engine.ts";
 import { DockerDriver } from "./lab/drivers/docker-driver.ts";
 import { reap } from "./lab/reaper.ts";
@@ -116,15 +117,39 @@ lab
     json(await labFingerprint(ref, o.machine));
   });
 
+const depthOpt = [
+  "--depth <depth>",
+  "suite depth: limited (each suite's smoke check) or full (every check)",
+  (v: string): Depth => {
+    if (v !== "limited" && v !== "full") throw new InvalidArgumentError("use limited or full");
+    return v;
+  },
+  "full" as Depth,
+] as const;
+
 program
   .command("run <batch>")
   .description("verify a patch batch on the lab and gate it: exit 0 approved, 1 rejected, 2 undecided, 3 bad input")
   .option("--html", "also generate the Allure HTML report (with history)")
   .option("--keep", "leave an ephemeral lab up after the run")
   .option(...timeout)
-  .action(async (batch: string, o: { html?: boolean; keep?: boolean; timeout: number }) => {
-    const d = await runCommand(batch, { html: !!o.html, keep: !!o.keep, timeoutS: o.timeout });
+  .option(...depthOpt)
+  .action(async (batch: string, o: { html?: boolean; keep?: boolean; timeout: number; depth: Depth }) => {
+    const d = await runCommand(batch, { html: !!o.html, keep: !!o.keep, timeoutS: o.timeout, depth: o.depth });
     process.exitCode = d.exitCode;
+  });
+
+program
+  .command("verify [lab]")
+  .description("run the suites against the live lab with no patch (a smoke test): exit 0 all passed, 1 a check failed, 2 a check broken")
+  .option("-m, --machine <name...>", "only these machines (default: all)")
+  .option("--suite <name>", "only this suite: dns, roles/dns, dokuwiki, apps/dokuwiki/<name>")
+  .option(...depthOpt)
+  .action(async (ref: string | undefined, o: { machine?: string[]; suite?: string; depth: Depth }) => {
+    const { verifyLab, formatVerify } = await import("./commands/verify.ts");
+    const r = await verifyLab(ref, { depth: o.depth, ...(o.machine ? { machines: o.machine } : {}), ...(o.suite ? { suite: o.suite } : {}) });
+    console.log(formatVerify(r));
+    process.exitCode = r.exitCode;
   });
 
 program

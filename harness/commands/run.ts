@@ -2,6 +2,7 @@
 import path from "node:path";
 import type { Decision, Reason } from "../gate/gate.ts";
 import { runBatch } from "../run/orchestrator.ts";
+import type { Depth } from "../run/suite-context.ts";
 
 const SHOWN_CHECKS = 4;
 
@@ -36,8 +37,8 @@ export function formatDecision(d: Decision): string {
   return [...rows, "", d.summary.split("\n")[0]!].join("\n");
 }
 
-export async function runCommand(batch: string, o: { html: boolean; keep: boolean; timeoutS: number }): Promise<Decision> {
-  const r = await runBatch(batch, { html: o.html, keep: o.keep, timeoutS: o.timeoutS });
+export async function runCommand(batch: string, o: { html: boolean; keep: boolean; timeoutS: number; depth?: Depth }): Promise<Decision> {
+  const r = await runBatch(batch, { html: o.html, keep: o.keep, timeoutS: o.timeoutS, ...(o.depth ? { depth: o.depth } : {}) });
   console.log(formatDecision(r.decision));
   console.log(`gate.json: ${path.relative(process.cwd(), path.join(r.runDir, "gate.json"))}`);
   return r.decision;

@@ -18,6 +18,7 @@ import {
   prefixFor,
   reservedRole,
 } from "./ipv4.ts";
+import { checkLabSuites } from "../run/suites-for.ts";
 import { problemAt } from "./problem.ts";
 import { closest } from "./suggest.ts";
 import { displayPath, type YamlSource } from "./yaml-source.ts";
@@ -39,6 +40,7 @@ export function checkLab(source: YamlSource, data: unknown, configRoot: string):
     ...checkAddresses(source, data, machines),
     ...checkImages(source, machines, configRoot),
     ...checkClient(source, data, machines),
+    ...checkLabSuites(source, data), // every role and application must have a suite
   ];
 }
 

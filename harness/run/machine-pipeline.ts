@@ -6,8 +6,6 @@
 // Each patch is verified alone on a freshly restored machine (restores are sub-second), so
 // a regression is always attributed to the patch that caused it. Every outcome is handed to
 // `record` the moment it is known; the snapshot is restored whatever happens.
-import fs from "node:fs";
-import path from "node:path";
 import { LabError, PatchlabError, asPatchlabError } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { diffFingerprints, fingerprint } from "../lab/fingerprint.ts";
@@ -15,8 +13,8 @@ import type { LabDriver } from "../lab/types.ts";
 import type { MachineHandle, SnapshotRef } from "../lab/types.ts";
 import type { PatchArtifact, PatchProvisioner, StepOutcome } from "../patch/deb.ts";
 import type { SuiteRunResult } from "../report/outcome-model.ts";
-import { repoRoot } from "../core/paths.ts";
-import type { Phase, SuiteContext } from "./suite-context.ts";
+import type { Depth, Phase, SuiteContext } from "./suite-context.ts";
+import { suitesFor } from "./suites-for.ts";
 
 export type StepKind = "install" | "restart" | "uninstall" | "restore";
 
@@ -58,12 +56,13 @@ export interface PipelineInput {
   deadlineMs: number;
   runSuite: (suite: string, ctx: SuiteContext, phase: Phase, patch: string | undefined) => Promise<SuiteRunResult>;
   hooks: PipelineHooks;
+  /** Suite depth (default full). */
+  depth?: Depth;
+  /** Whether the machine's application suites run (default true). */
+  applications?: boolean;
 }
 
-/** Suites for a machine: one per role that has a spec file in suites/roles/. */
-export function suitesFor(m: MachineHandle): string[] {
-  return m.spec.roles.filter((r) => fs.existsSync(path.join(repoRoot, "suites", "roles", `${r}.spec.ts`))).map((r) => `roles/${r}`);
-}
+export { suitesFor } from "./suites-for.ts";
 
 export function suiteContext(p: PipelineInput, phase: Phase, patches: string[]): SuiteContext {
   const client = p.all.find((m) => m.spec.roles.includes("client"));
@@ -72,6 +71,7 @@ export function suiteContext(p: PipelineInput, phase: Phase, patches: string[]):
   return {
     runId: p.runId,
     phase,
+    depth: p.depth ?? "full",
     patches,
     lab: { name: p.machine.lab.name, domain: p.machine.lab.domain, subnet: p.machine.lab.network.subnet },
     target: { name: p.machine.spec.name, ...toSuite(p.machine) },
@@ -85,7 +85,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
   const { driver, machine: m, hooks, log } = p;
   const name = m.spec.name;
   const conn = driver.connect(m);
-  const suites = suitesFor(m);
+  const suites = suitesFor(m, { depth: p.depth ?? "full", applications: p.applications ?? true });
   const deadline = () => Date.now() + p.deadlineMs;
 
   const step = (r: Omit<StepRecord, "machine">) => {

@@ -18,6 +18,7 @@ import { runSuite } from "./mocha-runner.ts";
 import { Journal } from "./journal.ts";
 import { runMachinePipeline, suitesFor, type StepRecord, type SuiteRecord } from "./machine-pipeline.ts";
 import { newRunId } from "./run-id.ts";
+import type { Depth } from "./suite-context.ts";
 import { writeRunReport } from "./finish.ts";
 import { writeLifecycleJunit } from "../report/junit-lifecycle.ts";
 
@@ -29,6 +30,8 @@ export interface RunOptions {
   /** Per-suite deadline. */
   suiteTimeoutMs?: number;
   runId?: string;
+  /** Suite depth for every patch (default full). */
+  depth?: Depth;
 }
 
 export interface RunOutcome {
@@ -53,6 +56,7 @@ export function gateInput(
   targets: Map<MachineHandle, PatchArtifact[]>,
   steps: StepRecord[],
   suites: SuiteRecord[],
+  depth: Depth = "full",
 ): GateInput {
   return {
     patches: artifacts.map((a) => {
@@ -69,7 +73,7 @@ export function gateInput(
         return { status: "not-run" as const, reason: s.message };
       };
       const required = machines.flatMap((m) =>
-        suitesFor(m).flatMap((suite) =>
+        suitesFor(m, { depth, applications: true }).flatMap((suite) =>
           (["baseline", "post-install", "post-uninstall"] as const).map((phase) => {
             const name = suite.split("/").pop()!;
             const rec = suites.find((s) => s.machine === m.spec.name && s.phase === phase && s.result.suite === name && (phase === "baseline" || s.patch === id));
@@ -152,6 +156,8 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
             caCertPath: pki.caCertPath,
             log: logs.machine(m.spec.name),
             deadlineMs: opts.timeoutS * 1000,
+            depth: opts.depth ?? "full",
+            applications: true,
             runSuite: (suite, ctx, phase, patch) =>
               runSuite({
                 suite,
@@ -183,7 +189,7 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
       }),
     );
 
-    decision = decide(gateInput(artifacts, targets, steps, suites));
+    decision = decide(gateInput(artifacts, targets, steps, suites, opts.depth));
     journal.finish("finished");
   } catch (e) {
     const err = asPatchlabError(e);
