@@ -28,11 +28,11 @@ describe("suites-for: the suites a machine gets", () => {
   it("the shipped suites: one per server role, the client has none, app suites only when applications are required", () => {
     const full = { depth: "full", applications: true } as const;
     expect(suitesFor(machine(["dns"]), full)).to.deep.equal(["roles/dns"]);
-    expect(suitesFor(machine(["web", "db"]), full)).to.deep.equal(["roles/web", "roles/db"]);
+    expect(suitesFor(machine(["web", "ssh"]), full)).to.deep.equal(["roles/web", "roles/ssh"]);
     expect(suitesFor(machine(["client"]), full)).to.deep.equal([]);
     expect(suitesFor(machine(["app"], ["dokuwiki"]), full)).to.deep.equal(["roles/app", "apps/dokuwiki/wiki"]);
     expect(suitesFor(machine(["app"], ["dokuwiki"]), { depth: "limited", applications: false })).to.deep.equal(["roles/app"]);
-    for (const s of suitesFor(machine(["web", "dns", "db", "file", "app"], ["dokuwiki"]), full)) {
+    for (const s of suitesFor(machine(["web", "dns", "db", "file", "ssh", "app"], ["dokuwiki"]), full)) {
       expect(fs.existsSync(path.join(repoRoot, "suites", `${s}.spec.ts`)), s).to.equal(true);
     }
   });
