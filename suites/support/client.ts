@@ -24,7 +24,21 @@ export async function onClient(cmd: string | string[], opts: ExecOptions = {}): 
     const shown = (typeof cmd === "string" ? cmd : cmd.join(" ")).slice(0, 200);
     throw new Error(`client ${client().machine} could not run \`${shown}\` (exit ${r.exitCode}): ${r.stderr.trim().slice(0, 300)}`);
   }
+  // A command that died with the client says nothing about the server: that is broken, not failed.
+  if (r.exitCode !== 0) await assertClientRunning();
   return r;
+}
+
+/** Throws a plain Error (-> broken) when the client machine is no longer running. */
+export async function assertClientRunning(): Promise<void> {
+  const { client: c } = suiteContext();
+  let running = false;
+  try {
+    running = (await docker().getContainer(c.container).inspect()).State.Running;
+  } catch {
+    running = false;
+  }
+  if (!running) throw new Error(`the client machine ${c.name} (${c.container}) stopped while the check ran: the check could not be completed`);
 }
 
 /** Quotes one argument for `sh -c`. */

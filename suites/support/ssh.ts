@@ -7,7 +7,7 @@ import ssh2 from "ssh2";
 import { docker } from "../../harness/lab/drivers/docker-engine.ts";
 import { CLIENT_KNOWN_HOSTS, CLIENT_SSH_KEY } from "../../harness/lab/roles/client.ts";
 import { serviceTime } from "./check.ts";
-import { onClient, sh } from "./client.ts";
+import { assertClientRunning, onClient, sh } from "./client.ts";
 import { suiteContext } from "./context.ts";
 
 const { Client } = ssh2;
@@ -63,6 +63,13 @@ export interface SshSession {
 
 /** Logs in as `user` with `privateKey` over a tunnel from the client; the handshake and login time is the service's. */
 export async function sshLogin(ip: string, user: string, privateKey: string, timeoutMs = 15_000): Promise<SshSession> {
+  const s = await loginOnce(ip, user, privateKey, timeoutMs);
+  // A connection that broke because the client went away says nothing about the server.
+  if (s.error && !/refused the key login/.test(s.error)) await assertClientRunning();
+  return s;
+}
+
+async function loginOnce(ip: string, user: string, privateKey: string, timeoutMs: number): Promise<SshSession> {
   const { stream, problems } = await tunnelFromClient(ip, 22);
   const client = new Client();
   let hostKey: Buffer | undefined;
@@ -130,7 +137,9 @@ export function sshExec(client: ssh2.Client, command: string, timeoutMs = 15_000
       ch.on("close", () => {
         clearTimeout(timer);
         serviceTime(performance.now() - started);
-        resolve({ code, signal, stdout, stderr });
+        // No exit status: the channel broke; if the client went away, that is broken, not failed.
+        if (code === null && signal === undefined) assertClientRunning().then(() => resolve({ code, signal, stdout, stderr }), reject);
+        else resolve({ code, signal, stdout, stderr });
       });
     });
   });
