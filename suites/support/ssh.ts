@@ -76,23 +76,25 @@ async function loginOnce(ip: string, user: string, privateKey: string, timeoutMs
   const started = performance.now();
   return new Promise((resolve) => {
     let settled = false;
-    const done = (error: string | undefined) => {
+    const done = (error: string | undefined, answered: boolean) => {
       if (settled) return;
       settled = true;
+      // The handshake and the login's answer (yes or no) are the server's work.
+      if (answered) serviceTime(performance.now() - started);
       if (error) {
         client.end();
         stream.destroy();
-      } else serviceTime(performance.now() - started);
+      }
       resolve({ hostKey, client: error ? undefined : client, error });
     };
-    client.on("ready", () => done(undefined));
+    client.on("ready", () => done(undefined, true));
     client.on("error", (e: Error & { level?: string }) => {
       const nc = problems();
-      if (e.level === "client-authentication") done(`the server refused the key login of ${user} (${e.message})`);
-      else if (nc) done(`no SSH connection from the client: ${nc}`);
-      else done(`SSH failed: ${e.message}`);
+      if (e.level === "client-authentication") done(`the server refused the key login of ${user} (${e.message})`, true);
+      else if (nc) done(`no SSH connection from the client: ${nc}`, false);
+      else done(`SSH failed: ${e.message}`, false);
     });
-    client.on("close", () => done(`the connection closed before the login finished${problems() ? ` (${problems()})` : ""}`));
+    client.on("close", () => done(`the connection closed before the login finished${problems() ? ` (${problems()})` : ""}`, false));
     client.connect({
       sock: stream,
       username: user,

@@ -11,6 +11,10 @@ import type { Decision, Reason } from "../../harness/gate/gate.ts";
 import { buildDeb, cli, cliProcess, docker, readJson, runDirFrom, tmpDir, type DebSpec } from "./support.ts";
 import { repoRoot } from "../../harness/core/paths.ts";
 
+/** The lab under test: the reference lab, or (while developing a suite) another lab with the same machines. */
+const LAB = process.env.PATCHLAB_SUITES_TEST_LAB ?? "reference";
+const LAB_NAME = path.basename(LAB).replace(/\.ya?ml$/, "");
+
 interface Fixture {
   id: string;
   roles: string[];
@@ -161,9 +165,17 @@ function writeBatch(dir: string, name: string, fixtures: Fixture[]): string {
     );
   }
   const batch = path.join(dir, `${name}.yaml`);
-  fs.writeFileSync(batch, [`name: ${name}`, "lab: reference", "patches:", ...fixtures.map((f) => `  - ${f.id}.yaml`), ""].join("\n"));
+  fs.writeFileSync(batch, [`name: ${name}`, `lab: ${/\.ya?ml$/.test(LAB) ? path.resolve(LAB) : LAB}`, "patches:", ...fixtures.map((f) => `  - ${f.id}.yaml`), ""].join("\n"));
   return batch;
 }
+
+interface AllureStep {
+  name: string;
+  steps?: AllureStep[];
+  attachments?: { name: string }[];
+}
+/** Attachments of a result or step and of all its steps (allure-mocha nests them as steps). */
+const attachmentsOf = (s: AllureStep): string[] => [...(s.attachments ?? []).map((a) => a.name), ...(s.steps ?? []).flatMap(attachmentsOf)];
 
 interface AllureResult {
   name: string;
@@ -172,7 +184,7 @@ interface AllureResult {
   statusDetails?: { message?: string; flaky?: boolean };
   parameters: { name: string; value: string }[];
   labels: { name: string; value: string }[];
-  steps?: { name: string; attachments?: { name: string }[] }[];
+  steps?: AllureStep[];
   attachments?: { name: string }[];
 }
 
@@ -184,7 +196,7 @@ describe("suites: every role's suite catches its broken patch and passes a good 
   let results: AllureResult[];
 
   before(async function () {
-    const up = await cli(["lab", "up"]);
+    const up = await cli(["lab", "up", LAB]);
     expect(up.code, up.stdout + up.stderr).to.equal(0);
     const dir = tmpDir("suites-fixtures");
     const batch = writeBatch(dir, "suites-fixtures", [...BAD, ...GOOD, FLAKY]);
@@ -237,7 +249,9 @@ describe("suites: every role's suite catches its broken patch and passes a good 
     const failed = results.filter((r) => r.status === "failed" && r.name.startsWith("dokuwiki lets a user") && r.parameters.some((p) => p.name === "patch" && p.value === "FIX-APP-PHP-MODULE"));
     expect(failed.length, "failed wiki flow results (first try and retry)").to.equal(2);
     for (const r of failed) {
-      expect((r.attachments ?? []).map((a) => a.name)).to.include("trace.zip");
+      const names = attachmentsOf(r);
+      expect(names).to.include("trace.zip");
+      expect(names.filter((n) => /^\d\d /.test(n)).length, "numbered step screenshots").to.be.at.least(3);
       expect((r.steps ?? []).find((s) => s.name === "create a page")).to.not.equal(undefined);
     }
   });
@@ -263,7 +277,7 @@ describe("suites: the client machine stopped mid-run", function () {
   this.timeout(600_000);
 
   it("gives needs review (exit 2): the suites could not run, which is never a verdict on the patch", async function () {
-    const up = await cli(["lab", "up"]);
+    const up = await cli(["lab", "up", LAB]);
     expect(up.code, up.stdout + up.stderr).to.equal(0);
     const dir = tmpDir("suites-client-stop");
     const good = GOOD.find((f) => f.roles[0] === "file")!;
@@ -284,7 +298,7 @@ describe("suites: the client machine stopped mid-run", function () {
         if (Date.now() > deadline) throw new Error(`the run never installed the patch:\n${out}`);
         await new Promise((r) => setTimeout(r, 200));
       }
-      await docker.getContainer("patchlab-reference-client").kill();
+      await docker.getContainer(`patchlab-${LAB_NAME}-client`).kill();
       const code = await exited;
       expect(code, out.slice(-3000)).to.equal(2);
       const gate = readJson<Decision>(path.join(runDirFrom(out), "gate.json"));
@@ -296,7 +310,7 @@ describe("suites: the client machine stopped mid-run", function () {
     } finally {
       child.kill("SIGKILL");
       // Bring the client back for whoever uses the lab next.
-      const again = await cli(["lab", "up"]);
+      const again = await cli(["lab", "up", LAB]);
       expect(again.code, again.stdout + again.stderr).to.equal(0);
     }
   });

@@ -8,6 +8,10 @@ import { expect } from "chai";
 import { cli, inContainer, type CliResult } from "./support.ts";
 import { repoRoot } from "../../harness/core/paths.ts";
 
+/** The lab under test: the reference lab, or (while developing a suite) another lab with the same machines. */
+const LAB = process.env.PATCHLAB_SUITES_TEST_LAB ?? "reference";
+const LAB_NAME = path.basename(LAB).replace(/\.ya?ml$/, "");
+
 interface AllureStep {
   name: string;
   steps?: AllureStep[];
@@ -39,12 +43,12 @@ describe("suites: patchlab verify on the healthy reference lab", function () {
   this.timeout(600_000);
 
   before(async function () {
-    const up = await cli(["lab", "up"]);
+    const up = await cli(["lab", "up", LAB]);
     expect(up.code, up.stdout + up.stderr).to.equal(0);
   });
 
   it("full depth: every check of every suite passes, each recording the service's answer time", async function () {
-    const r = await cli(["verify", "--depth", "full"]);
+    const r = await cli(["verify", LAB, "--depth", "full"]);
     console.log(`      verify --depth full: ${(r.ms / 1000).toFixed(1)} s (${/in \d+ suites, depth full, ([\d.]+ s)/.exec(r.stdout)?.[1]} running the suites)`);
     expect(r.code, r.stdout + r.stderr).to.equal(0);
     for (const s of ALL_SUITES) expect(r.stdout, s).to.match(new RegExp(`: ${s.replace(/\//g, "\\/")}: ok (\\d+)/\\1 passed`));
@@ -65,7 +69,7 @@ describe("suites: patchlab verify on the healthy reference lab", function () {
   });
 
   it("limited depth: one fast smoke check per suite", async function () {
-    const r = await cli(["verify", "--depth", "limited"]);
+    const r = await cli(["verify", LAB, "--depth", "limited"]);
     console.log(`      verify --depth limited: ${(r.ms / 1000).toFixed(1)} s (${/in \d+ suites, depth limited, ([\d.]+ s)/.exec(r.stdout)?.[1]} running the suites)`);
     expect(r.code, r.stdout + r.stderr).to.equal(0);
     const results = allureResults(resultsDirOf(r));
@@ -74,18 +78,18 @@ describe("suites: patchlab verify on the healthy reference lab", function () {
   });
 
   it("-m and --suite run one suite by hand; an unknown suite is bad input (exit 3) naming the choices", async function () {
-    const one = await cli(["verify", "-m", "dns", "--suite", "dns"]);
+    const one = await cli(["verify", LAB, "-m", "dns", "--suite", "dns"]);
     expect(one.code, one.stdout + one.stderr).to.equal(0);
     expect(one.stdout).to.match(/dns: roles\/dns: ok 6\/6 passed/).and.match(/in 1 suites/);
-    const bad = await cli(["verify", "-m", "dns", "--suite", "dokuwiki"]);
+    const bad = await cli(["verify", LAB, "-m", "dns", "--suite", "dokuwiki"]);
     expect(bad.code).to.equal(3);
     expect(bad.stderr).to.contain('no suite "dokuwiki" on machine(s) dns').and.contain("use one of: roles/dns");
   });
 
   it("a service that stops answering fails its suite: exit 1, the failed checks named with what the client saw", async function () {
-    inContainer("patchlab-reference-file", "/etc/init.d/smbd stop >/dev/null");
+    inContainer(`patchlab-${LAB_NAME}-file`, "/etc/init.d/smbd stop >/dev/null");
     try {
-      const r = await cli(["verify", "-m", "file"]);
+      const r = await cli(["verify", LAB, "-m", "file"]);
       expect(r.code, r.stdout + r.stderr).to.equal(1);
       expect(r.stdout).to.match(/file: roles\/file: FAILED 0\/4 passed/);
       expect(r.stdout).to.contain("FAILED: file role > file lists the share as the lab user");
@@ -93,7 +97,7 @@ describe("suites: patchlab verify on the healthy reference lab", function () {
       // Never the password, in any message.
       expect(r.stdout + r.stderr).to.not.contain("labpass");
     } finally {
-      inContainer("patchlab-reference-file", "/etc/init.d/smbd start >/dev/null");
+      inContainer(`patchlab-${LAB_NAME}-file`, "/etc/init.d/smbd start >/dev/null");
     }
   });
 });
