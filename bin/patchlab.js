@@ -1,5 +1,54 @@
 #!/usr/bin/env node
-// Thin shim: the harness is TypeScript run through tsx, so no build step can go stale.
-import { register } from "tsx/esm/api";
-register();
-await import("../harness/cli.ts");
+// Starts fast: runs a bundle of the harness built by esbuild into .build/<stamp>/ (one chunk per
+// command, loaded on first use), rebuilt whenever a TypeScript source under harness/ or the
+// lockfile is newer than it, so it can never go stale. PATCHLAB_NO_BUNDLE=1 runs the TypeScript
+// through tsx instead.
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const buildDir = path.join(root, ".build");
+const pointer = path.join(buildDir, "current");
+
+function newestSource() {
+  let newest = fs.statSync(path.join(root, "package-lock.json")).mtimeMs;
+  for (const f of fs.readdirSync(path.join(root, "harness"), { recursive: true })) {
+    if (!String(f).endsWith(".ts")) continue;
+    const t = fs.statSync(path.join(root, "harness", String(f))).mtimeMs;
+    if (t > newest) newest = t;
+  }
+  return newest;
+}
+
+/** The entry of a fresh bundle, building one when a source changed. */
+async function freshBundle() {
+  try {
+    if (fs.statSync(pointer).mtimeMs > newestSource()) return path.join(buildDir, fs.readFileSync(pointer, "utf8").trim(), "cli.js");
+  } catch { /* no bundle yet */ }
+  const { build } = await import("esbuild");
+  const stamp = `${Date.now()}-${process.pid}`;
+  const outdir = path.join(buildDir, stamp);
+  // Only patchlab's own code is bundled; packages load from node_modules as usual.
+  await build({
+    entryPoints: { cli: path.join(root, "harness", "cli.ts") },
+    outdir, bundle: true, splitting: true, format: "esm", platform: "node", target: "node20",
+    packages: "external", sourcemap: "linked", logLevel: "error",
+  });
+  // Switch atomically; older builds stay (a running command may still load its chunks) for a day.
+  fs.writeFileSync(`${pointer}.${process.pid}`, stamp);
+  fs.renameSync(`${pointer}.${process.pid}`, pointer);
+  for (const d of fs.readdirSync(buildDir)) {
+    const p = path.join(buildDir, d);
+    if (d !== stamp && /^\d+-\d+$/.test(d) && Date.now() - fs.statSync(p).mtimeMs > 86_400_000) fs.rmSync(p, { recursive: true, force: true });
+  }
+  return path.join(outdir, "cli.js");
+}
+
+if (process.env.PATCHLAB_NO_BUNDLE === "1") {
+  const { register } = await import("tsx/esm/api");
+  register();
+  await import("../harness/cli.ts");
+} else {
+  await import(pathToFileURL(await freshBundle()).href);
+}

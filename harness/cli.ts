@@ -1,24 +1,37 @@
 // The patchlab command line. Commands only: parsing, printing, exit codes. Logic lives in
 // harness/commands/ and below.
+import fs from "node:fs";
+import path from "node:path";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { repoRoot } from "./core/paths.ts";
 import { asPatchlabError, ExitCode } from "./core/errors.ts";
 import { say } from "./core/log.ts";
-import { doctor } from "./doctor.ts";
-import { formatStatus, labDown, labFingerprint, labRestore, labSnapshot, labSnapshots, labStatus, labUp } from "./commands/lab.ts";
-import { runCommand } from "./commands/run.ts";
-import { demoCommand } from "./commands/demo.ts";
-import { loadLab } from "./config/loader.ts";
+import { redactOutput } from "./core/redact.ts";
+import { parseCount, parseSeconds } from "./config/cli-args.ts";
 import type { MachineStatus } from "./lab/types.ts";
-import { killRunningSuites } from "./run/mocha-runner.ts";
-import type { Depth } from "./run/suite-context.ts";
-import { docker } from "./lab/drivers/docker-engine.ts";
-import { DockerDriver } from "./lab/drivers/docker-driver.ts";
-import { reap } from "./lab/reaper.ts";
-import { ownerToken } from "./core/owner.ts";
+
+// Command modules load on first use: `patchlab --help` and `--version` need none of them, and
+// each command pays only for what it uses (the bundle keeps them in separate chunks).
+const load = {
+  doctor: () => import("./doctor.ts"),
+  lab: () => import("./commands/lab.ts"),
+  run: () => import("./commands/run.ts"),
+  gate: () => import("./commands/gate.ts"),
+  demo: () => import("./commands/demo.ts"),
+  report: () => import("./commands/report.ts"),
+  verify: () => import("./commands/verify.ts"),
+  loader: () => import("./config/loader.ts"),
+  schemas: () => import("./config/schemas.ts"),
+};
+
+// Known lab credentials never reach the terminal (error messages, verdicts, --json).
+redactOutput();
 
 const program = new Command();
+const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { version: string };
 program
   .name("patchlab")
+  .version(pkg.version, "-V, --version", "print patchlab's version")
   .description("Verify a batch of patches on a lab that resembles production, then gate their deployment.")
   .showHelpAfterError()
   .exitOverride();
@@ -26,9 +39,9 @@ program
 const json = (v: unknown) => process.stdout.write(JSON.stringify(v, null, 2) + "\n");
 
 /** Machine health for people or machines; exit 2 when any role is unhealthy. */
-function printStatus(rows: MachineStatus[], asJson: boolean | undefined): void {
+async function printStatus(rows: MachineStatus[], asJson: boolean | undefined): Promise<void> {
   if (asJson) json(rows);
-  else console.log(formatStatus(rows));
+  else console.log((await load.lab()).formatStatus(rows));
   if (rows.some((r) => r.health.some((h) => !h.healthy))) process.exitCode = ExitCode.undecided;
 }
 
@@ -39,35 +52,36 @@ program
   .option("--lab <lab>", "lab whose images to check", "reference")
   .option("--json", "machine-readable output")
   .action(async (o: { fix?: boolean; lab: string; json?: boolean }) => {
-    const { lab } = await loadLab(o.lab);
-    const images = [...new Set(lab.machines.map((m) => m.image))];
-    const reports = await doctor({ fix: !!o.fix, images, say });
+    const { lab } = await (await load.loader()).loadLab(o.lab);
+    const { isDockerMachine } = await load.schemas();
+    const images = [...new Set(lab.machines.filter(isDockerMachine).map((m) => m.image))];
+    const reports = await (await load.doctor()).doctor({ fix: !!o.fix, images, say });
     if (o.json) json(reports);
     else for (const r of reports) console.log(`${r.ok ? "ok  " : "MISS"} ${r.name.padEnd(14)} ${r.detail}${r.fixed ? " (fixed)" : ""}${r.remedy && !r.ok ? `\n     remedy: ${r.remedy}` : ""}`);
     if (reports.some((r) => !r.ok)) process.exitCode = ExitCode.undecided;
   });
 
 const lab = program.command("lab").description("stand the lab up, inspect it, snapshot and restore it");
-const timeout = ["--timeout <seconds>", "deadline for machines to become ready", (v: string) => Number(v), 180] as const;
+const timeout = ["--timeout <seconds>", "deadline for machines to become ready", parseSeconds, 180] as const;
 
 lab
   .command("up [lab]")
   .description("create the lab's network and machines (reusing what is already up) and wait until every role is ready")
   .option(...timeout)
   .option("--json", "machine-readable output")
-  .action(async (ref: string | undefined, o: { timeout: number; json?: boolean }) => printStatus(await labUp(ref, o.timeout), o.json));
+  .action(async (ref: string | undefined, o: { timeout: number; json?: boolean }) => printStatus(await (await load.lab()).labUp(ref, o.timeout), o.json));
 
 lab
   .command("status [lab]")
   .description("show each machine and whether each of its roles is healthy")
   .option("--json", "machine-readable output")
-  .action(async (ref: string | undefined, o: { json?: boolean }) => printStatus(await labStatus(ref), o.json));
+  .action(async (ref: string | undefined, o: { json?: boolean }) => printStatus(await (await load.lab()).labStatus(ref), o.json));
 
 lab
   .command("down [lab]")
   .description("remove the lab's machines and network")
   .option("--purge", "also delete the lab's snapshots")
-  .action(async (ref: string | undefined, o: { purge?: boolean }) => labDown(ref, !!o.purge));
+  .action(async (ref: string | undefined, o: { purge?: boolean }) => (await load.lab()).labDown(ref, !!o.purge));
 
 const machineOpt = ["-m, --machine <name...>", "only these machines (default: all)"] as const;
 
@@ -81,7 +95,7 @@ lab
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(o.label)) {
       throw new (await import("./core/errors.ts")).ConfigError(`--label "${o.label}" is not a valid snapshot label`, "use letters, digits, '.', '_' and '-' (max 128)", { field: "--label", value: o.label });
     }
-    const refs = await labSnapshot(ref, o.machine, o.label);
+    const refs = await (await load.lab()).labSnapshot(ref, o.machine, o.label);
     if (o.json) json(refs);
     else for (const r of refs) console.log(`${r.machine.padEnd(8)} ${r.label}  ${r.ref.slice(7, 19)}`);
   });
@@ -91,7 +105,7 @@ lab
   .description("list the lab's snapshots")
   .option("--json", "machine-readable output")
   .action(async (ref: string | undefined, o: { json?: boolean }) => {
-    const refs = await labSnapshots(ref);
+    const refs = await (await load.lab()).labSnapshots(ref);
     if (o.json) json(refs);
     else for (const r of refs) console.log(`${r.machine.padEnd(8)} ${r.label.padEnd(40)} ${r.createdAt}${r.runId ? `  run ${r.runId}` : ""}`);
   });
@@ -104,7 +118,7 @@ lab
   .option(...timeout)
   .option("--json", "machine-readable output")
   .action(async (ref: string | undefined, o: { machine?: string[]; label?: string; timeout: number; json?: boolean }) => {
-    const rows = await labRestore(ref, o.machine, o.label, o.timeout);
+    const rows = await (await load.lab()).labRestore(ref, o.machine, o.label, o.timeout);
     if (o.json) json(rows);
     else for (const r of rows) console.log(`${r.machine.padEnd(8)} restored to ${r.label} in ${r.ms} ms`);
   });
@@ -114,28 +128,42 @@ lab
   .description("print a machine's state fingerprint (packages, watched file hashes, listening sockets)")
   .requiredOption("-m, --machine <name>", "machine")
   .action(async (ref: string | undefined, o: { machine: string }) => {
-    json(await labFingerprint(ref, o.machine));
+    json(await (await load.lab()).labFingerprint(ref, o.machine));
   });
 
+/** --depth: how much each suite checks (limited: its one smoke check; full: every check). */
 const depthOpt = [
   "--depth <depth>",
   "suite depth: limited (each suite's smoke check) or full (every check)",
-  (v: string): Depth => {
-    if (v !== "limited" && v !== "full") throw new InvalidArgumentError("use limited or full");
+  (v: string): "limited" | "full" => {
+    if (v !== "limited" && v !== "full") throw new InvalidArgumentError(`use limited or full, got "${v}"`);
     return v;
   },
-  "full" as Depth,
 ] as const;
 
 program
-  .command("run <batch>")
+  .command("run [batch]")
   .description("verify a patch batch on the lab and gate it: exit 0 approved, 1 rejected, 2 undecided, 3 bad input")
   .option("--html", "also generate the Allure HTML report (with history)")
   .option("--keep", "leave an ephemeral lab up after the run")
-  .option(...timeout)
+  .option("--waivers <file>", "waivers file (default: lab-config/waivers.yaml when it exists)")
+  .option("--json", "print the decision (gate.json) on stdout instead of the text summary")
+  .option("--quiet", "no progress lines (for CI logs): only the verdict")
+  .option("--plan <file>", "follow a plan.json from `patchlab plan`: each patch's machines, phases, depth and application checks")
+  .option("--history-from <dir>", "with --html: continue the Allure history of a previous report, history dir or run dir (a fresh CI workspace)")
+  .option("--isolate", "verify each patch alone (default: a machine's patches are installed together with one restart, and bisected when the aggregate fails)")
+  .option("--concurrency <n>", "machines worked on at once (default: from the host's cores and memory)", parseCount)
+  .option("--resume <run>", "continue a killed run (id or directory) with its batch and options; finished machines keep their results")
   .option(...depthOpt)
-  .action(async (batch: string, o: { html?: boolean; keep?: boolean; timeout: number; depth: Depth }) => {
-    const d = await runCommand(batch, { html: !!o.html, keep: !!o.keep, timeoutS: o.timeout, depth: o.depth });
+  .option(...timeout)
+  .action(async (batch: string | undefined, o: { html?: boolean; keep?: boolean; timeout: number; waivers?: string; json?: boolean; quiet?: boolean; plan?: string; isolate?: boolean; historyFrom?: string; concurrency?: number; resume?: string; depth?: "limited" | "full" }) => {
+    if (o.quiet) process.env.PATCHLAB_QUIET = "1";
+    const d = await (await load.run()).runCommand(batch, {
+      html: !!o.html, keep: !!o.keep, timeoutS: o.timeout, mode: o.isolate ? "isolate" : "chain", json: !!o.json,
+      ...(o.waivers ? { waiversFile: o.waivers } : {}), ...(o.plan ? { planFile: o.plan } : {}), ...(o.historyFrom ? { historyFrom: o.historyFrom } : {}),
+      ...(o.concurrency ? { concurrency: o.concurrency } : {}), ...(o.resume ? { resume: o.resume } : {}),
+      ...(o.depth ? { depth: o.depth } : {}),
+    });
     process.exitCode = d.exitCode;
   });
 
@@ -144,19 +172,127 @@ program
   .description("run the suites against the live lab with no patch (a smoke test): exit 0 all passed, 1 a check failed, 2 a check broken")
   .option("-m, --machine <name...>", "only these machines (default: all)")
   .option("--suite <name>", "only this suite: dns, roles/dns, dokuwiki, apps/dokuwiki/<name>")
-  .option(...depthOpt)
-  .action(async (ref: string | undefined, o: { machine?: string[]; suite?: string; depth: Depth }) => {
-    const { verifyLab, formatVerify } = await import("./commands/verify.ts");
+  .option(...depthOpt, "full")
+  .action(async (ref: string | undefined, o: { machine?: string[]; suite?: string; depth: "limited" | "full" }) => {
+    const { verifyLab, formatVerify } = await load.verify();
     const r = await verifyLab(ref, { depth: o.depth, ...(o.machine ? { machines: o.machine } : {}), ...(o.suite ? { suite: o.suite } : {}) });
     console.log(formatVerify(r));
     process.exitCode = r.exitCode;
   });
 
 program
+  .command("gate [run]")
+  .description("re-evaluate a saved run (id, directory or 'latest') with today's waivers, without touching the lab; exit as the gate")
+  .option("--waivers <file>", "waivers file (default: lab-config/waivers.yaml when it exists)")
+  .option("--check-set <file>", "exit 0 only if this package set (a dir of .debs, a YAML/JSON list, or 'pkg=version' lines) is exactly the approved set")
+  .option("--json", "machine-readable output")
+  .action(async (run: string | undefined, o: { waivers?: string; checkSet?: string; json?: boolean }) => {
+    const r = await (await load.gate()).gateCommand(run, { ...(o.waivers ? { waivers: o.waivers } : {}), ...(o.checkSet ? { checkSet: o.checkSet } : {}) });
+    if (o.json) json(r.check ? { decision: r.decision, checkSet: r.check } : r.decision);
+    else {
+      console.log((await load.run()).formatDecision(r.decision));
+      if (r.check) console.log((await load.gate()).checkSetText(r.check));
+    }
+    process.exitCode = r.check ? (await load.gate()).checkSetExit(r.check) : r.decision.exitCode;
+  });
+
+program
   .command("demo")
   .description("the main job on the built-in reference lab: bring it up, verify the demo batch, report and gate")
-  .action(async () => {
-    await demoCommand();
+  .option("--json", "print the decision (gate.json) on stdout instead of the text summary")
+  .action(async (o: { json?: boolean }) => {
+    await (await load.demo()).demoCommand({ json: !!o.json });
+  });
+
+program
+  .command("report [run]")
+  .description("generate a run's Allure HTML report (default: the newest run), verdicts first, with its batch's history")
+  .option("--open", "serve it on 127.0.0.1 and print the URL (until Ctrl-C)")
+  .option("--port <port>", "port for --open (default: any free port)", (v: string) => Number(v))
+  .option("--single-file", "also write one self-contained HTML file, to mail")
+  .option("--history-from <dir>", "continue the trend of a previous allure-report or saved history dir (a fresh CI workspace)")
+  .action(async (run: string | undefined, o: { open?: boolean; port?: number; singleFile?: boolean; historyFrom?: string }) => {
+    await (await load.report()).reportCommand(run, o);
+  });
+
+// catalog, scan, batch, plan (issue 7): logic in harness/commands/{catalog,scan,batch,plan}.ts.
+const catalog = program.command("catalog").description("vendor updates: import them from the signed feed, list them");
+catalog
+  .command("import <vendor> [lab]")
+  .description("import the updates of a signed Debian suite that touch packages installed on the lab's machines")
+  .option("--suite <suite>", "bookworm-security or bookworm-updates", "bookworm-security")
+  .option("--mirror <url>", "archive URL (default deb.debian.org; env PATCHLAB_DEBIAN_[SECURITY_]MIRROR)")
+  .option("--from-history", "use the lab's last stored scan inventory instead of the running machines")
+  .option("--json", "machine-readable output")
+  .action(async (vendor: string, ref: string | undefined, o: { suite: string; mirror?: string; fromHistory?: boolean; json?: boolean }) => {
+    const { catalogImport, formatImport } = await import("./commands/catalog.ts");
+    const r = await catalogImport(vendor, ref, o);
+    if (o.json) json(r);
+    else console.log(formatImport(r));
+  });
+catalog.command("list").description("list the catalog's entries").action(async () => console.log(await (await import("./commands/catalog.ts")).catalogList()));
+
+const scan = program
+  .command("scan [lab]")
+  .description("for each machine and catalog entry: installed, missing or not applicable (stored in reports/inventory.sqlite)")
+  .option(...machineOpt)
+  .option("--machines-file <file>", "scan the machines named in this file (one per line)")
+  .option("--baseline", "record this scan as the lab's baseline; later scans mark what changed since")
+  .option("--json", "machine-readable output")
+  .action(async (ref: string | undefined, o: { machine?: string[]; machinesFile?: string; baseline?: boolean; json?: boolean }) => {
+    const { scanCommand } = await import("./commands/scan.ts");
+    const { formatScan } = await import("./inventory/scan.ts");
+    const r = await scanCommand(ref, o);
+    if (o.json) json(r);
+    else console.log(`${formatScan(r)}
+allure results: ${r.allureResults}`);
+  });
+scan
+  .command("history [lab]")
+  .description("compliance over time, per machine")
+  .option(...machineOpt)
+  .option("--json", "machine-readable output")
+  .action(async (ref: string | undefined, o: { machine?: string[]; json?: boolean }) => {
+    const { formatHistory, scanHistory } = await import("./commands/scan.ts");
+    // `scan history -m web --json`: commander hands options the parent `scan` also has to the parent.
+    const parent = scan.opts<{ json?: boolean; machine?: string[] }>();
+    const rows = scanHistory(ref, o.machine ?? parent.machine);
+    if (o.json || parent.json) json(rows);
+    else console.log(formatHistory(rows));
+  });
+program
+  .command("schedule")
+  .description("run a command on a schedule, in the foreground")
+  .command("scan [lab]")
+  .description("scan the lab on a cron schedule until stopped")
+  .requiredOption("--cron <expr>", 'cron expression, e.g. "0 3 * * *"')
+  .option(...machineOpt)
+  .option("--max-runs <n>", "stop after n scans", parseCount)
+  .action(async (ref: string | undefined, o: { cron: string; machine?: string[]; maxRuns?: number }) => {
+    await (await import("./commands/scan.ts")).scheduleScan(ref, o.cron, o);
+  });
+const batchCmd = program.command("batch").description("write batches");
+batchCmd
+  .command("from-scan [lab]")
+  .description("write a batch of the updates the lab's last scan found missing")
+  .option("--severity <levels...>", "only these severities (critical important moderate low)")
+  .option("-o, --output <file>", "batch file to write (default lab-config/batches/<lab>-missing.yaml)")
+  .option("--name <name>", "batch name")
+  .action(async (ref: string | undefined, o: { severity?: string[]; output?: string; name?: string }) => {
+    const r = await (await import("./commands/batch.ts")).batchFromScan(ref, o);
+    console.log(r.summary);
+  });
+program
+  .command("plan <batch>")
+  .description("categorise each patch by severity x applicability and derive its test phases from the policy")
+  .option("--policy <policy>", "policy name (lab-config/policies/<name>.yaml) or file", "default")
+  .option("--severity <id=level...>", "override a patch's severity, e.g. DEB-nginx-1.22.1-9_deb12u11=critical")
+  .option("-o, --output <dir>", "where to write plan.json and the markdown plan (default reports/plans/<batch>)")
+  .option("--json", "machine-readable output")
+  .action(async (batch: string, o: { policy: string; severity?: string[]; output?: string; json?: boolean }) => {
+    const r = await (await import("./commands/plan.ts")).planCommand(batch, o);
+    if (o.json) json(r.plan);
+    else console.log(r.text);
   });
 
 /**
@@ -171,10 +307,16 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
     if (stopping) process.exit(130);
     stopping = true;
     say(`${sig}: stopping; putting the lab back as it was`);
-    killRunningSuites();
-    const d = docker();
-    reap(d, new DockerDriver(d), undefined, { owner: ownerToken() })
-      .then((r) => say(`restored ${r.restored.length} machine(s), removed ${r.removedContainers.length} container(s)`))
+    const cleanup = async () => {
+      const [{ killRunningSuites }, { docker }, { DockerDriver }, { reap }, { ownerToken }] = await Promise.all([
+        import("./run/mocha-runner.ts"), import("./lab/drivers/docker-engine.ts"), import("./lab/drivers/docker-driver.ts"), import("./lab/reaper.ts"), import("./core/owner.ts"),
+      ]);
+      killRunningSuites();
+      const d = docker();
+      return reap(d, new DockerDriver(d), undefined, { owner: ownerToken() });
+    };
+    cleanup()
+      .then((r) => say(`restored ${r.restored.length} machine(s), removed ${r.removedContainers.length} container(s)${r.failed.length ? `; FAILED (the next command retries): ${r.failed.map((f) => `${f.what} ${f.name}: ${f.error}`).join("; ")}` : ""}`))
       .catch((e) => say(`cleanup failed (the next patchlab command retries): ${(e as Error).message}`))
       .finally(() => process.exit(ExitCode.undecided));
   });

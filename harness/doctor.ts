@@ -4,7 +4,9 @@
 import fs from "node:fs";
 import { spawn, execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { runChild } from "./core/child.ts";
 import { LabError } from "./core/errors.ts";
+import { envNameFor, timeoutMs } from "./core/timeouts.ts";
 import { docker, engineAnswers } from "./lab/drivers/docker-engine.ts";
 import { ensureImages, imageStatus, removeStaleImages } from "./lab/images/build.ts";
 
@@ -31,10 +33,21 @@ const has = (file: string) => fs.existsSync(file);
 
 async function which(cmd: string): Promise<string | undefined> {
   try {
-    return (await run("sh", ["-c", `command -v ${cmd}`])).stdout.trim() || undefined;
+    return (await run("sh", ["-c", `command -v ${cmd}`], { timeout: 10_000 })).stdout.trim() || undefined;
   } catch {
     return undefined;
   }
+}
+
+/** apt-get with a deadline: a mirror that stops answering must not hang `doctor --fix` (and `npm test`) forever. */
+function aptGet(args: string[], env: NodeJS.ProcessEnv) {
+  return runChild("apt-get", args, {
+    env,
+    maxBuffer: 64 << 20,
+    timeoutMs: timeoutMs("apt-get"),
+    what: `apt-get ${args.filter((a) => !a.startsWith("-")).join(" ")}`,
+    timeoutRemedy: `the Debian mirror is slow or unreachable: check \`apt-get update\` by hand; raise ${envNameFor("apt-get")} on a slow link`,
+  });
 }
 
 let aptUpdated = false;
@@ -47,17 +60,18 @@ async function aptInstall(pkgs: string[], say: (l: string) => void): Promise<voi
     say("apt-get update");
     // A source that cannot be reached (a third-party repo on a closed network) must not stop
     // the install from Debian's own archive; the install below fails clearly if it matters.
-    await run("apt-get", ["update", "-q"], { env, maxBuffer: 64 << 20 }).catch((e: Error) => say(`apt-get update reported a problem (continuing): ${e.message.split("\n")[0]}`));
+    await aptGet(["update", "-q"], env).catch((e: Error) => say(`apt-get update reported a problem (continuing): ${e.message.split("\n")[0]}`));
     aptUpdated = true;
   }
   say(`apt-get install ${pkgs.join(" ")}`);
   // With recommends: that is the set verified on these machines (docker.io brings
   // cgroupfs-mount and xz-utils, debootstrap the archive keyring it checks signatures with).
   try {
-    await run("apt-get", ["install", "-y", "-q", ...pkgs], { env, maxBuffer: 64 << 20 });
+    await aptGet(["install", "-y", "-q", ...pkgs], env);
   } catch (e) {
-    const err = e as Error & { stderr?: string };
-    throw new LabError("dependency-missing", `apt-get install ${pkgs.join(" ")} failed: ${(err.stderr ?? err.message).trim().split("\n").slice(-3).join(" | ")}`, `install them by hand (apt-get install ${pkgs.join(" ")}) and re-run`);
+    if (e instanceof LabError) throw e; // a timeout says so itself
+    const err = e as Error & { result?: { stderr: string } };
+    throw new LabError("dependency-missing", `apt-get install ${pkgs.join(" ")} failed: ${(err.result?.stderr || err.message).trim().split("\n").slice(-3).join(" | ")}`, `install them by hand (apt-get install ${pkgs.join(" ")}) and re-run`);
   }
 }
 
@@ -125,6 +139,11 @@ export async function doctor(o: DoctorOptions): Promise<CheckReport[]> {
   reports.push(await tool("debootstrap", "/usr/sbin/debootstrap", ["debootstrap"], "builds the lab base image", o));
   reports.push(await tool("chromium", "/usr/bin/chromium", ["chromium"], "the browser Playwright drives", o));
   reports.push(await tool("java", "/usr/bin/java", ["openjdk-17-jre-headless"], "allure-commandline needs Java", o));
+  // The catalog (issue 7): verify Debian's signed feed, read its indexes, sign the lab update server's.
+  reports.push(await tool("gpgv", "/usr/bin/gpgv", ["gpgv"], "verifies Debian's signed indexes", o));
+  reports.push(await tool("debian keyring", "/usr/share/keyrings/debian-archive-keyring.gpg", ["debian-archive-keyring"], "the keys Debian signs its archive with", o));
+  reports.push(await tool("gpg", "/usr/bin/gpg", ["gpg", "gpg-agent"], "signs the lab update server's index with the lab key", o));
+  reports.push(await tool("xz", "/usr/bin/xz", ["xz-utils"], "decompresses Debian's Packages indexes", o));
   const e = await engine(o);
   reports.push(e);
   if (e.ok) reports.push(await images(o));

@@ -10,15 +10,17 @@ import { labUp, formatStatus } from "./lab.ts";
 import { runBatch } from "../run/orchestrator.ts";
 import { formatDecision } from "./run.ts";
 
-export async function demoCommand(): Promise<void> {
+export async function demoCommand(o: { json?: boolean } = {}): Promise<void> {
   const rows = await labUp("reference", 300);
-  console.log("Reference lab:\n" + formatStatus(rows));
+  const out = o.json ? (s: string) => process.stderr.write(s + "\n") : (s: string) => console.log(s);
+  out("Reference lab:\n" + formatStatus(rows));
   const batch = path.join(configRoot(), "batches", "demo.yaml");
   say("verifying the demo batch");
   const r = await runBatch(batch, { html: true, keep: true, timeoutS: 300 });
-  console.log("\nDemo batch verdicts:\n" + formatDecision(r.decision));
-  console.log(`\nreports: ${path.relative(process.cwd(), r.runDir)}/ (gate.json, allure-report/index.html, junit/, logs/)`);
-  console.log("CI would gate with `patchlab run lab-config/batches/demo.yaml`, whose exit code is the gate's.");
-  const undecided = r.decision.patches.some((p) => p.verdict === "needs-review");
-  process.exitCode = undecided ? 2 : 0;
+  if (o.json) process.stdout.write(JSON.stringify(r.decision, null, 2) + "\n");
+  else console.log("\nDemo batch verdicts:\n" + formatDecision(r.decision));
+  out(`\nreports: ${path.relative(process.cwd(), r.runDir)}/ (gate.json, summary.md, allure-report/index.html, junit/, logs/)`);
+  out("CI would gate with `patchlab run lab-config/batches/demo.yaml`, whose exit code is the gate's.");
+  // Approved and rejected are both decisions; undecided (2) and bad input (3) are not.
+  process.exitCode = r.decision.exitCode >= 2 ? r.decision.exitCode : 0;
 }

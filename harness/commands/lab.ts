@@ -1,6 +1,7 @@
 // `patchlab lab ...`: bring the lab up and down, show its health, snapshot and restore it.
 import type { Lab } from "../config/schemas.ts";
-import { loadLab } from "../config/loader.ts";
+import { checkLabFitsHost, loadLab } from "../config/loader.ts";
+import { networkName } from "../lab/addressing.ts";
 import { ConfigError } from "../core/errors.ts";
 import { say, RunLogs } from "../core/log.ts";
 import { reportsRoot } from "../core/paths.ts";
@@ -26,18 +27,21 @@ export interface LabSession {
  * before anything is created), the engine reachable, leftovers of dead runs reaped, the lab
  * locked for this process.
  */
-export async function openLab(ref: string | undefined, purpose: string, opts: { ephemeral?: boolean; runId?: string } = {}): Promise<LabSession> {
+export async function openLab(ref: string | undefined, purpose: string, opts: { ephemeral?: boolean; runId?: string; creates?: boolean } = {}): Promise<LabSession> {
   const loaded = await loadLab(ref ?? "reference");
   const d = await requireEngine();
+  // A command that creates machines first checks the host can take them (subnet free, capacity).
+  if (opts.creates) await checkLabFitsHost(loaded, d, networkName(loaded.lab.name));
   const runId = opts.runId ?? newRunId(purpose.replace(/\s+/g, "-"));
   // One log per lab and machine across lab commands (each line carries its command id).
   const logs = new RunLogs(path.join(reportsRoot(), ".lab-logs", loaded.lab.name), runId);
   const driver = new DockerDriver(d, { log: (m) => logs.machine(m), onProgress: say, ephemeral: opts.ephemeral ?? false });
-  const lock = acquireLabLock(loaded.lab.name, purpose);
+  const lock = acquireLabLock(loaded.lab.name, purpose, { run: runId });
   try {
     const r = await reap(d, driver, logs.run);
     for (const x of r.restored) say(`reaper: restored ${x.machine} left patched by interrupted run ${x.run}`);
     if (r.removedContainers.length) say(`reaper: removed ${r.removedContainers.length} container(s) of interrupted runs: ${r.removedContainers.join(", ")}`);
+    for (const f of r.failed) say(`reaper: FAILED to clean up ${f.what} ${f.name} (the next command retries): ${f.error}`);
   } catch (e) {
     lock.release();
     throw e;
@@ -45,8 +49,8 @@ export async function openLab(ref: string | undefined, purpose: string, opts: { 
   return { lab: loaded.lab, labFile: loaded.file, driver, logs, release: () => lock.release() };
 }
 
-export async function withLab<T>(ref: string | undefined, purpose: string, fn: (s: LabSession) => Promise<T>): Promise<T> {
-  const s = await openLab(ref, purpose);
+export async function withLab<T>(ref: string | undefined, purpose: string, fn: (s: LabSession) => Promise<T>, opts: { creates?: boolean } = {}): Promise<T> {
+  const s = await openLab(ref, purpose, opts);
   try {
     return await fn(s);
   } finally {
@@ -82,7 +86,7 @@ export async function labUp(ref: string | undefined, timeoutS: number): Promise<
     await s.driver.up(s.lab, { runId: s.logs.runId, deadline: Date.now() + timeoutS * 1000 });
     say(`lab ${s.lab.name} up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return s.driver.status(s.lab);
-  });
+  }, { creates: true });
 }
 
 export const labStatus = (ref: string | undefined) => withLab(ref, "lab status", (s) => s.driver.status(s.lab));

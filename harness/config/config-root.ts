@@ -2,9 +2,8 @@
 // and for remedies that list the choices instead of saying "not found".
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+import { repoRoot } from "../core/paths.ts";
 
 /** Explicit option, else $PATCHLAB_CONFIG_ROOT, else <repo>/lab-config. */
 export function resolveConfigRoot(configRoot?: string): string {

@@ -79,3 +79,18 @@ export function prefixFor(machines: number): number {
   while (prefix > 8 && 2 ** (32 - prefix) - 1 - AUTO_ASSIGN_OFFSET < machines) prefix--;
   return prefix;
 }
+
+/** The RFC 1918 private ranges: the only address space a lab network may take. */
+export const PRIVATE_RANGES: readonly Subnet[] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"].map((t) => parseSubnet(t)!);
+
+/** Whether all of `inner` lies inside `outer`. */
+export function within(inner: Subnet, outer: Subnet): boolean {
+  return inner.prefix >= outer.prefix && contains(outer, inner.network);
+}
+
+export function overlaps(a: Subnet, b: Subnet): boolean {
+  return a.network <= broadcastOf(b) && b.network <= broadcastOf(a);
+}
+
+/** The widest lab network allowed: a /16 already holds 65 000 machines; wider only takes routes. */
+export const WIDEST_LAB_PREFIX = 16;

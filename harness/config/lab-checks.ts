@@ -16,10 +16,14 @@ import {
   parseIpv4,
   parseSubnet,
   prefixFor,
+  PRIVATE_RANGES,
   reservedRole,
+  WIDEST_LAB_PREFIX,
+  within,
 } from "./ipv4.ts";
 import { checkLabSuites } from "../run/suites-for.ts";
 import { problemAt } from "./problem.ts";
+import { repoRoot } from "../core/paths.ts";
 import { closest } from "./suggest.ts";
 import { displayPath, type YamlSource } from "./yaml-source.ts";
 
@@ -40,8 +44,43 @@ export function checkLab(source: YamlSource, data: unknown, configRoot: string):
     ...checkAddresses(source, data, machines),
     ...checkImages(source, machines, configRoot),
     ...checkClient(source, data, machines),
+    ...checkExtraSuites(source, machines),
     ...checkLabSuites(source, data), // every role and application must have a suite
   ];
+}
+
+/**
+ * Extra suites are code the harness runs: they must live beside the lab file (or below it),
+ * or in the repository's suites/ folder, never be reached by an absolute path or by `..` out of it.
+ */
+function checkExtraSuites(source: YamlSource, machines: RawMachine[]): ConfigError[] {
+  const labDir = path.dirname(source.file);
+  const suitesDir = path.join(repoRoot, "suites");
+  const out: ConfigError[] = [];
+  for (const m of machines) {
+    const list = Array.isArray(m.raw["suites"]) ? m.raw["suites"] : [];
+    list.forEach((s: unknown, j: number) => {
+      if (typeof s !== "string") return; // the schema reports it
+      const abs = path.resolve(labDir, s);
+      const ok = !path.isAbsolute(s) && (isInside(labDir, abs) || isInside(suitesDir, abs));
+      if (!ok) {
+        out.push(
+          problemAt(
+            source,
+            ["machines", m.index, "suites", j],
+            `suite ${s} is outside the lab's folder (it resolves to ${displayPath(abs)})`,
+            `put the spec file beside the lab file (or in a folder below it, or in the repository's suites/) and name it by a relative path: a suite is code patchlab runs`,
+          ),
+        );
+      }
+    });
+  }
+  return out;
+}
+
+function isInside(dir: string, p: string): boolean {
+  const r = path.relative(dir, p);
+  return r !== "" && !r.startsWith("..") && !path.isAbsolute(r);
 }
 
 /** A lab under <configRoot>/labs is found by its file name, so that must be its name too. */
@@ -87,6 +126,29 @@ function checkAddresses(source: YamlSource, data: Record<string, unknown>, machi
   const shown = formatSubnet(subnet);
   const range = `${formatIpv4(firstHostOf(subnet))} to ${formatIpv4(lastHostOf(subnet))}`;
 
+  if (!PRIVATE_RANGES.some((r) => within(subnet, r))) {
+    out.push(
+      problemAt(
+        source,
+        ["network", "subnet"],
+        `subnet ${shown} is not a private range: a lab network takes the routes of its subnet on this host, so a public range (RFC 1918 says 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 are private) would cut the host off from real addresses`,
+        "choose a subnet inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 that no other network on this host uses, e.g. `subnet: 172.30.90.0/24`",
+        { omitValue: true },
+      ),
+    );
+    return out; // addresses in a refused subnet are not worth checking
+  }
+  if (subnet.prefix < WIDEST_LAB_PREFIX) {
+    out.push(
+      problemAt(
+        source,
+        ["network", "subnet"],
+        `subnet ${shown} is wider than /${WIDEST_LAB_PREFIX}: it would take ${subnet.size} addresses of this host's private space for a lab`,
+        `use a /${WIDEST_LAB_PREFIX} or narrower, sized for the machines (a /24 holds 244), e.g. \`subnet: ${formatIpv4(subnet.network)}/24\``,
+        { omitValue: true },
+      ),
+    );
+  }
   if (subnet.hostBitsSet) {
     out.push(problemAt(source, ["network", "subnet"], `subnet has host bits set; the network address is ${formatIpv4(subnet.network)}`, `write \`subnet: ${shown}\``));
   }

@@ -8,9 +8,12 @@ import { choices, isLabName, labFileFor, listLabs, resolveConfigRoot } from "./c
 import { checkLab } from "./lab-checks.ts";
 import { parseYamlFile } from "./parse-yaml.ts";
 import { checkPatch, debPathOf } from "./patch-checks.ts";
+import { checkSupersedence } from "./supersedence.ts";
 import { problemAt } from "./problem.ts";
 import { Batch, Lab, Patch } from "./schemas.ts";
 import { displayPath, type YamlSource } from "./yaml-source.ts";
+
+export { checkLabFitsHost } from "./host-fit.ts";
 
 export { parseYamlFile, type ParsedYaml, type ParseOptions, type CheckContext } from "./parse-yaml.ts";
 export { resolveConfigRoot, listLabs, listImages } from "./config-root.ts";
@@ -27,6 +30,8 @@ export interface LoadedLab {
   lab: Lab;
   /** Absolute path of the lab file. */
   file: string;
+  /** Where each value was written, for checks made later (against the host) to point at a line. */
+  source?: YamlSource;
 }
 export interface LoadedPatch {
   patch: Patch;
@@ -54,7 +59,7 @@ export async function loadLab(fileOrName: string, opts: LoadOptions = {}): Promi
     notFoundRemedy: labsRemedy(root),
     check: ({ source, data }) => checkLab(source, data, root),
   });
-  return { lab: parsed.value, file: parsed.file };
+  return { lab: parsed.value, file: parsed.file, source: parsed.source };
 }
 
 /** Load a patch manifest; its `deb.file`/`deb.build` must exist next to it. */
@@ -83,6 +88,12 @@ export async function loadBatch(file: string, opts: LoadOptions = {}): Promise<L
       const entries = Array.isArray(record["patches"]) ? record["patches"] : [];
       patches.push(...(await loadBatchPatches(source, entries, problems)));
       if (lab) problems.push(...checkApplicability(source, lab, patches));
+      problems.push(
+        ...checkSupersedence(
+          source,
+          patches.map((p) => ({ id: p.patch.id, supersedes: p.patch.kind === "apt" ? p.patch.apt.supersedes : [], index: p.index, file: displayPath(p.file) })),
+        ),
+      );
       return problems;
     },
   });
@@ -145,12 +156,13 @@ async function loadBatchPatches(source: YamlSource, entries: unknown[], problems
 function checkApplicability(source: YamlSource, { lab, file }: LoadedLab, patches: Indexed[]): ConfigError[] {
   const roles = new Set(lab.machines.flatMap((m) => m.roles));
   return patches
-    .filter(({ patch }) => !patch.appliesTo.roles.some((r) => roles.has(r)))
-    .map(({ patch, index }) =>
+    // An apt patch without appliesTo targets the machines that have its packages: a scan decides.
+    .flatMap(({ patch, index }) => (patch.appliesTo && !patch.appliesTo.roles.some((r) => roles.has(r)) ? [{ patch, index, roles: patch.appliesTo.roles }] : []))
+    .map(({ patch, index, roles: wanted }) =>
       problemAt(
         source,
         ["patches", index],
-        `patch "${patch.id}" applies to roles [${patch.appliesTo.roles.join(", ")}] but no machine in lab '${lab.name}' plays any of them`,
+        `patch "${patch.id}" applies to roles [${wanted.join(", ")}] but no machine in lab '${lab.name}' plays any of them`,
         `add a machine with one of those roles to ${displayPath(file)}, or remove the patch from this batch`,
       ),
     );

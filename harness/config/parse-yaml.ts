@@ -1,11 +1,13 @@
 // Read one YAML config file and validate it against a zod schema, collecting every
 // problem of the file in one pass. Every format patchlab reads goes through here so
 // labs, patches, batches (and later policies, waivers, catalogs) report errors alike.
+import { constants as fsConstants } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { LineCounter, parseDocument, type YAMLError } from "yaml";
 import type { z } from "zod";
 import { ConfigError, ConfigErrors } from "../core/errors.ts";
+import { flowDepthOver, formatBytes, limitEnv, limits } from "./limits.ts";
 import { byPosition, fileProblem } from "./problem.ts";
 import { displayPath, YamlSource } from "./yaml-source.ts";
 import { issuesToProblems } from "./zod-issues.ts";
@@ -46,22 +48,41 @@ export async function parseYamlFile<S extends z.ZodType>(
   const abs = path.resolve(file);
   const shown = displayPath(abs);
   const what = opts.what ?? "config file";
-  const text = await readText(abs, shown, what, opts.notFoundRemedy);
-
-  const lineCounter = new LineCounter();
-  // prettyErrors off: we want the parser's one-line message and compute line:col ourselves.
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    throw new ConfigErrors(doc.errors.map((e) => syntaxProblem(e, shown, lineCounter)));
-  }
-  if (doc.contents === null) {
+  const max = limits();
+  const text = await readText(abs, shown, what, max.configBytes, opts.notFoundRemedy);
+  const deep = flowDepthOver(text, max.flowDepth);
+  if (deep) {
     throw new ConfigErrors([
-      fileProblem(shown, `the ${what} is empty`, `write the ${what} as a YAML mapping of \`key: value\` lines`),
+      fileProblem(
+        shown,
+        `YAML nested more than ${max.flowDepth} levels deep ([ and { inside each other)`,
+        `a ${what} needs a few levels at most: flatten the structure (or raise ${limitEnv("flowDepth")} if it is really meant)`,
+        deep,
+      ),
     ]);
   }
-  const data: unknown = doc.toJS();
+
+  const lineCounter = new LineCounter();
+  let doc: ReturnType<typeof parseDocument>;
+  let data: unknown;
+  try {
+    // prettyErrors off: we want the parser's one-line message and compute line:col ourselves.
+    doc = parseDocument(text, { lineCounter, prettyErrors: false });
+    if (doc.errors.length > 0) {
+      throw new ConfigErrors(doc.errors.map((e) => syntaxProblem(e, shown, lineCounter)));
+    }
+    if (doc.contents === null) {
+      throw new ConfigErrors([
+        fileProblem(shown, `the ${what} is empty`, `write the ${what} as a YAML mapping of \`key: value\` lines`),
+      ]);
+    }
+    data = doc.toJS({ maxAliasCount: max.aliasCount });
+  } catch (err) {
+    if (err instanceof ConfigErrors) throw err;
+    throw new ConfigErrors([parserGaveUp(err, shown, what, text, lineCounter)]);
+  }
   if (data === null || typeof data !== "object" || Array.isArray(data)) {
-    const pos = doc.contents.range ? lineCounter.linePos(doc.contents.range[0]) : undefined;
+    const pos = doc.contents?.range ? lineCounter.linePos(doc.contents.range[0]) : undefined;
     throw new ConfigErrors([
       fileProblem(
         shown,
@@ -82,10 +103,49 @@ export async function parseYamlFile<S extends z.ZodType>(
   return { value: result.data as z.infer<S>, file: abs, source };
 }
 
-async function readText(abs: string, shown: string, what: string, notFoundRemedy?: string): Promise<string> {
+/**
+ * The file's text, refusing before reading what no config file is: a directory, a device or
+ * FIFO (reading would never end), a file over the size limit, binary data.
+ */
+async function readText(abs: string, shown: string, what: string, maxBytes: number, notFoundRemedy?: string): Promise<string> {
+  let fh: fs.FileHandle | undefined;
   try {
-    return await fs.readFile(abs, "utf8");
+    // O_NONBLOCK: opening a FIFO with no writer must not block; we refuse it just below.
+    fh = await fs.open(abs, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    const stat = await fh.stat();
+    if (stat.isDirectory()) {
+      throw new ConfigErrors([fileProblem(shown, `is a directory, not a ${what}`, `name the YAML file inside it`)]);
+    }
+    if (!stat.isFile()) {
+      throw new ConfigErrors([
+        fileProblem(shown, `is not a regular file (a device, FIFO or socket), so it cannot be a ${what}`, `name a YAML file; copy the content to a file first if it comes from a pipe`),
+      ]);
+    }
+    const tooBig = (size: string) =>
+      new ConfigErrors([
+        fileProblem(
+          shown,
+          `the ${what} is ${size}, over the ${formatBytes(maxBytes)} limit for config files`,
+          `a ${what} is a few KB of YAML: check that this is the right file (or raise ${limitEnv("configBytes")} if it is really meant)`,
+        ),
+      ]);
+    if (stat.size > maxBytes) throw tooBig(formatBytes(stat.size));
+    // Read at most one byte past the limit: a file that grows (or lies about its size) stops there.
+    const buf = Buffer.alloc(maxBytes + 1);
+    let n = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+      if (n > maxBytes) throw tooBig(`more than ${formatBytes(maxBytes)}`);
+    }
+    const bytes = buf.subarray(0, n);
+    if (bytes.includes(0)) {
+      throw new ConfigErrors([fileProblem(shown, `is not a text file (it contains NUL bytes), so it cannot be a ${what}`, `name the YAML ${what}; a binary file was given`)]);
+    }
+    return bytes.toString("utf8");
   } catch (err) {
+    if (err instanceof ConfigErrors) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT") {
       throw new ConfigErrors([fileProblem(shown, `${what} not found`, notFoundRemedy ?? `check the path: ${abs} does not exist`)]);
@@ -93,10 +153,38 @@ async function readText(abs: string, shown: string, what: string, notFoundRemedy
     if (code === "EISDIR") {
       throw new ConfigErrors([fileProblem(shown, `is a directory, not a ${what}`, `name the YAML file inside it`)]);
     }
+    if (code === "ELOOP") {
+      throw new ConfigErrors([fileProblem(shown, `is a symbolic link loop`, `point the link at a real file, or name the file itself`)]);
+    }
     throw new ConfigErrors([
       fileProblem(shown, `cannot read the ${what}: ${(err as Error).message}`, `check the file's permissions`),
     ]);
+  } finally {
+    await fh?.close();
   }
+}
+
+/**
+ * The parser threw instead of reporting: an alias bomb (anchors expanding a million-fold) or
+ * nesting too deep for its recursion. Bad input, said as such, never an internal error.
+ */
+function parserGaveUp(err: unknown, shown: string, what: string, text: string, lc: LineCounter): ConfigError {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/alias/i.test(message)) {
+    const first = /(^|[\s[{,:-])\*[^\s,\]}]+/m.exec(text);
+    const pos = first ? lc.linePos(first.index + first[1]!.length) : undefined;
+    return fileProblem(
+      shown,
+      `YAML aliases expand to too many values (more than ${limits().aliasCount} per alias): this looks like an alias bomb ("billion laughs")`,
+      `write the values out, or use fewer \`*alias\` references to \`&anchor\`s that themselves contain aliases (or raise ${limitEnv("aliasCount")} if it is really meant)`,
+      pos ? { line: pos.line, column: pos.col } : {},
+    );
+  }
+  return fileProblem(
+    shown,
+    `the YAML parser gave up: ${message.split("\n")[0]}`,
+    `simplify the ${what}: it is nested too deeply or is not YAML`,
+  );
 }
 
 const syntaxRemedies: Record<string, string> = {

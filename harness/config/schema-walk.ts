@@ -82,3 +82,10 @@ export function descriptionAt(root: AnySchema, fieldPath: FieldPath): string | u
   }
   return undefined;
 }
+
+/** The object alternatives of the union at `fieldPath` (a discriminated union's branches). */
+export function unionBranchesAt(root: AnySchema, fieldPath: FieldPath): AnySchema[] {
+  return schemasAt(root, fieldPath)
+    .flatMap(unwrap)
+    .filter((s) => defOf(s).type === "object");
+}

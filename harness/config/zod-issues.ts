@@ -3,7 +3,7 @@
 import type { z } from "zod";
 import type { LocatedConfigError } from "./problem.ts";
 import { problemAt, shortJson } from "./problem.ts";
-import { descriptionAt, keysAt, requiredKeysAt, unionShapesAt } from "./schema-walk.ts";
+import { descriptionAt, keysAt, requiredKeysAt, unionBranchesAt, unionShapesAt } from "./schema-walk.ts";
 import { closest } from "./suggest.ts";
 import { formatFieldPath, valueAt, type FieldPath, type YamlSource } from "./yaml-source.ts";
 
@@ -98,6 +98,8 @@ class IssueContext {
    * which forms are accepted.
    */
   private union(issue: Extract<Issue, { code: "invalid_union" }>, p: FieldPath): LocatedConfigError[] {
+    const d = issue as { note?: string; discriminator?: string; options?: unknown[] };
+    if (d.note === "No matching discriminator" && d.discriminator) return this.discriminator(p, d.discriminator, (d.options ?? []).map(String));
     const matchedKeys = (branch: readonly Issue[]) =>
       branch.length > 0 &&
       branch.every(
@@ -120,6 +122,35 @@ class IssueContext {
         { omitValue: !isRecord(value) },
       ),
     ];
+  }
+
+  /**
+   * A discriminated union (a patch's `kind:`) with an unknown or missing discriminator. When the
+   * other keys show which form was meant (`deb:` present -> kind deb), say so and report that
+   * form's own problems too, so one pass shows everything to fix. (catalog helper, issue 7)
+   */
+  private discriminator(p: FieldPath, key: string, allowed: string[]): LocatedConfigError[] {
+    const parentPath = p.slice(0, -1);
+    const parent = valueAt(this.source.data, parentPath);
+    const branches = unionBranchesAt(this.schema, parentPath);
+    const keysOf = (b: AnySchema) => Object.keys((b._zod.def as unknown as { shape?: Record<string, unknown> }).shape ?? {});
+    const unique = (b: AnySchema) => keysOf(b).filter((k) => k !== key && branches.filter((o) => keysOf(o).includes(k)).length === 1);
+    const meant = branches.find((b) => unique(b).some((k) => hasKey(parent, k)));
+    const meantValue = meant ? String(((meant._zod.def as unknown as { shape: Record<string, AnySchema> }).shape[key]!._zod.def as unknown as { values?: unknown[] }).values?.[0] ?? "") : undefined;
+    const value = valueAt(this.source.data, p);
+    const out = [
+      problemAt(
+        this.source,
+        p,
+        hasKey(parent, key) ? `unknown ${key} ${shortJson(value)}` : `missing required key "${key}"`,
+        meantValue ? `write \`${key}: ${meantValue}\`` : `use one of: ${allowed.join(", ")}`,
+      ),
+    ];
+    if (meant) {
+      const r = (meant as unknown as z.ZodType).safeParse(parent);
+      if (!r.success) out.push(...r.error.issues.filter((i) => i.path[0] !== key).flatMap((i) => this.convert(i as Issue, parentPath)));
+    }
+    return out;
   }
 
   /** "to machine 'web'", "under `owner:` of machine 'web'", "at the top level of the file". */

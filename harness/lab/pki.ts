@@ -3,13 +3,15 @@
 // subjectAltNames, and cached by their name list so issuing the same names again returns the
 // same certificate (provisioning stays idempotent).
 import { createHash, randomBytes, X509Certificate } from "node:crypto";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs/promises";
 import { existsSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import type { Lab } from "../config/schemas.ts";
+import { ChildFailed, runChild } from "../core/child.ts";
 import { LabError } from "../core/errors.ts";
+import { envNameFor, timeoutMs } from "../core/timeouts.ts";
 import type { LabPki } from "./roles/types.ts";
 
 export const CA_DAYS = 3650;
@@ -19,29 +21,27 @@ const RENEW_BEFORE_MS = 30 * 24 * 3600_000;
 
 const DNS_NAME = /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
-function openssl(args: string[], cwd: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn("openssl", args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    p.stdout.on("data", (b: Buffer) => (out += b.toString()));
-    p.stderr.on("data", (b: Buffer) => (out += b.toString()));
-    p.once("error", (e) => reject(e));
-    p.once("close", (code) =>
-      code === 0
-        ? resolve()
-        : reject(
-            new LabError(
-              "harness",
-              `openssl ${args[0]} failed (exit ${code}): ${out.trim().split("\n").slice(-5).join(" | ")}`,
-              "check the host's openssl (`openssl version`); delete the lab's pki directory to start over",
-            ),
-          ),
+async function openssl(args: string[], cwd: string): Promise<void> {
+  try {
+    await runChild("openssl", args, {
+      cwd,
+      timeoutMs: timeoutMs("openssl"),
+      what: `openssl ${args[0]}`,
+      timeoutRemedy: `openssl should take well under a second: check the host's load and entropy (\`cat /proc/sys/kernel/random/entropy_avail\`); raise ${envNameFor("openssl")} on a very slow host`,
+    });
+  } catch (e) {
+    if (!(e instanceof ChildFailed)) throw e;
+    const out = (e.result.stdout + e.result.stderr).trim();
+    throw new LabError(
+      "harness",
+      `openssl ${args[0]} failed (exit ${e.result.code}): ${out.split("\n").slice(-5).join(" | ")}`,
+      "check the host's openssl (`openssl version`); delete the lab's pki directory to start over",
     );
-  });
+  }
 }
 
 function requireOpenssl(): void {
-  if (spawnSync("openssl", ["version"], { stdio: "ignore" }).status !== 0) {
+  if (spawnSync("openssl", ["version"], { stdio: "ignore", timeout: 10_000 }).status !== 0) {
     throw new LabError("dependency-missing", "openssl is not installed on this host; the lab CA needs it", "run `npx patchlab doctor --fix` (or `apt-get install openssl`)");
   }
 }

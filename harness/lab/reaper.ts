@@ -7,16 +7,28 @@ import path from "node:path";
 import type Docker from "dockerode";
 import { ownerAlive } from "../core/owner.ts";
 import { reportsRoot } from "../core/paths.ts";
+import { scrubTree } from "../core/redact.ts";
 import type { Logger } from "../core/log.ts";
 import { nullLogger } from "../core/log.ts";
 import { Labels } from "./drivers/docker-engine.ts";
 import type { DockerDriver } from "./drivers/docker-driver.ts";
+import { removeNetworkForce } from "./drivers/docker-network.ts";
+
+export interface ReapFailure {
+  what: "container" | "snapshot" | "network" | "restore";
+  name: string;
+  error: string;
+}
 
 export interface ReapReport {
   restored: { machine: string; container: string; run: string }[];
   removedContainers: string[];
   removedNetworks: string[];
   removedSnapshots: number;
+  /** What could not be put back or removed: reported as failed, never as done. The next reap retries. */
+  failed: ReapFailure[];
+  /** Networks of dead runs still used by a live lab that took the same name: left alone on purpose. */
+  kept: { network: string; reason: string }[];
 }
 
 export interface ReapOptions {
@@ -24,20 +36,36 @@ export interface ReapOptions {
   owner?: string;
 }
 
+const is404 = (e: unknown) => (e as { statusCode?: number }).statusCode === 404;
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
 export async function reap(docker: Docker, driver: DockerDriver, log: Logger = nullLogger, opts: ReapOptions = {}): Promise<ReapReport> {
   const isDead = (labels: Record<string, string> | undefined) => {
     const owner = labels?.[Labels.owner];
     return !!owner && owner !== "none" && (owner === opts.owner || !ownerAlive(owner));
   };
-  const report: ReapReport = { restored: [], removedContainers: [], removedNetworks: [], removedSnapshots: 0 };
+  const report: ReapReport = { restored: [], removedContainers: [], removedNetworks: [], removedSnapshots: 0, failed: [], kept: [] };
+  const fail = (what: ReapFailure["what"], name: string, e: unknown) => {
+    report.failed.push({ what, name, error: messageOf(e) });
+    log.error(`reaper could not clean up ${what} ${name}; the next command retries`, { what, name, error: messageOf(e) });
+  };
 
   // 1. Machines of dead ephemeral runs: remove (their snapshots go in step 2).
   const containers = await docker.listContainers({ all: true, filters: { label: [`${Labels.managed}=true`, "patchlab.ephemeral=true"] } });
-  for (const c of containers.filter((c) => isDead(c.Labels))) {
-    await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-    report.removedContainers.push(c.Names[0]?.replace(/^\//, "") ?? c.Id);
-  }
-  const ephemeralRunsGone = new Set(containers.filter((c) => isDead(c.Labels)).map((c) => c.Labels[Labels.run]));
+  const deadContainers = containers.filter((c) => isDead(c.Labels));
+  await Promise.all(
+    deadContainers.map(async (c) => {
+      const name = c.Names[0]?.replace(/^\//, "") ?? c.Id;
+      try {
+        await docker.getContainer(c.Id).remove({ force: true });
+        report.removedContainers.push(name);
+      } catch (e) {
+        if (is404(e)) report.removedContainers.push(name); // gone already: that is what we wanted
+        else fail("container", name, e);
+      }
+    }),
+  );
+  const ephemeralRunsGone = new Set(deadContainers.map((c) => c.Labels[Labels.run]));
 
   // 2. Pre-run snapshots of dead runs: restore the machine they were taken of, then delete them.
   const snaps = await docker.listImages({ filters: { label: [`${Labels.kind}=snapshot`] } });
@@ -58,29 +86,56 @@ export async function reap(docker: Docker, driver: DockerDriver, log: Logger = n
         noteInterrupted(run, `machine ${machine} restored from its pre-run snapshot by the reaper`);
       } catch (e) {
         // Keep the snapshot: it is the only way back. The next reap tries again.
-        log.error("could not restore machine of interrupted run; snapshot kept", { machine, run, error: (e as Error).message });
+        fail("restore", `${machine} (run ${run})`, e);
         continue;
       }
     } else {
       noteInterrupted(run, `ephemeral machine ${machine} removed by the reaper`);
     }
-    for (const tag of img.RepoTags ?? []) await docker.getImage(tag).remove({ force: true }).catch(() => undefined);
-    report.removedSnapshots++;
+    let all = true;
+    for (const tag of img.RepoTags ?? []) {
+      try {
+        await docker.getImage(tag).remove({ force: true });
+      } catch (e) {
+        if (!is404(e)) {
+          all = false;
+          fail("snapshot", tag, e);
+        }
+      }
+    }
+    if (all) report.removedSnapshots++;
   }
 
   await driver.pruneSnapshots();
 
-  // 3. Networks of dead ephemeral runs (after their containers are gone).
+  // 3. Networks of dead ephemeral runs (after their containers are gone). Endpoints left by
+  // killed runs are disconnected; a network a live lab reuses under the same name is kept.
   const nets = await docker.listNetworks({ filters: { label: [`${Labels.managed}=true`, "patchlab.ephemeral=true"] } });
   for (const n of nets.filter((n) => isDead(n.Labels))) {
     try {
-      await docker.getNetwork(n.Id).remove();
-      report.removedNetworks.push(n.Name);
-    } catch {
-      /* still in use by a live lab that took the same name: leave it */
+      const r = await removeNetworkForce(docker, n.Id, { keepFor: (ep) => liveUser(docker, ep.id, isDead) });
+      if (r.result === "kept") report.kept.push({ network: n.Name, reason: r.reason });
+      else {
+        report.removedNetworks.push(n.Name);
+        if (r.disconnected.length) log.warn("disconnected endpoints left on a dead run's network", { network: n.Name, endpoints: r.disconnected });
+      }
+    } catch (e) {
+      fail("network", n.Name, e);
     }
   }
   return report;
+}
+
+/** Why the container behind an endpoint must keep its network: it exists and is not a dead run's. */
+async function liveUser(docker: Docker, id: string, isDead: (l: Record<string, string> | undefined) => boolean): Promise<string | undefined> {
+  try {
+    const c = await docker.getContainer(id).inspect();
+    if (isDead(c.Config.Labels ?? undefined)) return undefined;
+    return `container ${c.Name.replace(/^\//, "")} still uses it`;
+  } catch (e) {
+    if (is404(e)) return undefined; // a stale endpoint: its container is gone
+    throw e;
+  }
 }
 
 /** Mark the interrupted run's report so a reader knows why it is incomplete. Never overwrites results. */
@@ -88,4 +143,5 @@ function noteInterrupted(runId: string, what: string): void {
   const dir = path.join(reportsRoot(), runId);
   if (!fs.existsSync(dir)) return;
   fs.appendFileSync(path.join(dir, "interrupted.log"), `${new Date().toISOString()} ${what}\n`);
+  scrubTree(dir); // the killed run never reached its own final pass over what it wrote
 }

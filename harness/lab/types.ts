@@ -57,6 +57,13 @@ export interface SnapshotRef {
   ref: string;
   createdAt: string;
   runId?: string;
+  /**
+   * Set (to the reason) when the driver could not take a real snapshot: an ssh machine without
+   * snapshot hooks. Nothing was saved, restore() of it throws SnapshotNotPossible; the run rolls
+   * the patch back by uninstall and reports the snapshot check as not possible (needs review),
+   * never as passed. See harness/lab/snapshot-check.ts.
+   */
+  notPossible?: string;
 }
 
 export interface MachineStatus {
@@ -73,6 +80,11 @@ export interface UpOptions {
   runId: string;
   /** Deadline (epoch ms) for every machine to be ready. */
   deadline: number;
+  /**
+   * Every machine of the lab, from every driver (a mixed lab): provisioning needs them all
+   * (the DNS zone, certificate names). Default: the driver's own machines.
+   */
+  machines?: MachineHandle[];
 }
 
 export interface LabDriver {

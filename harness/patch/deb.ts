@@ -3,53 +3,78 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
+import os from "node:os";
 import type { Patch } from "../config/schemas.ts";
+import { ChildFailed, runChild } from "../core/child.ts";
 import { ConfigError, LabError, PatchError } from "../core/errors.ts";
+import { envNameFor, timeoutMs } from "../core/timeouts.ts";
 import type { Connection } from "../lab/types.ts";
 import type { PatchArtifact, PatchProvisioner, StepOutcome } from "./types.ts";
 
-const run = promisify(execFile);
-
 export type { PatchArtifact, PatchProvisioner, PayloadItem, StepOutcome } from "./types.ts";
 
-async function dpkgDeb(args: string[], what: string): Promise<string> {
+async function dpkgDeb(args: string[], what: string, where: { file: string; field: string }): Promise<string> {
+  const deadline = timeoutMs("dpkg-deb"); // a bad override is its own error, not dpkg-deb's
   try {
-    return (await run("dpkg-deb", args, { maxBuffer: 16 << 20 })).stdout;
+    return (
+      await runChild("dpkg-deb", args, {
+        timeoutMs: deadline,
+        what: `dpkg-deb for ${what}`,
+        timeoutRemedy: `a package this slow to build or read is unusual: check the host's load and disk; raise ${envNameFor("dpkg-deb")} for a very large package`,
+      })
+    ).stdout;
   } catch (e) {
-    const err = e as NodeJS.ErrnoException & { stderr?: string };
+    if (e instanceof LabError) throw e;
+    const err = e as NodeJS.ErrnoException;
     if (err.code === "ENOENT") {
       throw new LabError("dependency-missing", "dpkg-deb is not installed on the harness", "install it: `apt-get install dpkg` (Debian/Ubuntu)");
     }
-    throw new ConfigError(`${what}: dpkg-deb failed: ${(err.stderr ?? err.message).trim()}`, "fix the package tree (DEBIAN/control must be a valid control file) or the .deb file");
+    const stderr = e instanceof ChildFailed ? e.result.stderr : err.message;
+    throw new ConfigError(`${what}: dpkg-deb failed: ${stderr.trim()}`, "fix the package tree (DEBIAN/control must be a valid control file) or the .deb file", where);
   }
 }
 
 /** Build (for `deb.build`) or locate (for `deb.file`) the patch's .deb and read its identity. */
 export async function prepareDeb(patch: Patch, manifestFile: string, workDir: string): Promise<PatchArtifact> {
+  if (patch.kind !== "deb") {
+    throw new ConfigError(`${manifestFile}: patch ${patch.id} is of kind ${patch.kind}, not deb`, "prepare it with its own kind's provisioner (harness/patch/registry.ts)");
+  }
   const base = path.dirname(manifestFile);
-  let debFile: string;
-  if ("build" in patch.deb) {
-    const tree = path.resolve(base, patch.deb.build);
-    fs.mkdirSync(workDir, { recursive: true });
-    debFile = path.join(workDir, `${patch.id}.deb`);
-    // --root-owner-group: the files belong to root on the machine whoever built the tree.
-    await dpkgDeb(["--root-owner-group", "-Zgzip", "--build", tree, debFile], `${manifestFile}: deb.build`);
-  } else {
-    debFile = path.resolve(base, patch.deb.file);
+  if ("file" in patch.deb) {
+    const debFile = path.resolve(base, patch.deb.file);
     if (!fs.existsSync(debFile)) {
       throw new ConfigError(`${manifestFile}: deb.file: ${debFile} does not exist`, "point deb.file at an existing .deb (relative to the manifest)", { file: manifestFile, field: "deb.file", value: patch.deb.file });
     }
+    return { patch, manifestFile, debFile, ...(await identify(debFile, manifestFile, "deb.file")) };
   }
-  const fields = await dpkgDeb(["-f", debFile, "Package", "Version"], `${manifestFile}: deb`);
+  const tree = path.resolve(base, patch.deb.build);
+  // Built aside and copied into the run's directory only once it is good: a tree dpkg-deb
+  // refuses is bad input, and bad input leaves nothing behind.
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "patchlab-deb-"));
+  try {
+    const built = path.join(scratch, `${patch.id}.deb`);
+    // --root-owner-group: the files belong to root on the machine whoever built the tree.
+    await dpkgDeb(["--root-owner-group", "-Zgzip", "--build", tree, built], `${manifestFile}: deb.build`, { file: manifestFile, field: "deb.build" });
+    const identity = await identify(built, manifestFile, "deb.build");
+    fs.mkdirSync(workDir, { recursive: true });
+    const debFile = path.join(workDir, `${patch.id}.deb`);
+    fs.copyFileSync(built, debFile);
+    return { patch, manifestFile, debFile, ...identity };
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+async function identify(debFile: string, manifestFile: string, field: string): Promise<Pick<PatchArtifact, "package" | "version" | "payload">> {
+  const what = `${manifestFile}: ${field}`;
+  const fields = await dpkgDeb(["-f", debFile, "Package", "Version"], what, { file: manifestFile, field });
   const pkg = /^Package: (.+)$/m.exec(fields)?.[1]?.trim();
   const version = /^Version: (.+)$/m.exec(fields)?.[1]?.trim();
   if (!pkg || !version) {
-    throw new ConfigError(`${manifestFile}: ${debFile} has no Package/Version control fields`, "rebuild the .deb with a complete DEBIAN/control");
+    throw new ConfigError(`${what}: ${debFile} has no Package/Version control fields`, "rebuild the .deb with a complete DEBIAN/control", { file: manifestFile, field });
   }
   const sha256 = createHash("sha256").update(fs.readFileSync(debFile)).digest("hex");
-  return { patch, manifestFile, debFile, package: pkg, version, payload: [{ package: pkg, version, sha256 }] };
+  return { package: pkg, version, payload: [{ package: pkg, version, sha256 }] };
 }
 
 const REMOTE_DIR = "/var/cache/patchlab";

@@ -11,6 +11,18 @@ export interface PayloadItem {
   sha256?: string;
 }
 
+/** apt kind: one binary package of the update as the signed index has it, and where to get it. */
+export interface AptArtifactPackage {
+  name: string;
+  version: string;
+  architecture: string;
+  sha256: string;
+  /** The package's stanza from the signed Packages index (written as is into the update server's index). */
+  stanza: Record<string, string>;
+  /** Archive URL the .deb is downloaded from (verified against sha256 before any use). */
+  url: string;
+}
+
 /** A patch ready to ship: its manifest plus what it installs. */
 export interface PatchArtifact {
   patch: Patch;
@@ -19,9 +31,11 @@ export interface PatchArtifact {
   payload: PayloadItem[];
   /** deb kind: the .deb on the harness. */
   debFile: string;
-  /** deb kind: the package the .deb holds, and its version. */
+  /** deb kind: the package the .deb holds, and its version (apt kind: the source package and its version). */
   package: string;
   version: string;
+  /** apt kind: the update's binary packages, checked against the signed index. */
+  apt?: { suite: string; packages: AptArtifactPackage[] };
 }
 
 export interface StepOutcome {

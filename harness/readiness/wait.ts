@@ -4,6 +4,7 @@ import net from "node:net";
 import https from "node:https";
 import http from "node:http";
 import { LabError } from "../core/errors.ts";
+import { timeoutMs } from "../core/timeouts.ts";
 import type { Connection } from "../lab/types.ts";
 
 export interface ProbeTarget {
@@ -59,6 +60,17 @@ export function httpGet(opts: HttpWaitOptions = {}): WaitStrategy {
     probe: (t) =>
       new Promise((resolve) => {
         const mod = opts.https ? https : http;
+        // `timeout` below is per idle socket; this is the probe's whole deadline, so a server
+        // that trickles bytes cannot hold a probe (and the readiness loop) forever.
+        const limit = timeoutMs("http-probe");
+        const hard = setTimeout(() => {
+          req.destroy();
+          resolve({ ok: false, detail: `${scheme} ${path} did not answer within ${limit} ms` });
+        }, limit);
+        const done = (r: ProbeResult) => {
+          clearTimeout(hard);
+          resolve(r);
+        };
         const req = mod.request(
           {
             host: t.ip,
@@ -71,12 +83,14 @@ export function httpGet(opts: HttpWaitOptions = {}): WaitStrategy {
           },
           (res) => {
             res.resume();
+            res.once("error", () => undefined);
             const status = res.statusCode ?? 0;
-            resolve({ ok: expect(status), detail: `${scheme} ${path} -> ${status}` });
+            done({ ok: expect(status), detail: `${scheme} ${path} -> ${status}` });
+            res.destroy(); // the status is all we need; do not wait for a body that may never end
           },
         );
-        req.once("timeout", () => { req.destroy(); resolve({ ok: false, detail: `${scheme} ${path} timed out` }); });
-        req.once("error", (e) => resolve({ ok: false, detail: `${scheme} ${path}: ${(e as NodeJS.ErrnoException).code ?? e.message}` }));
+        req.once("timeout", () => { req.destroy(); done({ ok: false, detail: `${scheme} ${path} timed out` }); });
+        req.once("error", (e) => done({ ok: false, detail: `${scheme} ${path}: ${(e as NodeJS.ErrnoException).code ?? e.message}` }));
         req.end();
       }),
   };

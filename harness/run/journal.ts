@@ -30,6 +30,19 @@ export const JournalData = z
     startedAt: z.string(),
     finishedAt: z.string().optional(),
     state: z.enum(["running", "finished", "failed"]).describe("running + no live pid = the run was interrupted"),
+    options: z
+      .object({
+        mode: z.enum(["chain", "isolate"]),
+        plan: z.string().optional(),
+        waivers: z.string().optional(),
+        timeoutS: z.number().positive(),
+        html: z.boolean(),
+        concurrency: z.number().int().positive().optional(),
+      })
+      .strict()
+      .optional()
+      .describe("how the run was started: `run --resume` continues with the same options"),
+    resumed: z.array(z.string()).optional().describe("ISO 8601 times the run was resumed"),
     steps: z.array(JournalStep),
   })
   .strict()
@@ -40,10 +53,19 @@ export class Journal {
   readonly file: string;
   private data: JournalData;
 
-  constructor(dir: string, init: Omit<JournalData, "steps" | "state" | "startedAt" | "pid">) {
+  constructor(dir: string, init: Omit<JournalData, "steps" | "state" | "startedAt" | "pid"> | { resume: JournalData }) {
     this.file = path.join(dir, "run.json");
-    this.data = { ...init, pid: process.pid, startedAt: new Date().toISOString(), state: "running", steps: [] };
+    this.data =
+      "resume" in init
+        ? { ...init.resume, pid: process.pid, state: "running", resumed: [...(init.resume.resumed ?? []), new Date().toISOString()] }
+        : { ...init, pid: process.pid, startedAt: new Date().toISOString(), state: "running", steps: [] };
+    delete this.data.finishedAt;
     this.flush();
+  }
+
+  /** The journal of an earlier run, validated (a resume continues it). */
+  static read(dir: string): JournalData {
+    return JournalData.parse(JSON.parse(fs.readFileSync(path.join(dir, "run.json"), "utf8")));
   }
 
   record(step: Omit<JournalStep, "at">): void {

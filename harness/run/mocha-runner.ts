@@ -7,12 +7,13 @@ import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { LabError } from "../core/errors.ts";
 import { readAllureOutcomes } from "../report/allure-read.ts";
 import { writeAllureResult } from "../report/lifecycle.ts";
-import { INVOCATION_LABEL, suiteLabels, suiteParameters } from "../report/labels.ts";
+import { INVOCATION_LABEL, suiteLabels, suiteParameters, type ResultMeta } from "../report/labels.ts";
+import { decorateResults } from "../report/result-files.ts";
 import { ATTEMPT_PARAMETER, type SuiteRunResult, type TestOutcome } from "../report/outcome-model.ts";
+import { repoRoot } from "../core/paths.ts";
 import {
   SUITE_CONTEXT_ENV,
   SUITE_DONE_ENV,
@@ -27,7 +28,7 @@ import { suitesRoot } from "./suites-for.ts";
 
 export type { SuiteRunResult, TestOutcome } from "../report/outcome-model.ts";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const ROOT = repoRoot;
 const MOCHA_BIN = path.join(ROOT, "node_modules/mocha/bin/mocha.js");
 const HOOKS_FILE = path.join(ROOT, "suites/support/allure-hooks.ts");
 /** Time a suite gets to exit after SIGTERM before SIGKILL. */
@@ -53,6 +54,8 @@ export interface RunSuiteOptions {
   logFile?: string;
   /** How many times a failed or broken check is run again before it is recorded (default 1). */
   retries?: number;
+  /** Repeated labels (one feature per patch) and links (advisory, CVEs): see report/labels.ts runLabels(). */
+  meta?: ResultMeta;
 }
 
 export function resolveSuiteSpec(suite: string): string {
@@ -89,6 +92,7 @@ export async function runSuite(opts: RunSuiteOptions): Promise<SuiteRunResult> {
       start,
       stop: Date.now(),
       labels: { ...labels, [INVOCATION_LABEL]: invocation },
+      ...(opts.meta ? { meta: opts.meta } : {}),
       parameters,
     });
     return { suite: name, tests, crashed: true, detail: problem };
@@ -185,6 +189,7 @@ async function runAttempt(a: AttemptInput): Promise<AttemptResult> {
   const started = Date.now();
   const exit = await runChild([process.execPath, "--import", "tsx", MOCHA_BIN, "--config", rc, a.spec], env, opts);
   const tests = readAllureOutcomes(staging, { [INVOCATION_LABEL]: invocation });
+  if (opts.meta) decorateResults(staging, opts.meta);
   return { tests, problem: crashReason(exit, fs.existsSync(doneFile), tests.length, opts.timeoutMs), staging, invocation, started };
 }
 
@@ -201,7 +206,10 @@ const isHookOutcome = (t: TestOutcome) => /^"(before|after) (all|each)" hook/.te
 
 /** What to run again after a first attempt, or undefined when every check passed (or was skipped). */
 export function retryPlan(tests: TestOutcome[]): RetryPlan | undefined {
-  const bad = tests.filter((t) => NOT_PASSED.has(t.status));
+  // A check mocha already retried in-process (this.retries) has one result per try, oldest
+  // first: only its last one counts.
+  const last = new Map(tests.map((t) => [t.name, t]));
+  const bad = [...last.values()].filter((t) => NOT_PASSED.has(t.status));
   if (bad.length === 0) return undefined;
   const names = bad.map((t) => t.name);
   if (bad.some(isHookOutcome)) return { names, grep: undefined };

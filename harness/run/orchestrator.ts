@@ -1,26 +1,39 @@
-// `patchlab run <batch>`: load and check the batch (bad input stops here, before anything is
-// created), make sure the lab is up, run every target machine's pipeline in parallel, then
-// gate and report. Results are written as they happen; the lab is always left restored.
+// `patchlab run <batch>`: load and check every input (bad input stops here, before anything
+// is created, and still writes gate.json), make sure the lab is up, run every target
+// machine's pipeline in parallel, then gate and report. Results are written as they happen;
+// the lab is always left restored; every run ends with a gate.json and the gate's exit code.
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
-import { loadBatch, type LoadedBatch } from "../config/loader.ts";
-import { asPatchlabError, LabError } from "../core/errors.ts";
+import { checkLabFitsHost, loadBatch, type LoadedBatch } from "../config/loader.ts";
+import { networkName } from "../lab/addressing.ts";
+import { ConfigErrors, ConfigError, asPatchlabError, LabError, type PatchlabError } from "../core/errors.ts";
 import { RunLogs, say } from "../core/log.ts";
+import { scrubTree } from "../core/redact.ts";
 import { reportsRoot } from "../core/paths.ts";
-import { requireEngine } from "../lab/drivers/docker-engine.ts";
+import { docker as engine, requireEngine } from "../lab/drivers/docker-engine.ts";
 import { DockerDriver } from "../lab/drivers/docker-driver.ts";
 import { acquireLabLock } from "../lab/lock.ts";
 import { reap } from "../lab/reaper.ts";
 import type { MachineHandle } from "../lab/types.ts";
-import { DebProvisioner, prepareDeb, type PatchArtifact } from "../patch/deb.ts";
-import { decide, type Decision, type GateInput } from "../gate/gate.ts";
+import type { PatchArtifact } from "../patch/types.ts";
+import { noTargetReason, prepareArtifacts, provisionerFor, targetsFor, type KindContext } from "../patch/registry.ts";
+import { decide, type ConfigProblem, type Decision, type GateInput } from "../gate/gate.ts";
+import { loadWaivers, type LoadedWaivers } from "../gate/load-waivers.ts";
 import { runSuite } from "./mocha-runner.ts";
-import { Journal } from "./journal.ts";
-import { runMachinePipeline, suitesFor, type StepRecord, type SuiteRecord } from "./machine-pipeline.ts";
-import { newRunId } from "./run-id.ts";
+import { Journal, type JournalData } from "./journal.ts";
+import { suitesFor } from "./suites-for.ts";
 import type { Depth } from "./suite-context.ts";
-import { writeRunReport } from "./finish.ts";
+import { runMachinePipeline, type Blame, type Mode, type StepRecord, type SuiteRecord } from "./machine-pipeline.ts";
+import { loadPlan, type Plan, type PlanPatch } from "../plan/plan.ts";
+import { newRunId } from "./run-id.ts";
+import { finishedMachines, readRecords, recordsOf, RecordsFile } from "./records.ts";
+import { withProgress } from "./progress.ts";
+import { ownerAlive, ownerToken } from "../core/owner.ts";
+import { writeBadInputReport, writeRunReport } from "./finish.ts";
 import { writeLifecycleJunit } from "../report/junit-lifecycle.ts";
+import { runLabels } from "../report/labels.ts";
+import { ALL_PHASES, buildGateInput, todayUtc, type PatchTargets, type Requirements } from "./gate-input.ts";
 
 export interface RunOptions {
   html: boolean;
@@ -30,8 +43,20 @@ export interface RunOptions {
   /** Per-suite deadline. */
   suiteTimeoutMs?: number;
   runId?: string;
-  /** Suite depth for every patch (default full). */
+  /** Waivers file (default lab-config/waivers.yaml when it exists). */
+  waiversFile?: string;
+  /** Suite depth of every patch the plan does not set (default full). */
   depth?: Depth;
+  /** plan.json from `patchlab plan`: which machines, phases, depth and application checks each patch needs. */
+  planFile?: string;
+  /** chain (default): a machine's patches installed together, one restart; isolate: each alone. */
+  mode?: Mode;
+  /** With html: a previous report, history dir or run dir whose Allure history to continue (a fresh CI workspace). */
+  historyFrom?: string;
+  /** How many machines work at once (default: from the host's cores and memory). */
+  concurrency?: number;
+  /** Continue this killed run (its id or directory): finished machines keep their results. */
+  resume?: string;
 }
 
 export interface RunOutcome {
@@ -40,87 +65,195 @@ export interface RunOutcome {
   decision: Decision;
 }
 
+export const GATE_INPUT_JSON = "gate-input.json";
+
 /** Which machines receive which patches: any machine with a role the patch applies to. */
 export function targetsOf(machines: MachineHandle[], artifacts: PatchArtifact[]): Map<MachineHandle, PatchArtifact[]> {
   const out = new Map<MachineHandle, PatchArtifact[]>();
   for (const m of machines) {
-    const mine = artifacts.filter((a) => a.patch.appliesTo.roles.some((r) => m.spec.roles.includes(r)));
+    const mine = artifacts.filter((a) => a.patch.appliesTo?.roles.some((r) => m.spec.roles.includes(r)));
     if (mine.length) out.set(m, mine);
   }
   return out;
 }
 
-/** Turn what the pipelines recorded into the gate's input: every required result, or its absence. */
-export function gateInput(
-  artifacts: PatchArtifact[],
-  targets: Map<MachineHandle, PatchArtifact[]>,
-  steps: StepRecord[],
-  suites: SuiteRecord[],
-  depth: Depth = "full",
-): GateInput {
+/**
+ * What a patch must show on a machine: the plan's phases, depth and application checks, or by
+ * default every phase and every suite; and the restart the patch declares.
+ */
+export function requirementsFor(m: MachineHandle, a: PatchArtifact, planned?: PlanPatch, runDepth: Depth = "full"): Requirements {
+  const depth = planned?.depth ?? runDepth;
+  const applications = planned?.applications ?? true;
   return {
-    patches: artifacts.map((a) => {
-      const id = a.patch.id;
-      const machines = [...targets.entries()].filter(([, as]) => as.includes(a)).map(([m]) => m);
-      const stepOf = (machine: string, kind: "install" | "uninstall") => {
-        const s = steps.find((x) => x.machine === machine && x.patch === id && x.step === kind);
-        if (!s) {
-          const dirty = steps.find((x) => x.machine === machine && x.patch === id && x.step === "restore" && x.status !== "passed");
-          return { status: "not-run" as const, reason: dirty ? `not verified: ${dirty.message}` : `${kind} did not run` };
-        }
-        if (s.status === "passed") return { status: "ok" as const };
-        if (s.status === "failed") return { status: "failed" as const, message: s.message };
-        return { status: "not-run" as const, reason: s.message };
-      };
-      const required = machines.flatMap((m) =>
-        suitesFor(m, { depth, applications: true }).flatMap((suite) =>
-          (["baseline", "post-install", "post-uninstall"] as const).map((phase) => {
-            const name = suite.split("/").pop()!;
-            const rec = suites.find((s) => s.machine === m.spec.name && s.phase === phase && s.result.suite === name && (phase === "baseline" || s.patch === id));
-            return { phase, machine: m.spec.name, suite: name, result: rec?.result ?? null };
-          }),
-        ),
-      );
-      if (machines.length === 0) {
-        // Nothing verified it: a missing result, never an approval.
-        const none = { machine: "(no target)", outcome: { status: "not-run" as const, reason: `no lab machine has a role in [${a.patch.appliesTo.roles.join(", ")}]` } };
-        return { patch: id, install: [none], uninstall: [none], suites: [] };
-      }
-      return {
-        patch: id,
-        install: machines.map((m) => ({ machine: m.spec.name, outcome: stepOf(m.spec.name, "install") })),
-        uninstall: machines.map((m) => ({ machine: m.spec.name, outcome: stepOf(m.spec.name, "uninstall") })),
-        suites: required,
-      };
-    }),
+    phases: planned?.phases ?? ALL_PHASES,
+    suites: suitesFor(m, { depth, applications }),
+    restart: a.patch.restart === "machine",
+    depth,
+    applications,
   };
 }
 
-export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunOutcome> {
-  const loaded: LoadedBatch = await loadBatch(batchRef);
+/** Per patch, its target machines and what each must show (or why it has none). */
+export function patchTargets(artifacts: PatchArtifact[], targets: Map<MachineHandle, PatchArtifact[]> | undefined, labName: string, unknownWhy?: string, plan?: Plan, runDepth?: Depth): PatchTargets[] {
+  return artifacts.map((a) => {
+    const planned = plan?.patches.find((x) => x.patch === a.patch.id);
+    if (planned?.applicability === "not-applicable") return { artifact: a, targets: [], notApplicable: planned.reason };
+    if (!targets) {
+      return { artifact: a, targets: [], noTarget: { status: "broken" as const, message: `not verified: the run stopped before its target machines were known: ${unknownWhy ?? "unknown error"}` } };
+    }
+    const ms = [...targets.entries()].filter(([, as]) => as.includes(a)).map(([m]) => m);
+    return {
+      artifact: a,
+      targets: ms.map((m) => ({ machine: m, requirements: requirementsFor(m, a, planned, runDepth) })),
+      ...(ms.length ? {} : { noTarget: { status: "skipped" as const, message: `${noTargetReason(a.patch, labName)}: nothing verified it` } }),
+    };
+  });
+}
+
+/** A machine's extra suites are relative to the lab file; they must exist before anything runs. */
+export function resolveExtraSuites(loaded: LoadedBatch): void {
+  const dir = path.dirname(loaded.lab.file);
+  const problems: ConfigError[] = [];
+  for (const [i, m] of loaded.lab.lab.machines.entries()) {
+    m.suites = m.suites.map((s, j) => {
+      const abs = path.resolve(dir, s);
+      if (!fs.existsSync(abs)) problems.push(new ConfigError(`${loaded.lab.file}: machines[${i}].suites[${j}]: suite ${abs} does not exist`, "point it at a spec file, relative to the lab file", { file: loaded.lab.file, field: `machines[${i}].suites[${j}]`, value: s }));
+      return abs;
+    });
+  }
+  if (problems.length) throw new ConfigErrors(problems);
+}
+
+/** A plan must be for this batch and name only known patches and machines. */
+export function checkPlan(plan: Plan, loaded: LoadedBatch, file: string): Plan {
+  const problems: ConfigError[] = [];
+  const ids = new Set(loaded.patches.map((p) => p.patch.id));
+  const machines = new Set(loaded.lab.lab.machines.map((m) => m.name));
+  if (plan.batch !== loaded.batch.name) problems.push(new ConfigError(`plan ${file} is for batch ${plan.batch}, not ${loaded.batch.name}`, "run `patchlab plan` on this batch", { file, field: "batch", value: plan.batch }));
+  for (const [i, p] of plan.patches.entries()) {
+    if (!ids.has(p.patch)) problems.push(new ConfigError(`plan ${file}: patches[${i}].patch ${p.patch} is not in batch ${loaded.batch.name}`, "re-plan after changing the batch", { file, field: `patches[${i}].patch`, value: p.patch }));
+    for (const m of p.machines) if (!machines.has(m)) problems.push(new ConfigError(`plan ${file}: patches[${i}].machines: ${m} is not a machine of lab ${loaded.lab.lab.name}`, "re-plan after changing the lab", { file, field: `patches[${i}].machines`, value: m }));
+  }
+  for (const id of ids) if (!plan.patches.some((p) => p.patch === id)) problems.push(new ConfigError(`plan ${file} has nothing for patch ${id}`, "re-plan after changing the batch", { file, field: "patches", value: id }));
+  if (problems.length) throw new ConfigErrors(problems);
+  return plan;
+}
+
+/** Bad input as gate.json problems: file, field, line, message, remedy. */
+export function problemsOf(err: PatchlabError): ConfigProblem[] {
+  const list = err instanceof ConfigErrors ? err.errors : err instanceof ConfigError ? [err] : [];
+  if (list.length === 0) return [{ message: err.message, remedy: err.remedy }];
+  return list.map((e) => ({
+    ...(e.file ? { file: e.file } : {}),
+    ...(e.field ? { field: e.field } : {}),
+    ...(e.line !== undefined ? { line: e.line } : {}),
+    message: e.message,
+    remedy: e.remedy,
+  }));
+}
+
+function writeGateInput(runDir: string, input: GateInput): void {
+  const file = path.join(runDir, GATE_INPUT_JSON);
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(input, null, 2) + "\n");
+  fs.renameSync(tmp, file);
+}
+
+/** The run to resume: its journal, and the options it was started with (bad input when there is nothing to resume). */
+export function resumeTarget(ref: string): { runDir: string; journal: JournalData } {
+  const runDir = [path.resolve(ref), path.join(reportsRoot(), ref)].find((d) => fs.existsSync(path.join(d, "run.json")));
+  if (!runDir) throw new ConfigError(`--resume ${ref}: no run journal (run.json) there or under ${reportsRoot()}`, "pass the id of a run that was killed (see reports/)", { field: "--resume", value: ref });
+  let journal: JournalData;
+  try {
+    journal = Journal.read(runDir);
+  } catch (e) {
+    throw new ConfigError(`--resume ${ref}: ${path.join(runDir, "run.json")} is not a readable run journal: ${(e as Error).message}`, "it cannot be resumed; run the batch again", { file: path.join(runDir, "run.json") });
+  }
+  if (journal.state === "finished") throw new ConfigError(`--resume ${ref}: the run finished; there is nothing to resume`, "re-gate it with `patchlab gate` or run the batch again", { field: "--resume", value: ref });
+  if (journal.pid !== process.pid && ownerAlive(ownerToken(journal.pid))) throw new LabError("busy", `run ${journal.runId} is still running (pid ${journal.pid})`, "wait for it, or stop it first");
+  if (!journal.options) throw new ConfigError(`--resume ${ref}: the run was started by an older patchlab that did not record its options`, "run the batch again", { field: "--resume", value: ref });
+  return { runDir, journal };
+}
+
+/** Machines at once: enough to use the host, few enough that each step keeps its solo speed. */
+export function defaultConcurrency(machines: number): number {
+  const byCpu = Math.max(1, os.availableParallelism());
+  const byMemory = Math.max(1, Math.floor(os.freemem() / (512 * 1024 * 1024)));
+  return Math.max(1, Math.min(machines, byCpu, byMemory));
+}
+
+export async function runBatch(batchRef: string | undefined, opts: RunOptions): Promise<RunOutcome> {
+  // A resumed run continues with the batch and options it was started with.
+  let resumed: { runDir: string; journal: JournalData } | undefined;
+  try {
+    if (opts.resume) {
+      resumed = resumeTarget(opts.resume);
+      const o = resumed.journal.options!;
+      opts = { ...opts, runId: resumed.journal.runId, mode: o.mode, timeoutS: o.timeoutS, html: o.html, ...(o.plan ? { planFile: o.plan } : {}), ...(o.waivers ? { waiversFile: o.waivers } : {}), ...(o.concurrency ? { concurrency: o.concurrency } : {}) };
+      if (batchRef && path.resolve(batchRef) !== resumed.journal.batch) throw new ConfigError(`--resume ${opts.resume} was a run of ${resumed.journal.batch}, not ${batchRef}`, "give no batch with --resume, or the same one", { field: "<batch>", value: batchRef });
+      batchRef = resumed.journal.batch;
+    }
+    if (!batchRef) throw new ConfigError("no batch given", "pass a batch file, or --resume <run>", { field: "<batch>" });
+  } catch (e) {
+    const err = asPatchlabError(e);
+    say(err.describe());
+    const runId = newRunId("resume");
+    const runDir = path.join(reportsRoot(), runId);
+    return { runId, runDir, decision: writeBadInputReport({ runDir, runId, batchRef: batchRef ?? opts.resume ?? "", loaded: undefined, err, problems: err.exitCode === 3 ? problemsOf(err) : undefined }) };
+  }
+  // 1. Inputs. Any problem here is bad input: nothing in the lab is touched, gate.json says what to fix.
+  let loaded: LoadedBatch | undefined;
+  let waivers: LoadedWaivers = { waivers: [], file: undefined };
+  let runId = opts.runId;
+  let runDir = "";
+  let plan: Plan | undefined;
+  const artifacts: PatchArtifact[] = [];
+  try {
+    loaded = await loadBatch(batchRef);
+    runId ??= newRunId(loaded.batch.name);
+    runDir = path.join(reportsRoot(), runId);
+    // The host must be able to take the lab (private subnet, no clash with its routes, capacity).
+    await checkLabFitsHost(loaded.lab, engine(), networkName(loaded.lab.lab.name));
+    waivers = await loadWaivers(opts.waiversFile);
+    resolveExtraSuites(loaded);
+    if (opts.planFile) plan = checkPlan(loadPlan(opts.planFile), loaded, opts.planFile);
+    // Build/locate every patch first: a bad package tree is bad input, found before the lab is touched.
+    // By kind (harness/patch/registry.ts): a .deb is built or read, an apt update checked against the signed index.
+    artifacts.push(...(await prepareArtifacts(loaded.patches, path.join(runDir, "patches"))));
+  } catch (e) {
+    const err = asPatchlabError(e);
+    runId ??= newRunId(path.basename(batchRef).replace(/\.ya?ml$/i, ""));
+    runDir = path.join(reportsRoot(), runId);
+    fs.rmSync(path.join(runDir, "patches"), { recursive: true, force: true });
+    say(err.describe());
+    const decision = writeBadInputReport({ runDir, runId, batchRef, loaded, err, problems: err.exitCode === 3 ? problemsOf(err) : undefined });
+    scrubTree(runDir);
+    return { runId, runDir, decision };
+  }
   const { batch } = loaded;
   const lab = loaded.lab.lab;
-  const runId = opts.runId ?? newRunId(batch.name);
-  const runDir = path.join(reportsRoot(), runId);
   const resultsDir = path.join(runDir, "allure-results");
   fs.mkdirSync(resultsDir, { recursive: true });
 
-  // Build/locate every patch first: a bad package tree is bad input, found before the lab is touched.
-  const artifacts: PatchArtifact[] = [];
-  for (const p of loaded.patches) artifacts.push(await prepareDeb(p.patch, p.file, path.join(runDir, "patches")));
-
   const logs = new RunLogs(path.join(runDir, "logs"), runId);
-  const journal = new Journal(runDir, { runId, batch: loaded.file, lab: lab.name });
-  say(`run ${runId}: batch ${batch.name} (${artifacts.length} patch(es)) on lab ${lab.name}; reports in ${path.relative(process.cwd(), runDir) || runDir}`);
+  const options = { mode: opts.mode ?? "chain", timeoutS: opts.timeoutS, html: opts.html, ...(opts.planFile ? { plan: path.resolve(opts.planFile) } : {}), ...(waivers.file ? { waivers: waivers.file } : {}), ...(opts.concurrency ? { concurrency: opts.concurrency } : {}) } as const;
+  const journal = resumed ? new Journal(runDir, { resume: resumed.journal }) : new Journal(runDir, { runId, batch: loaded.file, lab: lab.name, options });
+  // What finished machines verified before the run was killed stays; what the others half-did goes.
+  const kept = resumed ? recordsOf(readRecords(runDir), finishedMachines(readRecords(runDir))) : { steps: [], suites: [], blames: [] };
+  const records = new RecordsFile(runDir, kept);
+  say(`run ${runId}: batch ${batch.name} (${artifacts.length} patch(es)) on lab ${lab.name}; reports in ${path.relative(process.cwd(), runDir) || runDir}${resumed ? `; resumed (${new Set(kept.steps.map((s) => s.machine)).size} machine(s) already done)` : ""}`);
 
-  const docker = await requireEngine();
-  const lock = acquireLabLock(lab.name, `run ${runId}`);
-  const steps: StepRecord[] = [];
-  const suites: SuiteRecord[] = [];
+  const steps: StepRecord[] = [...kept.steps];
+  const suites: SuiteRecord[] = [...kept.suites];
+  const blames: Blame[] = [...kept.blames];
   let driver: DockerDriver | undefined;
   let ephemeral = false;
-  let decision: Decision | undefined;
+  let targets: Map<MachineHandle, PatchArtifact[]> | undefined;
+  let failure: PatchlabError | undefined;
+  let lock: { release(): void } | undefined;
   try {
+    const docker = await requireEngine();
+    lock = acquireLabLock(lab.name, `run ${runId}`, { run: runId });
     const probe = new DockerDriver(docker);
     await reap(docker, probe, logs.run);
     // A lab nobody brought up is brought up for this run alone, and taken down after it.
@@ -133,89 +266,118 @@ export async function runBatch(batchRef: string, opts: RunOptions): Promise<RunO
     journal.record({ step: "lab-up", status: "passed", durationMs: Date.now() - t0 });
     const pki = await driver.pki(lab);
 
-    const targets = targetsOf(machines, artifacts);
+    // Targets and provisioner by patch kind; apt patches fill the lab update server first.
+    const kindCtx: KindContext = { lab, machines, connect: (m) => driver!.connect(m), progress: say, runId };
+    // A plan names each patch's machines; without one, the patch kind decides (roles, or who lacks the update).
+    const only = plan ? new Map(plan.patches.map((x) => [x.patch, x.applicability === "applicable" ? x.machines : []])) : undefined;
+    targets = await targetsFor(artifacts, kindCtx, only);
     for (const a of artifacts) {
       if (![...targets.values()].some((as) => as.includes(a))) {
-        journal.record({ patch: a.patch.id, step: "plan", status: "skipped", message: `no machine in lab ${lab.name} has a role in [${a.patch.appliesTo.roles.join(", ")}]` });
+        journal.record({ patch: a.patch.id, step: "plan", status: "skipped", message: noTargetReason(a.patch, lab.name) });
       }
     }
 
-    const provisioner = new DebProvisioner();
+    const provisioner = await provisionerFor(artifacts, targets, kindCtx);
+    const patchInfo = (id: string) => {
+      const p = artifacts.find((a) => a.patch.id === id)!.patch;
+      return { id, severity: p.severity, ...(p.advisory ? { advisory: p.advisory } : {}), cves: p.cves };
+    };
     const { writeLifecycleResult } = await import("../report/allure-extras.ts");
-    await Promise.all(
-      [...targets.entries()].map(async ([m, mine]) => {
+    const done = new Set(kept.steps.map((s) => s.machine));
+    const todo = [...targets.entries()].filter(([m]) => !done.has(m.spec.name));
+    const limit = opts.concurrency ?? defaultConcurrency(todo.length);
+    await withProgress(todo.map(([m, mine]) => ({ name: m.spec.name, m, mine })), { concurrency: limit }, async ({ m, mine }, progress) => {
         try {
           await runMachinePipeline({
             driver: driver!,
             machine: m,
             all: machines,
             artifacts: mine,
+            requirements: new Map(mine.map((a) => [a.patch.id, requirementsFor(m, a, plan?.patches.find((x) => x.patch === a.patch.id), opts.depth)])),
+            mode: opts.mode ?? "chain",
             provisioner,
-            runId,
+            runId: runId!,
             runDir,
             caCertPath: pki.caCertPath,
             log: logs.machine(m.spec.name),
             deadlineMs: opts.timeoutS * 1000,
-            depth: opts.depth ?? "full",
-            applications: true,
-            runSuite: (suite, ctx, phase, patch) =>
+            runSuite: (suite, ctx, phase, tag) =>
               runSuite({
                 suite,
                 context: ctx,
                 resultsDir,
-                junitFile: path.join(runDir, "junit", `${m.spec.name}-${phase}${patch ? `-${patch}` : ""}-${suite.replace(/\W+/g, "_")}.xml`),
-                labels: {},
+                junitFile: path.join(runDir, "junit", `${m.spec.name}-${phase}${tag ? `-${tag}` : ""}-${suite.replace(/\W+/g, "_")}.xml`),
                 timeoutMs: opts.suiteTimeoutMs ?? 300_000,
                 logFile: path.join(runDir, "logs", `${m.spec.name}.suites.log`),
+                // epic = batch, feature = patch, story = phase, host, severity, owner, advisory and CVE links.
+                ...runLabels({ batch: batch.name, patches: ctx.patches.map(patchInfo), machine: m.spec, phase }),
               }),
             hooks: {
               step: (r) => {
                 steps.push(r);
+                records.append({ type: "step", ...r });
                 journal.record({ machine: r.machine, ...(r.patch ? { patch: r.patch } : {}), step: r.step, status: r.status, message: r.message, durationMs: r.stop - r.start });
-                writeLifecycleResult(resultsDir, { runId, lab: lab.name, ...r });
+                const about = r.group ?? (r.patch ? [r.patch] : mine.map((a) => a.patch.id));
+                writeLifecycleResult(resultsDir, { runId: runId!, lab: lab.name, ...r, ...runLabels({ batch: batch.name, patches: about.map(patchInfo), machine: m.spec, phase: r.step }) });
               },
               suite: (r) => {
                 suites.push(r);
+                records.append({ type: "suite", ...r });
                 const failed = r.result.tests.filter((t) => t.status !== "passed").length;
                 journal.record({ machine: r.machine, ...(r.patch ? { patch: r.patch } : {}), step: `suite ${r.result.suite} ${r.phase}`, status: r.result.crashed ? "broken" : failed ? "failed" : "passed", message: r.result.crashed ? r.result.detail : `${r.result.tests.length - failed}/${r.result.tests.length} passed` });
               },
-              progress: say,
+              blame: (b) => {
+                blames.push(b);
+                records.append({ type: "blame", ...b });
+                journal.record({ machine: b.machine, step: "blame", status: b.culprits.length ? "failed" : "passed", message: b.message });
+              },
+              progress: (line) => progress.step(line),
             },
           });
         } catch (e) {
           // The pipeline could not even restore: the snapshot is kept and the reaper retries.
-          journal.record({ machine: m.spec.name, step: "pipeline", status: "broken", message: asPatchlabError(e).message });
+          const message = `pipeline aborted and the machine could not be restored: ${asPatchlabError(e).message}`;
+          const rec: StepRecord = { machine: m.spec.name, step: "pipeline", status: "broken", message, start: Date.now(), stop: Date.now() };
+          steps.push(rec);
+          records.append({ type: "step", ...rec });
+          journal.record({ machine: m.spec.name, step: "pipeline", status: "broken", message });
         }
-      }),
-    );
-
-    decision = decide(gateInput(artifacts, targets, steps, suites, opts.depth));
+      });
     journal.finish("finished");
   } catch (e) {
-    const err = asPatchlabError(e);
-    journal.record({ step: "run", status: "broken", message: err.message });
+    failure = asPatchlabError(e);
+    journal.record({ step: "run", status: "broken", message: failure.message });
     journal.finish("failed");
-    // Even a run that could not start writes a gate decision: undecided, never approved.
-    decision = decide(gateInput(artifacts, new Map(), steps, suites));
-    decision = {
-      ...decision,
-      verdict: "needs-review",
-      exitCode: 2,
-      summary: `Run could not complete: ${err.message}\n${decision.summary}`,
-    };
-    if (!(err instanceof LabError)) logs.run.error("run failed", { error: err.message });
-    say(err.describe());
+    if (!(failure instanceof LabError)) logs.run.error("run failed", { error: failure.message });
+    say(failure.describe());
   } finally {
     try {
       if (driver && ephemeral && !opts.keep) {
         say(`taking down the lab this run brought up`);
-        await driver.down(lab);
+        await driver.down(lab).catch((e) => say(`could not take the lab down (the next command's reaper retries): ${(e as Error).message}`));
       }
     } finally {
-      lock.release();
+      lock?.release();
+      records.close();
     }
   }
+
+  // 3. Gate: what was required against what was recorded. A failed run still decides: undecided, never approved.
+  const input = buildGateInput(patchTargets(artifacts, targets, lab.name, failure?.message, plan, opts.depth), steps, suites, { today: todayUtc(), waivers: waivers.waivers, blames });
+  writeGateInput(runDir, input);
+  let decision = decide(input);
+  if (failure) {
+    decision = {
+      ...decision,
+      verdict: decision.verdict === "rejected" ? "rejected" : "needs-review",
+      exitCode: decision.exitCode === 1 ? 1 : 2,
+      summary: `Run could not complete: ${failure.message}\n${decision.summary}`,
+      error: { kind: failure instanceof LabError ? failure.kind : failure.name, message: failure.message, remedy: failure.remedy },
+    };
+  }
   writeLifecycleJunit(path.join(runDir, "junit", "lifecycle.xml"), steps);
-  const written = await writeRunReport({ runDir, runId, batch: loaded, decision, html: opts.html, journal });
+  const written = await writeRunReport({ runDir, runId, batch: loaded, decision, html: opts.html, journal, input, waiversFile: waivers.file, ...(opts.historyFrom ? { historyFrom: opts.historyFrom } : {}) });
+  // Last pass over everything the run wrote (suite processes' Allure results included): no lab credential stays.
+  scrubTree(runDir);
   return { runId, runDir, decision: written };
 }

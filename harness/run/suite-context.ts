@@ -39,7 +39,7 @@ export const SuiteContext = z
   .object({
     runId: z.string().min(1),
     phase: Phase,
-    depth: Depth.default("full").describe("limited: each suite's smoke check only; full: every check"),
+    depth: Depth.optional().describe("limited: each suite's smoke check only; full (also when absent): every check"),
     patches: z.array(z.string().min(1)).describe("patch ids installed (or about to be) in this batch"),
     lab: z
       .object({ name: z.string().min(1), domain: z.string().min(1), subnet: z.cidrv4() })

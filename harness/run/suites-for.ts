@@ -19,6 +19,7 @@ export type { Depth } from "./suite-context.ts";
  */
 export const ROLES_WITHOUT_SUITE: Readonly<Record<string, string>> = {
   client: "the client is the user's computer the suites run from",
+  updates: "the update server is the lab's own patch repository, not a service patches are verified on",
 };
 
 export interface SuitesForOptions {
@@ -54,10 +55,11 @@ export function appSuites(app: string): string[] {
 
 /**
  * The suites a machine gets: one per role (but the roles in ROLES_WITHOUT_SUITE), then, when
- * applications are required, every suite of every application it hosts. A role or
- * application without a suite is a ConfigError at lab load, so it is not silently dropped here.
+ * applications are required, every suite of every application it hosts, then the lab file's
+ * extra suites for the machine (`suites:`, spec paths). A role or application without a suite
+ * is a ConfigError at lab load, so it is not silently dropped here.
  */
-export function suitesFor(machine: { spec: Pick<Machine, "roles" | "applications"> }, opts: SuitesForOptions): string[] {
+export function suitesFor(machine: { spec: Pick<Machine, "roles" | "applications"> & { suites?: string[] } }, opts: SuitesForOptions): string[] {
   const out: string[] = [];
   for (const role of machine.spec.roles) {
     if (role in ROLES_WITHOUT_SUITE) continue;
@@ -65,6 +67,7 @@ export function suitesFor(machine: { spec: Pick<Machine, "roles" | "applications
     if (s) out.push(s);
   }
   if (opts.applications) for (const app of machine.spec.applications ?? []) out.push(...appSuites(app));
+  out.push(...(machine.spec.suites ?? []));
   return out;
 }
 

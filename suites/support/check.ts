@@ -26,7 +26,7 @@ export function serviceTime(ms: number): void {
 /** The depth this suite runs at; `full` when there is no context (the checks then report it as broken). */
 export function depth(): SuiteContext["depth"] {
   try {
-    return suiteContext().depth;
+    return suiteContext().depth ?? "full";
   } catch {
     return "full";
   }

@@ -28,7 +28,7 @@ describe("bad lab and batch files", function () {
     });
   }
 
-  it("run with a batch naming a missing patch file exits 3 and writes no run", async function () {
+  it("run with a batch naming a missing patch file exits 3 and writes only gate.json and summary.md, with the problem", async function () {
     const dir = tmpDir("badbatch");
     const batch = path.join(dir, "b.yaml");
     fs.writeFileSync(batch, "name: broken\nlab: reference\npatches:\n  - nowhere.yaml\n");
@@ -36,7 +36,12 @@ describe("bad lab and batch files", function () {
     const r = await cli(["run", batch], { env: { PATCHLAB_REPORTS_DIR: reports } });
     expect(r.code, r.stderr).to.equal(3);
     expect(r.stderr).to.match(/b\.yaml:\d+:\d+: patches\[0\]/);
-    expect(fs.existsSync(reports) ? fs.readdirSync(reports).filter((f) => !f.startsWith(".")) : []).to.deep.equal([]);
+    const runs = fs.readdirSync(reports).filter((f) => !f.startsWith("."));
+    expect(runs).to.have.length(1);
+    expect(fs.readdirSync(path.join(reports, runs[0]!)).sort()).to.deep.equal(["gate.json", "summary.md"]);
+    const gate = JSON.parse(fs.readFileSync(path.join(reports, runs[0]!, "gate.json"), "utf8")) as { verdict: string; exitCode: number; problems: { field?: string; file?: string }[] };
+    expect(gate).to.include({ verdict: "bad-input", exitCode: 3 });
+    expect(gate.problems.some((p) => p.field === "patches[0]" && /b\.yaml/.test(p.file ?? ""))).to.equal(true);
   });
 
   it("an unknown command line option exits 3", async function () {

@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import type Docker from "dockerode";
 import { expect } from "chai";
-import { Lab } from "../../harness/config/schemas.ts";
+import { Lab, type DockerMachine } from "../../harness/config/schemas.ts";
 import { DockerConnection } from "../../harness/lab/drivers/docker-connection.ts";
 import { Labels, requireEngine } from "../../harness/lab/drivers/docker-engine.ts";
 import { spawn } from "node:child_process";
@@ -235,7 +235,7 @@ describe("lab images (real Docker)", function () {
       for (const m of handles) {
         const c = await docker.createContainer({
           name: m.container,
-          Image: tags.get(m.spec.image)!,
+          Image: tags.get((m.spec as DockerMachine).image)!,
           Hostname: m.spec.name,
           Domainname: DOMAIN,
           Labels: { [Labels.managed]: "true", [Labels.kind]: "test", [TEST_LABEL]: "images" },

@@ -81,7 +81,7 @@ describe("patchlab run: one patch end to end", function () {
     const { r, gate } = await runPatch("FIX-BAD", deb, dir);
     expect(r.code, r.stdout + r.stderr).to.equal(1);
     expect(gate.patches[0]!.verdict).to.equal("rejected");
-    const regressions = gate.patches[0]!.reasons.filter((x) => x.kind === "regression");
+    const regressions = gate.patches[0]!.reasons.filter((x) => x.rule === "regression");
     expect(regressions.length).to.be.greaterThan(0);
     expect(regressions[0]!.phase).to.equal("post-install");
     expect(regressions[0]!.machine).to.equal("web");
@@ -97,7 +97,7 @@ describe("patchlab run: one patch end to end", function () {
     });
     const { r, gate, runDir } = await runPatch("FIX-INSTALL-FAILS", deb, dir);
     expect(r.code, r.stdout + r.stderr).to.equal(1);
-    expect(gate.patches[0]!.reasons.map((x) => x.kind)).to.include("install-failed");
+    expect(gate.patches[0]!.reasons.filter((x) => x.outcome === "failed").map((x) => x.phase)).to.include("install");
     // CI views that read only JUnit see it too, with the maintainer script's own words.
     const junit = fs.readFileSync(path.join(runDir, "junit", "lifecycle.xml"), "utf8");
     expect(junit).to.match(/<testcase classname="lifecycle.web" name="install FIX-INSTALL-FAILS"[^>]*>\s*<failure/);
@@ -114,8 +114,9 @@ describe("patchlab run: one patch end to end", function () {
     const { r, gate } = await runPatch("FIX-UNINSTALL-FAILS", deb, dir);
     expect(r.code, r.stdout + r.stderr).to.equal(1);
     const reasons = gate.patches[0]!.reasons;
-    expect(reasons.map((x) => x.kind)).to.include("uninstall-failed");
-    expect(reasons.find((x) => x.kind === "uninstall-failed")!.message).to.match(/dpkg --purge fixture-uninstall-fails exited 1/);
+    const failed = reasons.find((x) => x.outcome === "failed" && x.phase === "uninstall");
+    expect(failed, JSON.stringify(reasons)).to.not.equal(undefined);
+    expect(failed!.message).to.match(/dpkg --purge fixture-uninstall-fails exited 1/);
   });
 
   it("restarts the machine after a patch that asks for it, and approves it when all comes back", async function () {
@@ -138,7 +139,9 @@ describe("patchlab run: one patch end to end", function () {
     expect(r.code, r.stdout + r.stderr).to.equal(1);
     const journal = journalOf(runDir);
     expect(journal.steps.find((s) => s.step === "restart")).to.include({ status: "failed" });
-    expect(gate.patches[0]!.reasons.filter((x) => x.kind === "regression").map((x) => x.phase)).to.include("post-install");
+    // The machine that does not come back is the patch's failure; what ran after it is not evidence.
+    expect(gate.patches[0]!.reasons.find((x) => x.outcome === "failed" && x.phase === "restart")).to.not.equal(undefined);
+    expect(gate.patches[0]!.reasons.filter((x) => x.rule === "not-evidence").map((x) => x.phase)).to.include("post-install");
   });
 
   it("rejects a patch whose uninstall leaves nginx broken (post-uninstall regression)", async function () {
@@ -151,7 +154,7 @@ describe("patchlab run: one patch end to end", function () {
     });
     const { r, gate } = await runPatch("FIX-BAD-UNINSTALL", deb, dir);
     expect(r.code, r.stdout + r.stderr).to.equal(1);
-    const reasons = gate.patches[0]!.reasons.filter((x) => x.kind === "regression");
+    const reasons = gate.patches[0]!.reasons.filter((x) => x.rule === "regression");
     expect(reasons.map((x) => x.phase)).to.include("post-uninstall");
     expect(reasons.map((x) => x.phase)).to.not.include("post-install");
   });

@@ -200,7 +200,8 @@ describe("suites: every role's suite catches its broken patch and passes a good 
     expect(up.code, up.stdout + up.stderr).to.equal(0);
     const dir = tmpDir("suites-fixtures");
     const batch = writeBatch(dir, "suites-fixtures", [...BAD, ...GOOD, FLAKY]);
-    const r = await cli(["run", batch, "--depth", "full"]);
+    // --isolate: each patch alone on its freshly restored machine, so each verdict is its own.
+    const r = await cli(["run", batch, "--depth", "full", "--isolate"]);
     console.log(`      batch of ${BAD.length + GOOD.length + 1} patches on 6 machines: ${(r.ms / 1000).toFixed(0)} s`);
     code = r.code;
     runDir = runDirFrom(r.stdout);
@@ -234,7 +235,7 @@ describe("suites: every role's suite catches its broken patch and passes a good 
       expect(reasons.length).to.be.greaterThan(0);
       // Exactly its role's suite: every blocking reason is a post-install regression of that suite.
       for (const r of reasons) {
-        expect(r, JSON.stringify(r)).to.deep.include({ kind: "regression", suite: f.suite, phase: "post-install" });
+        expect(r, JSON.stringify(r)).to.deep.include({ outcome: "failed", effect: "rejects", rule: "regression", kind: "suite", suite: f.suite, phase: "post-install" });
       }
       const main = reasons.find((r) => f.check.test(r.check));
       expect(main, `no regression of ${f.check} in ${JSON.stringify(reasons.map((r) => r.check))}`).to.not.equal(undefined);
@@ -259,7 +260,9 @@ describe("suites: every role's suite catches its broken patch and passes a good 
   it("a check that answers wrongly only on its first try is flaky: retried, recorded with both tries, and does not reject", function () {
     const d = decision(FLAKY.id);
     expect(d.verdict, JSON.stringify(d.reasons.slice(0, 5))).to.not.equal("rejected");
-    expect(blocking(FLAKY.id).filter((r) => r.kind === "regression")).to.deep.equal([]);
+    expect(blocking(FLAKY.id)).to.deep.equal([]);
+    const flaky = d.reasons.filter((r) => r.outcome === "flaky");
+    expect(flaky.map((r) => [r.check, r.phase, r.effect])).to.deep.equal([["db role > db serves the sample data to the lab role", "post-install", "none"]]);
     const tries = results.filter((r) => r.name === "db serves the sample data to the lab role" && r.parameters.some((p) => p.name === "patch" && p.value === FLAKY.id) && r.parameters.some((p) => p.name === "phase" && p.value === "post-install"));
     expect(tries.map((r) => r.status).sort()).to.deep.equal(["failed", "passed"]);
     expect(new Set(tries.map((r) => r.historyId)).size, "one test in Allure, the first try shown as its retry").to.equal(1);
@@ -304,8 +307,8 @@ describe("suites: the client machine stopped mid-run", function () {
       const gate = readJson<Decision>(path.join(runDirFrom(out), "gate.json"));
       expect(gate.patches[0]!.verdict).to.equal("needs-review");
       const reasons = gate.patches[0]!.reasons.filter((r) => r.effect !== "none");
-      expect(reasons.some((r) => r.kind === "broken" || r.kind === "crashed" || r.kind === "missing"), JSON.stringify(reasons)).to.equal(true);
-      expect(reasons.filter((r) => r.kind === "regression"), "a dead client is never blamed on the patch").to.deep.equal([]);
+      expect(reasons.some((r) => r.outcome === "broken" || r.outcome === "missing"), JSON.stringify(reasons)).to.equal(true);
+      expect(reasons.filter((r) => r.outcome === "failed" || r.effect === "rejects"), "a dead client is never blamed on the patch").to.deep.equal([]);
       expect(JSON.stringify(reasons)).to.match(/client machine client .* stopped while the check ran|not running|client/);
     } finally {
       child.kill("SIGKILL");

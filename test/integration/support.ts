@@ -17,11 +17,11 @@ export interface CliResult {
 }
 
 /** Run the real CLI as a user would, in a separate process. */
-export function cli(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+export function cli(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: repoRoot,
+      cwd: opts.cwd ?? repoRoot,
       env: { ...process.env, PATCHLAB_QUIET: "0", ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -4,7 +4,8 @@
 // image (the reaper relies on that after a crash).
 import crypto from "node:crypto";
 import type Docker from "dockerode";
-import type { Lab } from "../../config/schemas.ts";
+import { isDockerMachine, type Lab } from "../../config/schemas.ts";
+import { classifyError, REMEDIES } from "../../core/classify.ts";
 import { LabError } from "../../core/errors.ts";
 import { ownerToken } from "../../core/owner.ts";
 import { nullLogger, type Logger } from "../../core/log.ts";
@@ -18,9 +19,25 @@ import { probeAll, waitUntil, type WaitStrategy } from "../../readiness/wait.ts"
 import type { Connection, LabDriver, MachineHandle, MachineStatus, SnapshotRef, UpOptions } from "../types.ts";
 import { DockerConnection } from "./docker-connection.ts";
 import { Labels } from "./docker-engine.ts";
+import { removeNetworkForce } from "./docker-network.ts";
 
 const PROVISION_MARK = "/etc/patchlab/provisioned";
 const SNAPSHOT_ONLY_LABELS = new Set<string>([Labels.createOptions, Labels.snapshotLabel, "patchlab.created"]);
+
+/** One LabError for everything that could not be removed, classified by the first failure. */
+function removalFailed(what: string, failures: { name: string; error: unknown }[]): LabError {
+  const first = failures[0]!.error;
+  const kind = first instanceof LabError ? first.kind : (classifyError(first) ?? "harness");
+  const list = failures.map((f) => `${f.name}: ${(f.error as Error).message ?? String(f.error)}`).join("; ");
+  const err = new LabError(
+    kind,
+    `could not remove everything of ${what}: ${list}`,
+    `${REMEDIES[kind] ?? "retry"}; then run the command again (what was removed stays removed)`,
+    {},
+    { cause: first },
+  );
+  return Object.assign(err, { failures });
+}
 
 export const snapshotName = (lab: string, machine: string, label: string) => `patchlab-snap/${lab}-${machine}:${label}`;
 
@@ -102,7 +119,7 @@ export class DockerDriver implements LabDriver {
       if (subnet === lab.network.subnet) return;
       // The lab file's subnet changed: the old network must go (its machines go with it).
       await this.removeLabContainers(lab);
-      await this.docker.getNetwork(same.Id).remove();
+      await removeNetworkForce(this.docker, same.Id);
     }
     try {
       await this.docker.createNetwork({
@@ -187,7 +204,7 @@ export class DockerDriver implements LabDriver {
 
   async up(lab: Lab, opts: UpOptions): Promise<MachineHandle[]> {
     const all = this.handlesFor(lab);
-    const images = [...new Set(lab.machines.map((m) => m.image))];
+    const images = [...new Set(lab.machines.filter(isDockerMachine).map((m) => m.image))];
     const tags = await ensureImages(this.docker, images, {
       log: this.log("images"),
       onProgress: this.opts.onProgress,
@@ -199,6 +216,8 @@ export class DockerDriver implements LabDriver {
     await Promise.all(
       all.map(async (m) => {
         const log = this.log(m.spec.name);
+        // Mixed labs are not wired yet: a vm or ssh machine never reaches a container.
+        if (!isDockerMachine(m.spec)) throw new LabError("harness", `machine ${m.spec.name} has driver ${m.spec.driver}, not docker`, "run it with its own driver (driverFor in harness/lab/drivers/driver-for.ts)", { machine: m.spec.name });
         const tag = tags.get(m.spec.image)!;
         const info = await this.containerInfo(m.container);
         const key = this.provisionKey(m, all, pki);
@@ -415,28 +434,42 @@ export class DockerDriver implements LabDriver {
       .catch(() => undefined); // best effort: another prune may be running
   }
 
+  /**
+   * Remove every machine of the lab, each on its own: one the engine cannot remove (or does
+   * not answer for before the call's deadline) does not stop the others. Throws a LabError
+   * naming each failure once all were tried.
+   */
   private async removeLabContainers(lab: Lab): Promise<void> {
     const cs = await this.docker.listContainers({
       all: true,
       filters: { label: [`${Labels.lab}=${lab.name}`, `${Labels.kind}=machine`] },
     });
-    await Promise.all(cs.map((c) => this.docker.getContainer(c.Id).remove({ force: true })));
+    const results = await Promise.allSettled(
+      cs.map((c) =>
+        this.docker.getContainer(c.Id).remove({ force: true }).catch((e: { statusCode?: number }) => {
+          if (e.statusCode !== 404) throw e;
+        }),
+      ),
+    );
+    const failed = results.flatMap((r, i) => (r.status === "rejected" ? [{ name: cs[i]!.Names[0]?.replace(/^\//, "") ?? cs[i]!.Id, error: r.reason as unknown }] : []));
+    if (failed.length) throw removalFailed(`lab ${lab.name}`, failed);
   }
 
   async down(lab: Lab, opts: { purgeSnapshots?: boolean } = {}): Promise<void> {
-    await this.removeLabContainers(lab);
+    const failed: { name: string; error: unknown }[] = [];
+    await this.removeLabContainers(lab).catch((e: unknown) => failed.push(...((e as { failures?: typeof failed }).failures ?? [{ name: "machines", error: e }])));
     const nets = await this.docker.listNetworks({ filters: { name: [networkName(lab.name)] } });
     for (const n of nets.filter((x) => x.Name === networkName(lab.name))) {
-      await this.docker.getNetwork(n.Id).remove().catch((e: { statusCode?: number }) => {
-        if (e.statusCode !== 404) throw e;
-      });
+      // Endpoints left behind (a killed `lab up`, a stray container) are disconnected first.
+      await removeNetworkForce(this.docker, n.Id).catch((error: unknown) => failed.push({ name: `network ${n.Name}`, error }));
     }
     if (opts.purgeSnapshots) {
-      for (const s of await this.snapshots(lab)) await this.deleteSnapshot(s);
+      for (const s of await this.snapshots(lab)) await this.deleteSnapshot(s).catch((error: unknown) => failed.push({ name: `snapshot ${s.machine}:${s.label}`, error }));
     }
     // A flattened image is the state of a machine that no longer exists.
     const flat = await this.docker.listImages({ filters: { label: [`${Labels.kind}=flattened`, `${Labels.lab}=${lab.name}`] } });
     for (const i of flat) for (const t of i.RepoTags ?? []) await this.docker.getImage(t).remove().catch(() => undefined);
     await this.pruneSnapshots();
+    if (failed.length) throw removalFailed(`lab ${lab.name}`, failed);
   }
 }

@@ -4,7 +4,6 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { ConfigError } from "../../core/errors.ts";
 
 /** Bump when the way recipes are turned into images changes (build code, labels, layout). */
@@ -16,7 +15,7 @@ export const BASE_IMAGE = "base";
 /** Repository prefix of every patchlab image: `patchlab/<name>:<hash12>`. */
 export const IMAGE_REPO_PREFIX = "patchlab/";
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+import { repoRoot } from "../../core/paths.ts";
 
 export interface RecipeOptions {
   /** Root of the recipes (one directory per image). Default: env PATCHLAB_IMAGES_DIR, else `<repo>/lab-config/images`. */

@@ -11,6 +11,7 @@ import { dnsRole } from "./dns.ts";
 import { fileRole } from "./file.ts";
 import { sshRole } from "./ssh.ts";
 import type { LabPki, ProvisionContext, RoleModule } from "./types.ts";
+import { updatesRole } from "./updates.ts";
 import { webRole } from "./web.ts";
 
 const modules: Partial<Record<ServerRole, RoleModule>> = {
@@ -21,6 +22,7 @@ const modules: Partial<Record<ServerRole, RoleModule>> = {
   app: appRole,
   ssh: sshRole,
   client: clientRole,
+  updates: updatesRole,
 };
 
 export function roleModule(role: ServerRole): RoleModule {

@@ -34,7 +34,7 @@ const cases: Expectation[] = [
     line: 9,
     column: 13,
     message: /unknown role "webserver" \(got "webserver"\)$/,
-    remedy: /^use one of: web, dns, db, file, ssh, app, client$/,
+    remedy: /^use one of: web, dns, db, file, ssh, app, client, updates$/,
     value: "webserver",
   },
   {

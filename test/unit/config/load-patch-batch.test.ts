@@ -23,7 +23,7 @@ describe("config: loading patch manifests", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "patchlab-patch-"));
     try {
       fs.mkdirSync(path.join(dir, "debs"));
-      fs.writeFileSync(path.join(dir, "debs/x_1.0_all.deb"), "");
+      fs.writeFileSync(path.join(dir, "debs/x_1.0_all.deb"), "!<arch>\n"); // an ar archive, as every .deb
       fs.writeFileSync(
         path.join(dir, "p.yaml"),
         "id: X-1\ntitle: x\nseverity: low\nkind: deb\ndeb: { file: debs/x_1.0_all.deb }\nappliesTo: { roles: [web] }\n",

@@ -13,7 +13,7 @@ describe("gate.json schema", () => {
   });
 
   it("every decision the gate makes validates against its own schema", () => {
-    const d = decide({ patches: [{ patch: "p", install: [], uninstall: [], suites: [{ phase: "baseline", machine: "web", suite: "web", result: null }] }] });
+    const d = decide({ today: "2026-11-27", patches: [{ patch: "p", required: [{ machine: "web", phase: "baseline", kind: "suite", name: "web" }], evidence: [] }] });
     expect(Decision.safeParse(d).success).to.equal(true);
     expect(JSON.parse(JSON.stringify(d))).to.deep.equal(d);
   });

@@ -3,7 +3,7 @@ import { assignAddresses, gatewayFor } from "../../../harness/lab/addressing.ts"
 import type { Lab } from "../../../harness/config/schemas.ts";
 
 const machine = (name: string, ip?: string) => ({
-  name, image: "web", roles: ["web" as const], applications: [], owner: { name: "t", contact: "t@x.example" }, site: "s", criticality: "low" as const, ...(ip ? { ip } : {}),
+  name, image: "web", roles: ["web" as const], applications: [], suites: [], owner: { name: "t", contact: "t@x.example" }, site: "s", criticality: "low" as const, ...(ip ? { ip } : {}),
 });
 
 describe("lab addressing", () => {

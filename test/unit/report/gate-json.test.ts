@@ -13,7 +13,7 @@ describe("report: gate.json", () => {
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it("writes the decision to <dir>/gate.json and reads it back identical", () => {
-    const d = decide({ patches: [{ patch: "p", install: [{ machine: "web", outcome: { status: "ok" } }], uninstall: [{ machine: "web", outcome: { status: "ok" } }], suites: [{ phase: "baseline", machine: "web", suite: "web", result: null }] }] });
+    const d = decide({ today: "2026-11-27", patches: [{ patch: "p", required: [{ machine: "web", phase: "baseline", kind: "suite", name: "web" }], evidence: [] }] });
     const file = writeGateJson(dir, d);
     expect(file).to.equal(path.join(dir, "gate.json"));
     expect(readGateJson(file)).to.deep.equal(d);

@@ -7,7 +7,10 @@ import { fakeLab } from "../../../harness/lab/roles/testing.ts";
 import type { Connection, ExecResult, LabDriver, MachineHandle, SnapshotRef } from "../../../harness/lab/types.ts";
 import type { PatchArtifact, PatchProvisioner, StepOutcome } from "../../../harness/patch/deb.ts";
 import type { SuiteRunResult } from "../../../harness/report/outcome-model.ts";
-import { runMachinePipeline, type StepRecord, type SuiteRecord } from "../../../harness/run/machine-pipeline.ts";
+import { runMachinePipeline, smallestFailingCombination, type Blame, type Mode, type StepRecord, type SuiteRecord } from "../../../harness/run/machine-pipeline.ts";
+import { buildGateInput } from "../../../harness/run/gate-input.ts";
+import { patchTargets, requirementsFor } from "../../../harness/run/orchestrator.ts";
+import { decide } from "../../../harness/gate/gate.ts";
 
 interface State { packages: Record<string, string>; files: Record<string, string>; serving: boolean }
 const clone = (s: State): State => JSON.parse(JSON.stringify(s));
@@ -63,22 +66,33 @@ class FakeLab implements LabDriver {
   }
 }
 
-/** Patches change the fake machine; `breaks` stops it serving, `failInstall`/`throwInstall` misbehave. */
+type Behaviour = "good" | "breaks" | "failInstall" | "throwInstall" | `breaksWith:${string}`;
+
+/** Patches change the fake machine; `breaks` stops it serving, `breaksWith:X` only when X is installed too. */
 class FakeProvisioner implements PatchProvisioner {
-  constructor(private lab: FakeLab, private behaviour: Record<string, "good" | "breaks" | "failInstall" | "throwInstall">) {}
+  constructor(private lab: FakeLab, private behaviour: Record<string, Behaviour>) {}
   async isInstalled() { return true; }
+  private recompute() {
+    const installed = Object.keys(this.lab.state.packages).filter((p) => p.startsWith("pkg-")).map((p) => p.slice(4));
+    this.lab.state.serving = !installed.some((id) => {
+      const b = this.behaviour[id]!;
+      return b === "breaks" || (b.startsWith("breaksWith:") && installed.includes(b.slice("breaksWith:".length)));
+    });
+  }
   async install(_c: Connection, a: PatchArtifact): Promise<StepOutcome> {
-    const b = this.behaviour[a.patch.id];
-    this.lab.events.push(`install ${a.patch.id} on ${this.lab.state.packages[a.package] ? "patched" : "clean"} machine`);
+    const b = this.behaviour[a.patch.id]!;
+    const others = Object.keys(this.lab.state.packages).filter((p) => p.startsWith("pkg-"));
+    this.lab.events.push(`install ${a.patch.id} on ${others.length ? `a machine with ${others.map((o) => o.slice(4)).join("+")}` : "clean machine"}`);
     if (b === "throwInstall") throw new LabError("exec", "engine went away", "retry");
     if (b === "failInstall") return { ok: false, message: "dpkg exited 1", output: "", durationMs: 1 };
     this.lab.state.packages[a.package] = a.version;
-    if (b === "breaks") this.lab.state.serving = false;
+    this.recompute();
     return { ok: true, message: "installed", output: "", durationMs: 1 };
   }
   async uninstall(_c: Connection, a: PatchArtifact): Promise<StepOutcome> {
     this.lab.events.push(`uninstall ${a.patch.id}`);
     delete this.lab.state.packages[a.package];
+    this.recompute();
     return { ok: true, message: "removed", output: "", durationMs: 1 };
   }
 }
@@ -90,90 +104,152 @@ const artifact = (id: string): PatchArtifact => ({
   manifestFile: "/x.yaml", debFile: "/x.deb", package: `pkg-${id}`, version: "1.0", payload: [{ package: `pkg-${id}`, version: "1.0" }],
 });
 
-async function pipeline(fake: FakeLab, behaviour: Record<string, "good" | "breaks" | "failInstall" | "throwInstall">, suiteFails?: (phase: string) => Error | undefined) {
+async function pipeline(fake: FakeLab, behaviour: Record<string, Behaviour>, opts: { suiteFails?: (phase: string) => Error | undefined; mode?: Mode } = {}) {
   const steps: StepRecord[] = [];
   const suites: SuiteRecord[] = [];
+  const blames: Blame[] = [];
+  const artifacts = Object.keys(behaviour).map(artifact);
   let thrown: unknown;
   try {
     await runMachinePipeline({
-      driver: fake, machine: web, all: [web, client], artifacts: Object.keys(behaviour).map(artifact),
+      driver: fake, machine: web, all: [web, client], artifacts, mode: opts.mode ?? "chain",
+      requirements: new Map(artifacts.map((a) => [a.patch.id, requirementsFor(web, a)])),
       provisioner: new FakeProvisioner(fake, behaviour), runId: "r1", runDir: "/tmp/none", caCertPath: "/ca.pem",
       log: nullLogger, deadlineMs: 1000,
-      runSuite: async (suite, ctx, phase): Promise<SuiteRunResult> => {
+      runSuite: async (_suite, _ctx, phase): Promise<SuiteRunResult> => {
         fake.events.push(`suite ${phase}`);
-        const err = suiteFails?.(phase);
+        const err = opts.suiteFails?.(phase);
         if (err) throw err;
         return { suite: "web", crashed: false, detail: "", tests: [{ name: "serves", status: fake.state.serving ? "passed" : "failed", durationMs: 1 }] };
       },
-      hooks: { step: (r) => steps.push(r), suite: (r) => suites.push(r), progress: () => {} },
+      hooks: { step: (r) => steps.push(r), suite: (r) => suites.push(r), blame: (b) => blames.push(b), progress: () => {} },
     });
   } catch (e) {
     thrown = e;
   }
-  return { steps, suites, thrown };
+  const verdicts = () => {
+    const input = buildGateInput(patchTargets(artifacts, new Map([[web, artifacts]]), "unit"), steps, suites, { today: "2026-11-27", waivers: [], blames });
+    return Object.fromEntries(decide(input).patches.map((p) => [p.patch, p.verdict]));
+  };
+  return { steps, suites, blames, thrown, verdicts };
 }
 
 describe("machine pipeline (fake lab)", () => {
-  it("runs snapshot, baseline, install, post-install, uninstall, post-uninstall, restore, in that order", async () => {
+  it("one patch: snapshot, baseline, install, post-install, uninstall, post-uninstall, restore, in that order", async () => {
     const fake = new FakeLab();
-    const { steps } = await pipeline(fake, { P1: "good" });
+    const { steps, verdicts } = await pipeline(fake, { P1: "good" });
     expect(fake.events).to.deep.equal([
       "snapshot", "suite baseline", "install P1 on clean machine", "suite post-install", "uninstall P1", "suite post-uninstall", "restore", "delete-snapshot",
     ]);
-    expect(steps.map((s) => `${s.step}:${s.status}`)).to.deep.equal(["install:passed", "uninstall:passed", "restore:passed"]);
+    expect(steps.map((s) => `${s.step}:${s.status}`)).to.deep.equal(["install:passed", "uninstall:passed", "restore:passed", "pipeline:passed"]);
+    expect(steps.find((s) => s.step === "restore")!.patch, "the restore is the rollback check of the patch just verified").to.equal("P1");
+    expect(verdicts()).to.deep.equal({ P1: "approved" });
   });
 
-  it("verifies each patch alone: the machine is restored between patches", async () => {
+  it("chained: a machine's patches are installed together, checked once, removed in reverse order", async () => {
     const fake = new FakeLab();
-    const { suites } = await pipeline(fake, { P1: "breaks", P2: "good" });
-    expect(fake.events.filter((e) => e.startsWith("install") || e === "restore")).to.deep.equal([
-      "install P1 on clean machine", "restore", "install P2 on clean machine", "restore",
+    const { steps, suites, verdicts } = await pipeline(fake, { P1: "good", P2: "good" });
+    expect(fake.events).to.deep.equal([
+      "snapshot", "suite baseline", "install P1 on clean machine", "install P2 on a machine with P1", "suite post-install",
+      "uninstall P2", "uninstall P1", "suite post-uninstall", "restore", "delete-snapshot",
     ]);
-    const post = suites.filter((s) => s.phase === "post-install").map((s) => `${s.patch}:${s.result.tests[0]!.status}`);
-    expect(post).to.deep.equal(["P1:failed", "P2:passed"]);
+    expect(suites.filter((s) => s.phase === "post-install").map((s) => s.group)).to.deep.equal([["P1", "P2"]]);
+    expect(steps.find((s) => s.step === "restore")!.group).to.deep.equal(["P1", "P2"]);
+    expect(verdicts()).to.deep.equal({ P1: "approved", P2: "approved" });
   });
 
-  it("a failed install records the failure, skips that patch's suites, and still restores", async () => {
+  it("isolate: each patch alone on a freshly restored machine", async () => {
     const fake = new FakeLab();
-    const { steps, suites } = await pipeline(fake, { P1: "failInstall" });
-    expect(steps.find((s) => s.step === "install")!.status).to.equal("failed");
-    expect(suites.map((s) => s.phase)).to.deep.equal(["baseline"]);
-    expect(fake.events.slice(-2)).to.deep.equal(["restore", "delete-snapshot"]);
+    const { suites, verdicts } = await pipeline(fake, { P1: "breaks", P2: "good" }, { mode: "isolate" });
+    expect(fake.events.filter((e) => e.startsWith("install") || e === "restore")).to.deep.equal(["install P1 on clean machine", "restore", "install P2 on clean machine", "restore"]);
+    expect(suites.filter((s) => s.phase === "post-install").map((s) => `${s.patch}:${s.result.tests[0]!.status}`)).to.deep.equal(["P1:failed", "P2:passed"]);
+    expect(verdicts()).to.deep.equal({ P1: "rejected", P2: "approved" });
+  });
+
+  it("a rejected aggregate is bisected: each patch alone, and blame names the one that fails alone", async () => {
+    const fake = new FakeLab();
+    const { blames, verdicts } = await pipeline(fake, { P1: "good", P2: "breaks", P3: "good" });
+    expect(blames).to.have.length(1);
+    expect(blames[0]).to.include({ machine: "web" });
+    expect(blames[0]!.culprits).to.deep.equal(["P2"]);
+    expect(fake.events.filter((e) => e.startsWith("install"))).to.deep.equal([
+      "install P1 on clean machine", "install P2 on a machine with P1", "install P3 on a machine with P1+P2",
+      "install P1 on clean machine", "install P2 on clean machine", "install P3 on clean machine",
+    ]);
+    expect(verdicts()).to.deep.equal({ P1: "approved", P2: "rejected", P3: "approved" });
+  });
+
+  it("two patches that each pass alone and break together: blame names the pair", async () => {
+    const fake = new FakeLab();
+    const { blames, verdicts } = await pipeline(fake, { A: "breaksWith:C", B: "good", C: "good" });
+    expect(blames[0]!.culprits).to.deep.equal(["A", "C"]);
+    expect(blames[0]!.message).to.match(/together A \+ C break it/);
+    expect(verdicts()).to.deep.equal({ A: "rejected", B: "approved", C: "rejected" });
+  });
+
+  it("a failed install in the chain stops it; the patches are then verified alone", async () => {
+    const fake = new FakeLab();
+    const { steps, verdicts } = await pipeline(fake, { P1: "failInstall", P2: "good" });
+    const chained = steps.filter((s) => s.group && s.step === "install").map((s) => `${s.patch}:${s.status}`);
+    expect(chained).to.deep.equal(["P1:failed", "P2:skipped"]);
+    expect(verdicts()).to.deep.equal({ P1: "rejected", P2: "approved" });
   });
 
   it("a lab error during install is broken (not failed), and the machine is still restored", async () => {
     const fake = new FakeLab();
-    const { steps } = await pipeline(fake, { P1: "throwInstall" });
+    const { steps, verdicts } = await pipeline(fake, { P1: "throwInstall" });
     expect(steps.find((s) => s.step === "install")!.status).to.equal("broken");
     expect(fake.events).to.include("restore");
+    expect(verdicts()).to.deep.equal({ P1: "needs-review" });
   });
 
   it("a lab error mid-pipeline aborts it, is recorded as broken, and restores the snapshot", async () => {
     const fake = new FakeLab();
-    const { steps, thrown } = await pipeline(fake, { P1: "breaks" }, (phase) => (phase === "post-install" ? new LabError("exec", "client vanished", "retry") : undefined));
+    const { steps, thrown, verdicts } = await pipeline(fake, { P1: "breaks" }, { suiteFails: (phase) => (phase === "post-install" ? new LabError("exec", "client vanished", "retry") : undefined) });
     expect(thrown).to.equal(undefined);
-    expect(steps.at(-1)).to.include({ step: "restore", status: "broken" });
+    expect(steps.at(-1)).to.include({ step: "pipeline", status: "broken" });
     expect(steps.at(-1)!.message).to.match(/client vanished/);
     expect(fake.state.serving).to.equal(true);
     expect(fake.events.slice(-2)).to.deep.equal(["restore", "delete-snapshot"]);
+    expect(verdicts()).to.deep.equal({ P1: "needs-review" });
   });
 
   it("a restore that is not exact is reported broken with the differences", async () => {
     const fake = new FakeLab();
     fake.restoreLeaves = (s) => { s.files["/etc/leftover.conf"] = "f".repeat(64); };
-    const { steps } = await pipeline(fake, { P1: "good" });
+    const { steps, verdicts } = await pipeline(fake, { P1: "good" });
     const restore = steps.find((s) => s.step === "restore")!;
     expect(restore.status).to.equal("broken");
     expect(restore.message).to.match(/file \/etc\/leftover\.conf: added/);
+    expect(verdicts()).to.deep.equal({ P1: "needs-review" });
   });
 
   it("a patch is not verified on a machine whose restore was not exact (it is left undecided, not blamed)", async () => {
     const fake = new FakeLab();
     fake.restoreLeaves = (s) => { s.packages["leftover"] = "1"; };
-    const { steps } = await pipeline(fake, { P1: "good", P2: "good" });
+    const { steps, verdicts } = await pipeline(fake, { P1: "good", P2: "good" }, { mode: "isolate" });
+    expect(steps.find((s) => s.patch === "P1" && s.step === "restore")!.message).to.match(/restore after P1 not exact: package leftover: added/);
     const p2 = steps.filter((s) => s.patch === "P2");
-    expect(p2.map((s) => `${s.step}:${s.status}`)).to.deep.equal(["restore:broken"]);
-    expect(p2[0]!.message).to.match(/restore before P2 not exact: package leftover: added/);
+    expect(p2.map((s) => `${s.step}:${s.status}`)).to.deep.equal(["install:skipped"]);
+    expect(p2[0]!.message).to.match(/not verified: the machine could not be restored exactly after P1/);
     expect(fake.events.filter((e) => e.startsWith("install"))).to.deep.equal(["install P1 on clean machine"]);
+    expect(verdicts()).to.deep.equal({ P1: "needs-review", P2: "needs-review" });
+  });
+});
+
+describe("smallestFailingCombination", () => {
+  it("tries pairs before triples and stops at the first failing one", async () => {
+    const tried: string[] = [];
+    const r = await smallestFailingCombination(["a", "b", "c", "d"], async (s) => {
+      tried.push(s.join(""));
+      return s.includes("b") && s.includes("d") ? "fail" : "pass";
+    });
+    expect(r).to.deep.equal(["b", "d"]);
+    expect(tried).to.deep.equal(["ab", "ac", "ad", "bc", "bd"]);
+  });
+
+  it("blames nobody when the failure does not reproduce, and stops on a broken evaluation", async () => {
+    expect(await smallestFailingCombination(["a", "b", "c"], async () => "pass")).to.deep.equal([]);
+    expect(await smallestFailingCombination(["a", "b", "c"], async () => "broken")).to.deep.equal([]);
   });
 });

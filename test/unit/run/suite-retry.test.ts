@@ -176,3 +176,14 @@ describe("mocha-runner: retry, flakiness, latency, depth", function () {
     expect(x).to.contain('classname="dns role" name="dns NXDOMAIN"');
   });
 });
+
+describe("mocha-runner: a check mocha already retried in-process", () => {
+  it("is judged by its last try: not retried again when that passed", () => {
+    expect(
+      retryPlan([
+        { name: "web role > flaps", status: "failed", durationMs: 1 },
+        { name: "web role > flaps", status: "passed", durationMs: 1 },
+      ]),
+    ).to.equal(undefined);
+  });
+});

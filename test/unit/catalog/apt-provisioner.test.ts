@@ -1,0 +1,129 @@
+// The apt provisioner against a fake machine (a dpkg database and an apt-get that obeys or
+// fails as scripted): exact versions installed, the downgrade returns exactly to the previous
+// versions and removes what the update pulled in, and each failure is blamed on the right side.
+import { expect } from "chai";
+import type { MachinePlan } from "../../../harness/catalog/resolve.ts";
+import type { Connection, ExecOptions, ExecResult, FileToUpload } from "../../../harness/lab/types.ts";
+import { AptProvisioner, LAB_KEYRING, planKey, prepareApt } from "../../../harness/patch/apt.ts";
+import type { PatchArtifact } from "../../../harness/patch/types.ts";
+import { universeOf } from "../../../harness/catalog/universe.ts";
+import { aptPatch } from "../inventory/helpers.ts";
+
+type Script = (args: string[], db: Map<string, string>) => { exitCode: number; out: string };
+
+class FakeMachine implements Connection {
+  readonly machine = "web";
+  readonly commands: string[][] = [];
+  readonly uploads: FileToUpload[] = [];
+  constructor(readonly db: Map<string, string>, private readonly apt: Script) {}
+  async exec(cmd: string | string[], _o?: ExecOptions): Promise<ExecResult> {
+    const args = typeof cmd === "string" ? ["sh", "-c", cmd] : cmd;
+    this.commands.push(args);
+    const ok = (stdout: string, exitCode = 0) => ({ exitCode, stdout, stderr: "", durationMs: 1 });
+    if (args[0] === "dpkg-query") return ok([...this.db].map(([n, v]) => `${n}\t${v}\tamd64\tii \t${n}\n`).join(""));
+    if (args[0] === "sh") return ok("Reading package lists...\n");
+    if (args[0] === "apt-get") {
+      const r = this.apt(args, this.db);
+      return ok(r.out, r.exitCode);
+    }
+    throw new Error(`unexpected command ${args.join(" ")}`);
+  }
+  async upload(files: FileToUpload[]) { this.uploads.push(...files); }
+  async download(): Promise<Buffer> { return Buffer.alloc(0); }
+  async restart() {}
+  async waitUntilReady() {}
+}
+
+/** apt-get that applies name=version, name- exactly (and pulls in a new dependency on upgrade). */
+const obedient: Script = (args, db) => {
+  for (const a of args.slice(args.indexOf("install") + 1)) {
+    if (a.endsWith("-")) db.delete(a.slice(0, -1));
+    else {
+      const [n, v] = a.split("=");
+      db.set(n!, v!);
+      if (n === "nginx" && v === "2") db.set("libnew1", "1.0");
+    }
+  }
+  return { exitCode: 0, out: "Setting up nginx ...\n" };
+};
+
+const st = (pkg: string, version: string) => ({ Package: pkg, Version: version, Architecture: "amd64", Filename: `pool/${pkg}_${version}.deb`, SHA256: "a".repeat(64), Size: "1" });
+const universe = universeOf([{ suite: "bookworm-security", mirror: "http://m", sha256: "x", byName: new Map([["nginx", [st("nginx", "2")]], ["nginx-common", [st("nginx-common", "2")]]]) }]);
+
+function artifact(): PatchArtifact {
+  const p = aptPatch("DEB-nginx-2", "nginx", "2", ["nginx", "nginx-common"]);
+  for (const x of p.apt.packages) x.sha256 = "a".repeat(64);
+  return prepareApt(p, "/m.yaml", universe);
+}
+
+function provisioner(plan: Partial<MachinePlan> = {}) {
+  const full: MachinePlan = { machine: "web", install: [{ name: "nginx", version: "2" }, { name: "nginx-common", version: "2" }], publish: [], missing: [], noRollback: [], ...plan };
+  return new AptProvisioner({ serverIp: "172.30.77.99", keyring: Buffer.from("key"), plans: new Map([[planKey("web", "DEB-nginx-2"), full]]) });
+}
+
+describe("patch: apt provisioner", () => {
+  it("installs the exact versions from the update server only, then downgrades exactly and removes what the update pulled in", async () => {
+    const m = new FakeMachine(new Map([["nginx", "1"], ["nginx-common", "1"], ["bash", "5"]]), obedient);
+    const pr = provisioner();
+    const a = artifact();
+    expect(await pr.isInstalled(m, a)).to.equal(false);
+    const r = await pr.install(m, a);
+    expect(r.ok, r.message).to.equal(true);
+    const sources = m.uploads.find((u) => u.path === "/etc/apt/sources.list")!;
+    expect(String(sources.content)).to.match(new RegExp(`^deb \\[signed-by=${LAB_KEYRING}\\] http://172\\.30\\.77\\.99/ lab main$`, "m"));
+    expect(String(sources.content).match(/^deb /gm)!.length).to.equal(1);
+    const install = m.commands.find((c) => c[0] === "apt-get")!;
+    expect(install).to.include.members(["-y", "Dpkg::Options::=--force-confold", "install", "nginx=2", "nginx-common=2"]);
+    expect(await pr.isInstalled(m, a)).to.equal(true);
+    expect(m.db.get("libnew1")).to.equal("1.0");
+
+    const u = await pr.uninstall(m, a);
+    expect(u.ok, u.message).to.equal(true);
+    const down = m.commands.filter((c) => c[0] === "apt-get").pop()!;
+    expect(down).to.include.members(["--allow-downgrades", "--purge", "nginx=1", "nginx-common=1", "libnew1-"]);
+    expect([...m.db]).to.deep.equal([["nginx", "1"], ["nginx-common", "1"], ["bash", "5"]]);
+    expect(u.message).to.match(/removed libnew1/);
+  });
+
+  it("a dependency in neither the batch nor the update server: needs review (harness), naming it; nothing run", async () => {
+    const m = new FakeMachine(new Map([["nginx", "1"]]), obedient);
+    const r = await provisioner({ missing: ["libghost9 (>= 9) (needed by nginx 2)"] }).install(m, artifact());
+    expect(r).to.deep.include({ ok: false, blame: "harness" });
+    expect(r.message).to.match(/needs review: libghost9 \(>= 9\) \(needed by nginx 2\) is in neither the batch nor the lab update server/);
+    expect(m.commands).to.deep.equal([]);
+  });
+
+  it("apt's resolver failing is the harness's (needs review); dpkg failing in a maintainer script is the patch's", async () => {
+    const resolver = new FakeMachine(new Map([["nginx", "1"]]), () => ({ exitCode: 100, out: " nginx : Depends: nginx-common (= 2) but it is not installable\nE: Unable to correct problems, you have held broken packages." }));
+    const r1 = await provisioner().install(resolver, artifact());
+    expect(r1).to.deep.include({ ok: false, blame: "harness" });
+    expect(r1.message).to.match(/needs review: .*unmet dependencies.*nginx-common/);
+    const postinst = new FakeMachine(new Map([["nginx", "1"]]), () => ({ exitCode: 100, out: "dpkg: error processing package nginx (--configure):\n installed nginx package post-installation script subprocess returned error exit status 1\nE: Sub-process /usr/bin/dpkg returned an error code (1)" }));
+    const r2 = await provisioner().install(postinst, artifact());
+    expect(r2).to.deep.include({ ok: false, blame: "patch" });
+  });
+
+  it("an apt-get that exits 0 but leaves other versions is a failed install, and a downgrade that does not take is a failed uninstall", async () => {
+    const liar = new FakeMachine(new Map([["nginx", "1"], ["nginx-common", "1"]]), () => ({ exitCode: 0, out: "" }));
+    const r = await provisioner().install(liar, artifact());
+    expect(r.ok).to.equal(false);
+    expect(r.message).to.match(/nginx is 1, not 2/);
+
+    let calls = 0;
+    const stuck = new FakeMachine(new Map([["nginx", "1"], ["nginx-common", "1"]]), (args, db) => (calls++ === 0 ? obedient(args, db) : { exitCode: 0, out: "" }));
+    const pr = provisioner();
+    expect((await pr.install(stuck, artifact())).ok).to.equal(true);
+    const u = await pr.uninstall(stuck, artifact());
+    expect(u.ok).to.equal(false);
+    expect(u.message).to.match(/nginx is 2, not 1/);
+  });
+
+  it("refuses to downgrade to a version no signed index has (needs review)", async () => {
+    const m = new FakeMachine(new Map([["nginx", "1"], ["nginx-common", "1"]]), obedient);
+    const pr = provisioner({ noRollback: ["nginx 1"] });
+    expect((await pr.install(m, artifact())).ok).to.equal(true);
+    const u = await pr.uninstall(m, artifact());
+    expect(u).to.deep.include({ ok: false, blame: "harness" });
+    expect(u.message).to.match(/cannot downgrade nginx 1/);
+  });
+});
