@@ -188,9 +188,24 @@ async function runAttempt(a: AttemptInput): Promise<AttemptResult> {
   });
   const started = Date.now();
   const exit = await runChild([process.execPath, "--import", "tsx", MOCHA_BIN, "--config", rc, a.spec], env, opts);
-  const tests = readAllureOutcomes(staging, { [INVOCATION_LABEL]: invocation });
+  const tests = foldRetries(readAllureOutcomes(staging, { [INVOCATION_LABEL]: invocation }));
   if (opts.meta) decorateResults(staging, opts.meta);
   return { tests, problem: crashReason(exit, fs.existsSync(doneFile), tests.length, opts.timeoutMs), staging, invocation, started };
+}
+
+/**
+ * A check mocha retried in-process (`this.retries(n)`) has one Allure result per try, oldest
+ * first: one outcome per check, the last try's, with the earlier ones as its attempts.
+ */
+export function foldRetries(tests: TestOutcome[]): TestOutcome[] {
+  const byName = new Map<string, TestOutcome[]>();
+  for (const t of tests) (byName.get(t.name) ?? byName.set(t.name, []).get(t.name)!).push(t);
+  return [...byName.values()].map((tries) => {
+    const final = tries[tries.length - 1]!;
+    if (tries.length === 1) return final;
+    const earlier = tries.slice(0, -1).map((t) => ({ status: t.status, ...(t.message ? { message: t.message } : {}), durationMs: t.durationMs }));
+    return { ...final, attempts: [...earlier, ...(final.attempts ?? [])] };
+  });
 }
 
 interface RetryPlan {

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { mergeAttempts, retryPlan, runSuite, type RunSuiteOptions } from "../../../harness/run/mocha-runner.ts";
+import { foldRetries, mergeAttempts, retryPlan, runSuite, type RunSuiteOptions } from "../../../harness/run/mocha-runner.ts";
 import type { SuiteContextInput } from "../../../harness/run/suite-context.ts";
 import { suiteJunit } from "../../../harness/run/suite-junit.ts";
 
@@ -185,5 +185,19 @@ describe("mocha-runner: a check mocha already retried in-process", () => {
         { name: "web role > flaps", status: "passed", durationMs: 1 },
       ]),
     ).to.equal(undefined);
+  });
+});
+
+describe("mocha-runner: in-process retries fold into one outcome", () => {
+  it("the last try is the outcome, earlier tries its attempts", () => {
+    const folded = foldRetries([
+      { name: "s > a", status: "failed", message: "t1", durationMs: 1 },
+      { name: "s > b", status: "passed", durationMs: 1 },
+      { name: "s > a", status: "passed", durationMs: 2 },
+    ]);
+    expect(folded).to.deep.equal([
+      { name: "s > a", status: "passed", durationMs: 2, attempts: [{ status: "failed", message: "t1", durationMs: 1 }] },
+      { name: "s > b", status: "passed", durationMs: 1 },
+    ]);
   });
 });
