@@ -22,7 +22,8 @@ import { applyRestart, decideRestart, labHealthyExcept, scanRestart } from "../p
 import type { SuiteRunResult, TestOutcome } from "../report/outcome-model.ts";
 import { latencyFindings, type BaselineResult, type CheckResult, type MachineWatch, type WatchPolicy } from "../watch/index.ts";
 import { decide } from "../gate/gate.ts";
-import type { Phase, SuiteContext } from "./suite-context.ts";
+import type { Depth, Phase, SuiteContext } from "./suite-context.ts";
+import { suitesFor as suitesForMachine } from "./suites-for.ts";
 import { bisect } from "./bisect.ts";
 import { requiredOn, stepEvidence, suiteEvidence, watchEvidence, type Requirements } from "./gate-input.ts";
 
@@ -122,22 +123,19 @@ export interface PipelineInput {
   hooks: PipelineHooks;
 }
 
-/**
- * Suites a machine must pass: one per server role (the client is the vantage point, not a
- * service), plus the lab file's extra suites (absolute paths by now). A role whose spec file is
- * missing still counts: its suite cannot run, so the patch needs review instead of passing silently.
- */
+/** Suites a machine must pass when nothing narrows them: every role, application and extra suite (see suites-for.ts). */
 export function suitesFor(m: MachineHandle): string[] {
-  return [...m.spec.roles.filter((r) => r !== "client").map((r) => `roles/${r}`), ...m.spec.suites];
+  return suitesForMachine(m, { depth: "full", applications: true });
 }
 
-export function suiteContext(p: Pick<PipelineInput, "all" | "machine" | "runId" | "caCertPath">, phase: Phase, patches: string[]): SuiteContext {
+export function suiteContext(p: Pick<PipelineInput, "all" | "machine" | "runId" | "caCertPath">, phase: Phase, patches: string[], depth: Depth = "full"): SuiteContext {
   const client = p.all.find((m) => m.spec.roles.includes("client"));
   if (!client) throw new LabError("harness", `lab ${p.machine.lab.name} has no client machine`, "add a machine with role client to the lab file");
   const toSuite = (m: MachineHandle) => ({ container: m.container, ip: m.ip, fqdn: m.fqdn, roles: m.spec.roles });
   return {
     runId: p.runId,
     phase,
+    depth,
     patches,
     lab: { name: p.machine.lab.name, domain: p.machine.lab.domain, subnet: p.machine.lab.network.subnet },
     target: { name: p.machine.spec.name, ...toSuite(p.machine) },
@@ -191,7 +189,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     const outcomes: TestOutcome[] = [];
     for (const s of need.suites) {
       hooks.progress(`${phase}${ids.length ? ` ${ids.join("+")}` : ""}: suite ${s}`);
-      const result = await p.runSuite(s, suiteContext(p, phase, ids.length ? ids : p.artifacts.map((a) => a.patch.id)), phase, phase === "baseline" ? undefined : tagOf(ids));
+      const result = await p.runSuite(s, suiteContext(p, phase, ids.length ? ids : p.artifacts.map((a) => a.patch.id), need.depth ?? "full"), phase, phase === "baseline" ? undefined : tagOf(ids));
       log.info(`suite ${s} ${phase}`, { step: `suite ${phase}`, suite: s, patches: ids, crashed: result.crashed, tests: result.tests.map((t) => `${t.status} ${t.name}`) });
       const rec: SuiteRecord = { machine: name, phase, result, ...(phase === "baseline" ? {} : scopeOf(ids)) };
       suites.push(rec);
@@ -309,7 +307,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
         const limited = { ...need, depth: "limited" as const };
         const soak = await watch.soak(watchBase.baselines, {
           reference: after,
-          runLimitedSuites: async () => (await Promise.all(limited.suites.map((s) => p.runSuite(s, suiteContext(p, "post-install", ids), "post-install", `${tagOf(ids)}-soak`)))).flatMap((r) => r.tests),
+          runLimitedSuites: async () => (await Promise.all(limited.suites.map((s) => p.runSuite(s, suiteContext(p, "post-install", ids, "limited"), "post-install", `${tagOf(ids)}-soak`)))).flatMap((r) => r.tests),
         });
         recordWatch(soak.results, ids);
       }

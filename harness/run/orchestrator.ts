@@ -22,7 +22,9 @@ import { decide, type ConfigProblem, type Decision, type GateInput } from "../ga
 import { loadWaivers, type LoadedWaivers } from "../gate/load-waivers.ts";
 import { runSuite } from "./mocha-runner.ts";
 import { Journal, type JournalData } from "./journal.ts";
-import { runMachinePipeline, suitesFor, type Blame, type Mode, type Note, type WatchRecord, type StepRecord, type SuiteRecord } from "./machine-pipeline.ts";
+import { suitesFor } from "./suites-for.ts";
+import type { Depth } from "./suite-context.ts";
+import { runMachinePipeline, type Blame, type Mode, type Note, type WatchRecord, type StepRecord, type SuiteRecord } from "./machine-pipeline.ts";
 import { loadPlan, type Plan, type PlanPatch } from "../plan/plan.ts";
 import { newRunId } from "./run-id.ts";
 import { finishedMachines, readRecords, recordsOf, RecordsFile } from "./records.ts";
@@ -46,6 +48,8 @@ export interface RunOptions {
   runId?: string;
   /** Waivers file (default lab-config/waivers.yaml when it exists). */
   waiversFile?: string;
+  /** Suite depth of every patch the plan does not set (default full). */
+  depth?: Depth;
   /** plan.json from `patchlab plan`: which machines, phases, depth and application checks each patch needs. */
   planFile?: string;
   /** chain (default): a machine's patches installed together, one restart; isolate: each alone. */
@@ -86,19 +90,29 @@ export function targetsOf(machines: MachineHandle[], artifacts: PatchArtifact[])
  * What a patch must show on a machine: the plan's phases, depth and application checks, or by
  * default every phase and every suite; and the restart the patch declares.
  */
-export function requirementsFor(m: MachineHandle, a: PatchArtifact, planned?: PlanPatch, idempotence: IdempotencePolicy = "reject"): Requirements {
+export function requirementsFor(m: MachineHandle, a: PatchArtifact, planned?: PlanPatch, runDepth: Depth = "full", idempotence: IdempotencePolicy = "reject"): Requirements {
+  const depth = planned?.depth ?? runDepth;
+  const applications = planned?.applications ?? true;
   return {
     idempotence: idempotence !== "off",
     phases: planned?.phases ?? ALL_PHASES,
-    suites: suitesFor(m),
+    suites: suitesFor(m, { depth, applications }),
     restart: a.patch.restart === "machine",
-    depth: planned?.depth ?? "full",
-    applications: planned?.applications ?? true,
+    depth,
+    applications,
   };
 }
 
 /** Per patch, its target machines and what each must show (or why it has none). */
-export function patchTargets(artifacts: PatchArtifact[], targets: Map<MachineHandle, PatchArtifact[]> | undefined, labName: string, unknownWhy?: string, plan?: Plan): PatchTargets[] {
+export function patchTargets(
+  artifacts: PatchArtifact[],
+  targets: Map<MachineHandle, PatchArtifact[]> | undefined,
+  labName: string,
+  unknownWhy?: string,
+  plan?: Plan,
+  runDepth?: Depth,
+  need: (m: MachineHandle, a: PatchArtifact, planned?: PlanPatch) => Requirements = (m, a, planned) => requirementsFor(m, a, planned, runDepth),
+): PatchTargets[] {
   return artifacts.map((a) => {
     const planned = plan?.patches.find((x) => x.patch === a.patch.id);
     if (planned?.applicability === "not-applicable") return { artifact: a, targets: [], notApplicable: planned.reason };
@@ -108,7 +122,7 @@ export function patchTargets(artifacts: PatchArtifact[], targets: Map<MachineHan
     const ms = [...targets.entries()].filter(([, as]) => as.includes(a)).map(([m]) => m);
     return {
       artifact: a,
-      targets: ms.map((m) => ({ machine: m, requirements: requirementsFor(m, a, planned) })),
+      targets: ms.map((m) => ({ machine: m, requirements: need(m, a, planned) })),
       ...(ms.length ? {} : { noTarget: { status: "skipped" as const, message: `${noTargetReason(a.patch, labName)}: nothing verified it` } }),
     };
   });
@@ -252,6 +266,12 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
   const records = new RecordsFile(runDir, kept);
   say(`run ${runId}: batch ${batch.name} (${artifacts.length} patch(es)) on lab ${lab.name}; reports in ${path.relative(process.cwd(), runDir) || runDir}${resumed ? `; resumed (${new Set(kept.steps.map((s) => s.machine)).size} machine(s) already done)` : ""}`);
 
+  // What each patch must show on each machine: the plan's (or every) phase and suite, the
+  // lifecycle checks, and the watchers in every suite phase (and the soak).
+  const watchNames = watchPolicy ? watchChecks(watchPolicy).map((c) => c.name) : [];
+  const soak = !!watchPolicy && watchPolicy.soak.seconds > 0;
+  const needOf = (m: MachineHandle, a: PatchArtifact, planned?: PlanPatch): Requirements => ({ ...requirementsFor(m, a, planned, opts.depth, opts.idempotence), watchers: watchNames, soak });
+
   const steps: StepRecord[] = [...kept.steps];
   const suites: SuiteRecord[] = [...kept.suites];
   const blames: Blame[] = [...kept.blames];
@@ -298,8 +318,6 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
     const todo = [...targets.entries()].filter(([m]) => !done.has(m.spec.name));
     const limit = opts.concurrency ?? defaultConcurrency(todo.length);
     // Watchers of logs, counters and latency on every machine (the Docker engine's view plus inside the machine).
-    const watchNames = watchPolicy ? watchChecks(watchPolicy).map((c) => c.name) : [];
-    const soak = !!watchPolicy && watchPolicy.soak.seconds > 0;
     const watchFor = (m: MachineHandle) =>
       watchPolicy ? { make: () => machineWatch({ machine: m, conn: driver!.connect(m), engine: dockerEngineProbe(docker, m.container, m.spec.name), policy: watchPolicy!, log: logs.machine(m.spec.name), pki }), policy: watchPolicy, soak } : undefined;
     await withProgress(todo.map(([m, mine]) => ({ name: m.spec.name, m, mine })), { concurrency: limit }, async ({ m, mine }, progress) => {
@@ -311,7 +329,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
             machine: m,
             all: machines,
             artifacts: mine,
-            requirements: new Map(mine.map((a) => [a.patch.id, { ...requirementsFor(m, a, plan?.patches.find((x) => x.patch === a.patch.id), opts.idempotence), watchers: watchNames, soak }])),
+            requirements: new Map(mine.map((a) => [a.patch.id, needOf(m, a, plan?.patches.find((x) => x.patch === a.patch.id))])),
             mode: opts.mode ?? "chain",
             idempotence: opts.idempotence ?? "reject",
             provisioner,
@@ -395,7 +413,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
   }
 
   // 3. Gate: what was required against what was recorded. A failed run still decides: undecided, never approved.
-  const input = buildGateInput(patchTargets(artifacts, targets, lab.name, failure?.message, plan), steps, suites, { today: todayUtc(), waivers: waivers.waivers, blames, notes, watches });
+  const input = buildGateInput(patchTargets(artifacts, targets, lab.name, failure?.message, plan, opts.depth, needOf), steps, suites, { today: todayUtc(), waivers: waivers.waivers, blames, notes, watches });
   writeGateInput(runDir, input);
   let decision = decide(input);
   if (failure) {

@@ -6,8 +6,6 @@ import type { RoleModule } from "./types.ts";
 export const WIKI_PATH = "/dokuwiki/";
 export const WIKI_START = "/dokuwiki/doku.php?id=start";
 export const WIKI_MARKER = "patchlab-wiki-ok";
-export const WIKI_USER = "labadmin";
-export const WIKI_PASSWORD = "labpass";
 
 export const appRole: RoleModule = {
   role: "app",
