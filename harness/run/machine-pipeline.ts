@@ -11,15 +11,28 @@
 // whatever happens.
 import { LabError, PatchlabError, asPatchlabError } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
-import { diffFingerprints, fingerprint } from "../lab/fingerprint.ts";
-import type { Fingerprint, LabDriver, MachineHandle, SnapshotRef } from "../lab/types.ts";
-import type { PatchArtifact, PatchProvisioner, StepOutcome } from "../patch/types.ts";
-import type { SuiteRunResult } from "../report/outcome-model.ts";
+import { machineState, volatileFor, type MachineState } from "../lab/state.ts";
+import type { LabDriver, MachineHandle, SnapshotRef } from "../lab/types.ts";
+import type { PatchArtifact, PatchProvisioner } from "../patch/types.ts";
+import type { Attachment } from "../patch/check-result.ts";
+import { idempotenceCheck, type IdempotencePolicy } from "../patch/idempotence.ts";
+import { installCheck, uninstallCheck } from "../patch/install-check.ts";
+import { residueCheckOn, rollbackCheck } from "../patch/residue.ts";
+import { applyRestart, decideRestart, labHealthyExcept, scanRestart } from "../patch/restart-detect.ts";
+import type { SuiteRunResult, TestOutcome } from "../report/outcome-model.ts";
+import { latencyFindings, type BaselineResult, type CheckResult, type MachineWatch, type WatchPolicy } from "../watch/index.ts";
 import { decide } from "../gate/gate.ts";
-import type { Phase, SuiteContext } from "./suite-context.ts";
-import { requiredOn, stepEvidence, suiteEvidence, type Requirements } from "./gate-input.ts";
+import type { Depth, Phase, SuiteContext } from "./suite-context.ts";
+import { suitesFor as suitesForMachine } from "./suites-for.ts";
+import { bisect } from "./bisect.ts";
+import { requiredOn, stepEvidence, suiteEvidence, watchEvidence, type Requirements } from "./gate-input.ts";
 
-export type StepKind = "install" | "restart" | "uninstall" | "restore" | "pipeline";
+/** How long a role may take to be ready after an install or uninstall step (PATCHLAB_READY_AFTER_STEP_MS). */
+const READY_AFTER_STEP_MS = Number(process.env.PATCHLAB_READY_AFTER_STEP_MS ?? 20_000);
+/** How long a machine restart may take until every role is ready again (a TCG VM boots in ~25 s). */
+const RESTART_MS = Number(process.env.PATCHLAB_RESTART_MS ?? 120_000);
+
+export type StepKind = "install" | "restart" | "idempotence" | "uninstall" | "residue" | "restore" | "pipeline";
 
 export interface StepRecord {
   machine: string;
@@ -30,9 +43,28 @@ export interface StepRecord {
   step: StepKind;
   status: "passed" | "failed" | "broken" | "skipped";
   message: string;
+  /** Installer output, for JUnit and logs. */
   output?: string;
+  /** Evidence for the report (installer output, state diffs); not kept in records.jsonl. */
+  attachments?: Attachment[];
   start: number;
   stop: number;
+}
+
+/** Something a reviewer must know that is not a check's outcome (e.g. a restart needed but not declared). */
+export interface Note {
+  machine: string;
+  patches: string[];
+  message: string;
+}
+
+/** What one watcher saw on one machine in one phase (logs, counters, latency, soak). */
+export interface WatchRecord {
+  machine: string;
+  patch?: string;
+  group?: string[];
+  phase: "baseline" | "post-install" | "soak" | "post-uninstall";
+  result: CheckResult;
 }
 
 export interface SuiteRecord {
@@ -59,6 +91,8 @@ export interface PipelineHooks {
   step(r: StepRecord): void;
   suite(r: SuiteRecord): void;
   blame(b: Blame): void;
+  note(n: Note): void;
+  watch?(w: WatchRecord): void;
   /** What the machine is doing now, for people (the machine's name is the caller's to add). */
   progress(line: string): void;
 }
@@ -74,6 +108,10 @@ export interface PipelineInput {
   /** What each patch must show on this machine (phases, suites, restart). */
   requirements: Map<string, Requirements>;
   mode: Mode;
+  /** A patch applied a second time must change nothing: reject (default), warn, or off. */
+  idempotence?: IdempotencePolicy;
+  /** Watchers of logs, counters and latency (absent: none), and whether to soak after install. */
+  watch?: { make: () => MachineWatch; policy: WatchPolicy; soak: boolean };
   provisioner: PatchProvisioner;
   runId: string;
   runDir: string;
@@ -85,22 +123,19 @@ export interface PipelineInput {
   hooks: PipelineHooks;
 }
 
-/**
- * Suites a machine must pass: one per server role (the client is the vantage point, not a
- * service), plus the lab file's extra suites (absolute paths by now). A role whose spec file is
- * missing still counts: its suite cannot run, so the patch needs review instead of passing silently.
- */
+/** Suites a machine must pass when nothing narrows them: every role, application and extra suite (see suites-for.ts). */
 export function suitesFor(m: MachineHandle): string[] {
-  return [...m.spec.roles.filter((r) => r !== "client").map((r) => `roles/${r}`), ...m.spec.suites];
+  return suitesForMachine(m, { depth: "full", applications: true });
 }
 
-export function suiteContext(p: Pick<PipelineInput, "all" | "machine" | "runId" | "caCertPath">, phase: Phase, patches: string[]): SuiteContext {
+export function suiteContext(p: Pick<PipelineInput, "all" | "machine" | "runId" | "caCertPath">, phase: Phase, patches: string[], depth: Depth = "full"): SuiteContext {
   const client = p.all.find((m) => m.spec.roles.includes("client"));
   if (!client) throw new LabError("harness", `lab ${p.machine.lab.name} has no client machine`, "add a machine with role client to the lab file");
   const toSuite = (m: MachineHandle) => ({ container: m.container, ip: m.ip, fqdn: m.fqdn, roles: m.spec.roles });
   return {
     runId: p.runId,
     phase,
+    depth,
     patches,
     lab: { name: p.machine.lab.name, domain: p.machine.lab.domain, subnet: p.machine.lab.network.subnet },
     target: { name: p.machine.spec.name, ...toSuite(p.machine) },
@@ -109,8 +144,6 @@ export function suiteContext(p: Pick<PipelineInput, "all" | "machine" | "runId" 
     caCertPath: p.caCertPath,
   };
 }
-
-const outcomeStatus = (r: StepOutcome): StepRecord["status"] => (r.ok ? "passed" : r.blame === "harness" ? "broken" : "failed");
 
 /** What a group of patches needs: the union of its members' requirements. */
 export function unionRequirements(rs: Requirements[]): Requirements {
@@ -122,6 +155,8 @@ export function unionRequirements(rs: Requirements[]): Requirements {
     // One run serves every member: the deepest any of them needs.
     depth: rs.some((r) => (r.depth ?? "full") === "full") ? "full" : "limited",
     applications: rs.some((r) => r.applications ?? true),
+    idempotence: rs.some((r) => r.idempotence ?? true),
+    soak: rs.some((r) => !!r.soak),
   };
 }
 
@@ -136,6 +171,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
   // What one run recorded, so the pipeline can judge an aggregate with the gate itself.
   const steps: StepRecord[] = [];
   const suites: SuiteRecord[] = [];
+  const watches: WatchRecord[] = [];
 
   const step = (r: Omit<StepRecord, "machine">) => {
     const rec = { machine: name, ...r };
@@ -149,19 +185,60 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
   const scopeOf = (ids: string[]): Scope => (ids.length === 1 ? { patch: ids[0]! } : { group: ids });
   const tagOf = (ids: string[]) => (ids.length === 1 ? ids[0]! : `chain-${ids.length}`);
 
-  const runPhase = async (phase: Phase, ids: string[], need: Requirements) => {
+  const suitesOf = async (phase: Phase, ids: string[], need: Requirements): Promise<TestOutcome[]> => {
+    const outcomes: TestOutcome[] = [];
     for (const s of need.suites) {
       hooks.progress(`${phase}${ids.length ? ` ${ids.join("+")}` : ""}: suite ${s}`);
-      const result = await p.runSuite(s, suiteContext(p, phase, ids.length ? ids : p.artifacts.map((a) => a.patch.id)), phase, phase === "baseline" ? undefined : tagOf(ids));
+      const result = await p.runSuite(s, suiteContext(p, phase, ids.length ? ids : p.artifacts.map((a) => a.patch.id), need.depth ?? "full"), phase, phase === "baseline" ? undefined : tagOf(ids));
       log.info(`suite ${s} ${phase}`, { step: `suite ${phase}`, suite: s, patches: ids, crashed: result.crashed, tests: result.tests.map((t) => `${t.status} ${t.name}`) });
       const rec: SuiteRecord = { machine: name, phase, result, ...(phase === "baseline" ? {} : scopeOf(ids)) };
       suites.push(rec);
       hooks.suite(rec);
+      outcomes.push(...result.tests);
     }
+    return outcomes;
+  };
+  // The watchers observe each suite phase for (at least) the window the policy sets, alike in every phase.
+  const watch = p.watch?.make();
+  let watchBase: BaselineResult | undefined;
+  let baselineOutcomes: TestOutcome[] = [];
+  const recordWatch = (results: CheckResult[], ids: string[]) => {
+    for (const result of results) {
+      const rec: WatchRecord = { machine: name, phase: result.phase as WatchRecord["phase"], result, ...(result.phase === "baseline" ? {} : scopeOf(ids)) };
+      watches.push(rec);
+      hooks.watch?.(rec);
+    }
+  };
+  const runPhase = async (phase: Phase, ids: string[], need: Requirements): Promise<TestOutcome[]> => {
+    if (!watch) return suitesOf(phase, ids, need);
+    const during = suitesOf(phase, ids, need);
+    if (phase === "baseline") {
+      const [outcomes, base] = await Promise.all([during, watch.baseline(during)]);
+      watchBase = base;
+      baselineOutcomes = outcomes;
+      recordWatch(base.results, ids);
+      return outcomes;
+    }
+    const [outcomes, results] = await Promise.all([during, watch.phase(phase, watchBase?.baselines ?? {}, during)]);
+    // The suites' own service latency against the baseline's: slower answers are a finding even when every check passed.
+    const slower = latencyFindings(baselineOutcomes, outcomes, p.watch!.policy);
+    const latency = results.find((r) => r.name === "latency");
+    if (slower.length) {
+      if (latency) latency.findings.push(...slower);
+      else results.push({ name: "latency", machine: name, phase, findings: slower });
+    }
+    recordWatch(results, ids);
+    return outcomes;
   };
 
   const snap: SnapshotRef = await driver.snapshot(m, `pre-run-${p.runId}`.slice(0, 128), p.runId);
-  let before: Fingerprint | undefined;
+  const volatile = volatileFor(m);
+  let before: MachineState | undefined;
+  const stateNow = (since?: MachineState) => machineState(conn, { volatile, ...(since ? { since } : {}) });
+  // After an install or uninstall the services were already running or restarted by the step
+  // itself: a role not ready within this is a finding, not something to wait minutes for.
+  const readyAfterStep = (dl: number) => conn.waitUntilReady(Math.min(dl, Date.now() + READY_AFTER_STEP_MS));
+  const labHealthy = () => labHealthyExcept(driver, m.lab, name);
 
   /** Restore the snapshot and prove it exact: the rollback check of what was just verified. */
   const restoreExactly = async (ids: string[]): Promise<boolean> => {
@@ -169,78 +246,103 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     const scope = scopeOf(ids);
     if (snap.notPossible) {
       // No snapshot (an ssh machine without hooks): the uninstall was the rollback; the snapshot check could not be done.
-      const same = diffFingerprints(before!, await fingerprint(conn));
-      step({ step: "restore", ...scope, status: "skipped", message: `snapshot check not possible: ${snap.notPossible}${same.equal ? "; after uninstall the fingerprint equals the one before" : `; after uninstall the machine differs: ${same.differences.slice(0, 10).join("; ")}`}`, start: t, stop: Date.now() });
-      return same.equal;
+      const same = rollbackCheck(before!, await stateNow(before), { machine: name });
+      step({ step: "restore", ...scope, status: "skipped", message: `snapshot check not possible: ${snap.notPossible}; after uninstall: ${same.message}`, attachments: same.attachments, start: t, stop: Date.now() });
+      return same.status === "passed";
     }
     await driver.restore(m, snap, deadline());
-    const diff = diffFingerprints(before!, await fingerprint(conn));
-    const what = ids.join(", ");
-    step({
-      step: "restore",
-      ...scope,
-      status: diff.equal ? "passed" : "broken",
-      message: diff.equal ? `restored after ${what}: the state fingerprint equals the one before the run` : `restore after ${what} not exact: ${diff.differences.slice(0, 10).join("; ")}`,
-      start: t,
-      stop: Date.now(),
-    });
-    return diff.equal;
+    const r = rollbackCheck(before!, await stateNow(before), { machine: name, patch: ids.join(", ") });
+    step({ step: "restore", ...scope, status: r.status, message: r.message, attachments: r.attachments, start: t, stop: Date.now() });
+    return r.status === "passed";
   };
 
   /**
-   * Install `group` together (no restart between them), one restart if any needs it, the
-   * post-install suites, then uninstall in reverse order and the post-uninstall suites.
-   * The restore that follows is the caller's.
+   * Install `group` together (no restart between them; each install checked: exit code,
+   * detection, disk, services), then one restart of whatever the patches need (declared, or
+   * found: processes still running replaced code), the post-install suites, each patch
+   * applied again (idempotence), uninstall in reverse order, residue against the state before
+   * install, and the post-uninstall suites. The restore that follows is the caller's.
    */
   const verify = async (group: PatchArtifact[]): Promise<void> => {
     const ids = group.map((a) => a.patch.id);
     const need = unionRequirements(group.map(reqOf));
     const scope = scopeOf(ids);
+    const inGroup = ids.length > 1 ? { group: ids } : {};
+    const beforeInstall = await stateNow(before);
+    const beforeScan = await scanRestart(conn);
+    let prev = beforeInstall;
+    let restartRequired = false;
     const installed: PatchArtifact[] = [];
     for (const a of group) {
       const t = Date.now();
       if (installed.length < group.indexOf(a)) {
-        step({ patch: a.patch.id, ...(ids.length > 1 ? { group: ids } : {}), step: "install", status: "skipped", message: `not installed: an earlier install in the chain failed`, start: t, stop: t });
+        step({ patch: a.patch.id, ...inGroup, step: "install", status: "skipped", message: `not installed: an earlier install in the chain failed`, start: t, stop: t });
         continue;
       }
-      try {
-        const r = await p.provisioner.install(conn, a);
-        step({ patch: a.patch.id, ...(ids.length > 1 ? { group: ids } : {}), step: "install", status: outcomeStatus(r), message: r.message, output: r.output, start: t, stop: Date.now() });
-        if (r.ok) installed.push(a);
-      } catch (e) {
-        step({ patch: a.patch.id, ...(ids.length > 1 ? { group: ids } : {}), step: "install", status: "broken", message: asPatchlabError(e).message, start: t, stop: Date.now() });
-      }
+      const r = await installCheck(conn, p.provisioner, a, { before: prev, ready: readyAfterStep, deadline: deadline(), labHealthy, checkServices: !need.restart });
+      step({ patch: a.patch.id, ...inGroup, step: "install", status: r.status, message: r.message, ...(r.outcome?.output ? { output: r.outcome.output } : {}), attachments: r.attachments, start: t, stop: Date.now() });
+      // Installed but a check failed (a service left stopped): the patch is on the machine, so the
+      // suites still show what users would see; the failed install check already rejects it.
+      if (!r.outcome?.ok || r.detected === false) continue;
+      installed.push(a);
+      prev = r.after ?? prev;
+      restartRequired ||= !!r.outcome?.restartRequired;
     }
     // Nothing more can be learned from a chain that did not fully install; the restore resets it.
     if (installed.length < group.length) return;
-    if (need.restart) {
-      const t = Date.now();
-      try {
-        await conn.restart(deadline());
-        step({ ...scope, step: "restart", status: "passed", message: "machine restarted and ready", start: t, stop: Date.now() });
-      } catch (e) {
-        const err = asPatchlabError(e);
-        // A machine that does not come back after the patch's restart is the patch's failure.
-        const status = err instanceof LabError && err.kind === "readiness-timeout" ? "failed" : "broken";
-        step({ ...scope, step: "restart", status, message: err.message, start: t, stop: Date.now() });
+
+    // One restart for the whole group: what the manifests declare, or what the machine shows.
+    let t = Date.now();
+    const decision = decideRestart(await scanRestart(conn), { declared: need.restart ? "machine" : "none", installerSaysRestart: restartRequired, before: beforeScan, artifacts: group });
+    const restart = await applyRestart(conn, decision, { restartMachine: (dl) => conn.restart(Math.min(dl, Date.now() + RESTART_MS)), ready: readyAfterStep, labHealthy }, { deadline: deadline() });
+    const undeclared = decision.undeclared ? `restart needed but not declared${decision.causedBy.length ? ` by ${decision.causedBy.join(", ")}` : ""}: ${decision.reasons.join("; ")}` : "";
+    step({ ...scope, step: "restart", status: restart.status === "skipped" ? "passed" : restart.status, message: [restart.message, undeclared].filter(Boolean).join("; "), ...(restart.output ? { output: restart.output } : {}), start: t, stop: Date.now() });
+    if (undeclared) hooks.note({ machine: name, patches: decision.causedBy.length ? decision.causedBy : ids, message: `${name}: ${undeclared} (the harness restarted ${restart.restarted.join(", ") || "nothing"})` });
+
+    if (need.phases.includes("post-install")) {
+      const after = await runPhase("post-install", ids, need);
+      // The soak: something that breaks only after the immediate checks passed.
+      if (watch && watchBase && p.watch!.soak) {
+        hooks.progress(`soak ${ids.join("+")}: ${p.watch!.policy.soak.seconds} s`);
+        const limited = { ...need, depth: "limited" as const };
+        const soak = await watch.soak(watchBase.baselines, {
+          reference: after,
+          runLimitedSuites: async () => (await Promise.all(limited.suites.map((s) => p.runSuite(s, suiteContext(p, "post-install", ids, "limited"), "post-install", `${tagOf(ids)}-soak`)))).flatMap((r) => r.tests),
+        });
+        recordWatch(soak.results, ids);
       }
     }
-    if (need.phases.includes("post-install")) await runPhase("post-install", ids, need);
+
+    // Applying each patch again must change nothing.
+    if (p.idempotence !== "off") {
+      for (const a of group) {
+        t = Date.now();
+        const r = await idempotenceCheck(conn, p.provisioner, a, { state: { volatile }, policy: p.idempotence ?? "reject" });
+        step({ patch: a.patch.id, ...inGroup, step: "idempotence", status: r.status, message: r.message, attachments: r.attachments, start: t, stop: Date.now() });
+      }
+    }
     if (!need.phases.includes("uninstall")) return;
     let removed = true;
+    let prevU = await stateNow(beforeInstall);
     for (const a of [...group].reverse()) {
-      const t = Date.now();
-      try {
-        const r = await p.provisioner.uninstall(conn, a);
-        step({ patch: a.patch.id, ...(ids.length > 1 ? { group: ids } : {}), step: "uninstall", status: outcomeStatus(r), message: r.message, output: r.output, start: t, stop: Date.now() });
-        removed &&= r.ok;
-      } catch (e) {
-        const err = asPatchlabError(e);
-        step({ patch: a.patch.id, ...(ids.length > 1 ? { group: ids } : {}), step: "uninstall", status: err instanceof PatchlabError && err.exitCode === 1 ? "failed" : "broken", message: err.message, start: t, stop: Date.now() });
-        removed = false;
-      }
+      t = Date.now();
+      const r = await uninstallCheck(conn, p.provisioner, a, { before: prevU, ready: readyAfterStep, deadline: deadline(), labHealthy });
+      step({ patch: a.patch.id, ...inGroup, step: "uninstall", status: r.status, message: r.message, ...(r.outcome?.output ? { output: r.outcome.output } : {}), attachments: r.attachments, start: t, stop: Date.now() });
+      removed &&= !!r.outcome?.ok && r.detected !== true;
+      prevU = r.after ?? prevU;
     }
-    if (removed && need.phases.includes("post-uninstall")) await runPhase("post-uninstall", ids, need);
+    if (!removed) return;
+    // A downgrade replaces libraries again: restart what still runs the patched code (not evidence, upkeep).
+    const again = decideRestart(await scanRestart(conn), { declared: "none", before: beforeScan });
+    if (again.needed !== "none") {
+      const r = await applyRestart(conn, again, { restartMachine: (dl) => conn.restart(Math.min(dl, Date.now() + RESTART_MS)), ready: readyAfterStep, labHealthy }, { deadline: deadline() });
+      log.info("restart after uninstall", { step: "uninstall", status: r.status, message: r.message });
+    }
+    // What the uninstall left behind: the state now against the state before the first install.
+    t = Date.now();
+    const residue = await residueCheckOn(conn, beforeInstall, ids.join(", "), { volatile });
+    step({ ...scope, step: "residue", status: residue.status, message: residue.message, attachments: residue.attachments, start: t, stop: Date.now() });
+    if (need.phases.includes("post-uninstall")) await runPhase("post-uninstall", ids, need);
   };
 
   /**
@@ -249,7 +351,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
    */
   const verdictOf = (ids: string[], need: Requirements) => {
     const mine = (r: { patch?: string; group?: string[] }) => (ids.length === 1 ? r.patch === ids[0] && !r.group : sameSet(r.group, ids));
-    const evidence = [...steps.filter(mine).map(stepEvidence), ...suites.filter((r) => r.phase === "baseline" || mine(r)).map(suiteEvidence)];
+    const evidence = [...steps.filter(mine).map(stepEvidence), ...suites.filter((r) => r.phase === "baseline" || mine(r)).map(suiteEvidence), ...watches.filter((r) => r.phase === "baseline" || mine(r)).map(watchEvidence)];
     const required = requiredOn(name, need).filter((r) => r.name !== "pipeline" && r.name !== "restore");
     return decide({ today: "1970-01-01", patches: [{ patch: ids.join("+"), required, evidence }] }).patches[0]!.verdict;
   };
@@ -271,8 +373,8 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
   };
 
   try {
-    before = await fingerprint(conn);
-    log.info("fingerprint before", { step: "fingerprint", packages: Object.keys(before.packages).length, files: Object.keys(before.files).length, listening: before.listening });
+    before = await stateNow();
+    log.info("state before", { step: "state", packages: Object.keys(before.packages).length, files: Object.keys(before.files).length, listening: before.listening });
     await runPhase("baseline", [], all);
 
     if (p.mode === "isolate" || p.artifacts.length === 1) {
@@ -287,19 +389,24 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
         // Which patch, or which combination, breaks it: each alone first.
         hooks.progress(`the aggregate of ${ids.length} patches was rejected; verifying each alone to find the cause`);
         const alone = await singles(p.artifacts);
-        const culprits = alone.length ? alone : (await smallestFailingCombination(p.artifacts, async (subset) => {
-          if (dirty) return "broken";
-          const sub = subset.map((a) => a.patch.id);
-          await verify(subset);
-          const v = verdictOf(sub, unionRequirements(subset.map(reqOf)));
-          if (!(await restoreExactly(sub))) dirty = `the machine could not be restored exactly after ${sub.join(", ")}`;
-          return v === "rejected" ? "fail" : v === "approved" ? "pass" : "broken";
-        })).map((a) => a.patch.id);
-        const message = alone.length
-          ? `the aggregate failed; alone, ${alone.join(", ")} fail${alone.length === 1 ? "s" : ""}`
-          : culprits.length
-            ? `each patch passes alone; together ${culprits.join(" + ")} break it`
-            : "the aggregate failed once but neither a patch alone nor any combination failed again (not reproduced: judged on each patch alone)";
+        let culprits = alone;
+        let message = `the aggregate failed; alone, ${alone.join(", ")} fail${alone.length === 1 ? "s" : ""}`;
+        if (!alone.length) {
+          // Each passes alone: the smallest combination that breaks it (QuickXplain over real runs).
+          const byId = new Map(p.artifacts.map((a) => [a.patch.id, a]));
+          const found = await bisect(ids, async (sub) => {
+            if (dirty) return "broken";
+            const subset = sub.map((id) => byId.get(id)!);
+            await verify(subset);
+            const v = verdictOf(sub, unionRequirements(subset.map(reqOf)));
+            if (!(await restoreExactly(sub))) dirty = `the machine could not be restored exactly after ${sub.join(", ")}`;
+            return v === "rejected" ? "fail" : v === "approved" ? "pass" : "broken";
+          }, { knownPass: ids.map((id) => [id]), knownFail: [ids] });
+          culprits = [...new Set(found.culprits.flat())];
+          message = found.culprits.length
+            ? `each patch passes alone; together ${found.culprits.map((c) => c.join(" + ")).join(", and ")} break it`
+            : `the aggregate failed but no patch or combination failed again (${found.message}): judged on each patch alone`;
+        }
         hooks.blame({ machine: name, group: ids, culprits, message });
         hooks.progress(`blame: ${message}`);
       }
@@ -324,26 +431,3 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
 
 const sameSet = (a: string[] | undefined, b: string[]) => !!a && a.length === b.length && a.every((x) => b.includes(x));
 
-/**
- * The smallest set of patches (pairs first, then triples...) whose aggregate fails, when each
- * passes alone. Evaluations are real runs, so the search stops at the first failing size.
- */
-export async function smallestFailingCombination<T>(items: T[], evaluate: (subset: T[]) => Promise<"pass" | "fail" | "broken">): Promise<T[]> {
-  for (let size = 2; size < items.length; size++) {
-    for (const subset of combinations(items, size)) {
-      const r = await evaluate(subset);
-      if (r === "fail") return subset;
-      if (r === "broken") return [];
-    }
-  }
-  // Only the whole set fails together (or the failure did not reproduce: nobody is blamed).
-  return items.length >= 2 && (await evaluate(items)) === "fail" ? items : [];
-}
-
-function* combinations<T>(items: T[], size: number, start = 0): Generator<T[]> {
-  if (size === 0) {
-    yield [];
-    return;
-  }
-  for (let i = start; i <= items.length - size; i++) for (const rest of combinations(items, size - 1, i + 1)) yield [items[i]!, ...rest];
-}

@@ -97,7 +97,7 @@ describe("ssh driver: existing machines reached only over SSH", function () {
     }
     fs.writeFileSync(path.join(dir, "id_ed25519"), key.privateKey, { mode: 0o600 });
     secrets = path.join(dir, "secrets.yaml");
-    fs.writeFileSync(secrets, "ssh:\n  vmssh-test:\n    privateKeyFile: id_ed25519\n", { mode: 0o600 });
+    fs.writeFileSync(secrets, "machines:\n  vmssh-test:\n    privateKeyFile: id_ed25519\n", { mode: 0o600 });
     // The plain machine's key, verified out of band (read from the machine itself, not over SSH).
     const hostKey = inContainer(container(PLAIN.name), "cat /etc/ssh/ssh_host_ed25519_key.pub").trim().split(" ").slice(0, 2).join(" ");
     fs.writeFileSync(path.join(dir, "known_hosts_plain"), `${PLAIN.ip} ${hostKey}\n`);
@@ -141,7 +141,7 @@ describe("ssh driver: existing machines reached only over SSH", function () {
     const other = Lab.parse({ ...lab, machines: [sshMachine("nosecret", PLAIN.ip, { knownHosts: path.join(dir, "known_hosts_plain"), credentials: "absent" })] });
     const e = await rejection(new SshDriver({ secretsFile: secrets }).up(other, { runId: "t", deadline: Date.now() + 30_000 }));
     expect(e).to.be.instanceOf(ConfigError);
-    expect(e.message).to.match(/no SSH credentials named "absent" \(looked in PATCHLAB_SECRET_ABSENT_PRIVATE_KEY\[_FILE\]\/PASSWORD and in .*secrets\.yaml\)/);
+    expect(e.message).to.match(/no SSH credentials named "absent" \(looked in PATCHLAB_SECRET_MACHINE_ABSENT_PRIVATE_KEY\[_FILE\]\/PASSWORD and in .*secrets\.yaml, section machines\)/);
   });
 
   it("brings both machines up over SSH: the new host key recorded (trust on first use), roles provisioned", async () => {

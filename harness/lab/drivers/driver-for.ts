@@ -14,7 +14,7 @@ export interface DriverOptions {
   log?: (machine: string) => Logger;
   onProgress?: (line: string) => void;
   ephemeral?: boolean;
-  /** ssh driver: secrets file (default $PATCHLAB_SECRETS, else <state>/secrets.yaml). */
+  /** ssh driver: lab secrets file (default $PATCHLAB_SECRETS_FILE, else <state>/secrets.yaml). */
   secretsFile?: string;
 }
 

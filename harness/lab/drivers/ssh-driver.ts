@@ -26,7 +26,7 @@ import { runHook, type HookKind, type HookVars } from "./ssh-hooks.ts";
 export interface SshDriverOptions {
   log?: (machine: string) => Logger;
   onProgress?: (line: string) => void;
-  /** Secrets file (default $PATCHLAB_SECRETS, else <state>/secrets.yaml). */
+  /** Lab secrets file (default $PATCHLAB_SECRETS_FILE, else <state>/secrets.yaml); its machines: section. */
   secretsFile?: string;
 }
 
