@@ -1,7 +1,8 @@
 // The vm driver for real: one QEMU VM (TCG on these hosts) booted once from the Debian image
 // built by the harness, then snapshot -> a real .deb -> a real reboot -> the web role answers
-// -> restore, with the restored VM's fingerprint equal to the pre-patch one; a broken patch
-// caught by the role check; a VM that does not come back after its reboot reported as a lab
+// -> restore, with the restored VM's fingerprint equal to the pre-patch one; the web role
+// suite (suites/roles/web.spec.ts, as a run runs it, from the lab's client container to the
+// VM's lab address) passing on the patched VM and failing on a broken patch; a VM that does not come back after its reboot reported as a lab
 // error within its deadline. One VM for the whole file, savevm/loadvm between cases.
 import fs from "node:fs";
 import http from "node:http";
@@ -25,6 +26,8 @@ import { assignAddresses } from "../../harness/lab/addressing.ts";
 import { Labels } from "../../harness/lab/drivers/docker-engine.ts";
 import { ensureImages } from "../../harness/lab/images/build.ts";
 import { debArtifact, Timings } from "./vmssh-support.ts";
+import { runSuite, type SuiteRunResult } from "../../harness/run/mocha-runner.ts";
+import { CLIENT_CA_PATH } from "../../harness/lab/roles/client.ts";
 
 const LAB_FILE = "test/fixtures/labs/vmssh-vm.yaml";
 const NETWORK = "patchlab-vmssh-vm";
@@ -56,6 +59,25 @@ describe("vm driver: a QEMU VM through snapshot, patch, reboot and restore", fun
   let dir: string;
   let rebootMs = 0;
   const roleCheck = async () => probeAll(machineReadiness(m, await labPki(stateDir(), lab)), { machine: "web", ip: m.ip, conn });
+  let suiteRuns = 0;
+  /** The web role suite, run exactly as a run runs it, from the client container to the VM's lab address. */
+  const webSuite = async (phase: "baseline" | "post-install"): Promise<SuiteRunResult> => {
+    const n = ++suiteRuns;
+    const target = { container: m.container, ip: m.labIp!, fqdn: m.fqdn, roles: m.spec.roles };
+    return runSuite({
+      suite: "roles/web",
+      context: {
+        runId: "vmssh-test", phase, depth: "full", patches: [],
+        lab: { name: lab.name, domain: lab.domain, subnet: lab.network.subnet },
+        target: { name: "web", ...target },
+        machines: { web: target, client: { container: CLIENT, ip: assignAddresses(lab).get("client")!, fqdn: `client.${lab.domain}`, roles: ["client"] } },
+        client: { name: "client", container: CLIENT },
+        caCertPath: (await labPki(stateDir(), lab)).caCertPath,
+      },
+      resultsDir: `${dir}/allure-${n}`, junitFile: `${dir}/junit-${n}.xml`, labels: {}, timeoutMs: 300_000, retries: 0,
+    });
+  };
+  const failing = (r: SuiteRunResult) => r.tests.filter((x) => x.status !== "passed").map((x) => `${x.name}: ${x.status} ${x.message ?? ""}`);
 
   before(async function () {
     dir = tmpDir("vm");
@@ -76,6 +98,8 @@ describe("vm driver: a QEMU VM through snapshot, patch, reboot and restore", fun
       NetworkingConfig: { EndpointsConfig: { [NETWORK]: { IPAMConfig: { IPv4Address: assignAddresses(lab).get("client")! } } } },
     });
     await client.start();
+    // What the client role's provisioning gives it and the web suite needs: trust in the lab CA.
+    execFileSync("docker", ["exec", "-i", CLIENT, "sh", "-c", `cat > ${CLIENT_CA_PATH}`], { input: (await labPki(stateDir(), lab)).caCertPem });
     driver = new VmDriver({ onProgress: (l) => { if (!/ Get:| I: /.test(l)) console.log(`      ${l}`); } });
     // A crashed earlier run may have left this lab's VM: start from nothing.
     await driver.down(lab, { purgeSnapshots: true });
@@ -148,6 +172,10 @@ describe("vm driver: a QEMU VM through snapshot, patch, reboot and restore", fun
 
     const role = await roleCheck();
     expect(role.ok, role.detail).to.equal(true);
+    const suite = await t.time("web role suite (full) on the patched VM", () => webSuite("post-install"));
+    expect(suite.crashed, suite.detail).to.equal(false);
+    expect(suite.tests.length, "every check of the web suite ran").to.be.greaterThan(5);
+    expect(failing(suite), "web role suite after patch + reboot").to.deep.equal([]);
     expect(await get(m.ip, "/patched.txt")).to.deep.equal({ status: 200, body: "patched by patchlab-vm-good\n" });
     expect(await prov.isInstalled(conn, good), "installed across the reboot").to.equal(true);
 
@@ -172,6 +200,12 @@ describe("vm driver: a QEMU VM through snapshot, patch, reboot and restore", fun
     const role = await roleCheck();
     expect(role.ok).to.equal(false);
     expect(role.detail).to.match(/tcp\/80: ECONNREFUSED|tcp\/80 timed out|ECONNRESET|socket hang up/);
+    // The role suite sees it too, as failed checks (the service's fault), not broken ones (the harness's).
+    const suite = await webSuite("post-install");
+    expect(suite.crashed, suite.detail).to.equal(false);
+    const home = suite.tests.find((x) => /home page over HTTP/.test(x.name));
+    expect(home?.status, JSON.stringify(home)).to.equal("failed");
+    expect(suite.tests.filter((x) => x.status === "broken").map((x) => x.name)).to.deep.equal([]);
 
     await driver.restore(m, snap, Date.now() + 120_000);
     expect((await roleCheck()).ok).to.equal(true);
