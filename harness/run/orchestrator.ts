@@ -328,6 +328,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
             driver: driver!,
             machine: m,
             all: machines,
+            busy: todo.map(([t]) => t.spec.name),
             artifacts: mine,
             requirements: new Map(mine.map((a) => [a.patch.id, needOf(m, a, plan?.patches.find((x) => x.patch === a.patch.id))])),
             mode: opts.mode ?? "chain",

@@ -381,6 +381,20 @@ export class DockerDriver implements LabDriver {
       throw new LabError("restore", `snapshot ${imageRef} of ${machine} is unusable: ${(e as Error).message}`, "list snapshots with `patchlab lab snapshots`; take a new one", { machine }, { cause: e });
     }
     opts.Image = imageRef;
+    // Two restores of the same machine can race (a run's own restore and the in-process reaper
+    // after Ctrl-C): both recreate it from the same image, so on a 409 the loser retries and
+    // the machine ends up the same either way, instead of one of them giving up half-done.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.recreate(opts, machine);
+      } catch (e) {
+        if (attempt >= 5 || !(e instanceof LabError && /\(HTTP code 409\)/.test(e.message))) throw e;
+        await new Promise((r) => setTimeout(r, 300 * attempt));
+      }
+    }
+  }
+
+  private async recreate(opts: Docker.ContainerCreateOptions, machine: string): Promise<string> {
     try {
       // Kill, not stop: the state being thrown away needs no graceful shutdown.
       await this.docker.getContainer(opts.name!).remove({ force: true });
