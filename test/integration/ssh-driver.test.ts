@@ -20,6 +20,9 @@ import { generateKeyPair } from "../../harness/lab/transports/keys.ts";
 import { DebProvisioner } from "../../harness/patch/deb.ts";
 import { docker, inContainer, tmpDir } from "./support.ts";
 import { debArtifact, Timings } from "./vmssh-support.ts";
+import { nullLogger } from "../../harness/core/log.ts";
+import { runMachinePipeline, type StepRecord } from "../../harness/run/machine-pipeline.ts";
+import type { SuiteRunResult } from "../../harness/run/mocha-runner.ts";
 
 const LAB = "vmssh-ssh";
 const NETWORK = `patchlab-${LAB}`;
@@ -224,5 +227,35 @@ describe("ssh driver: existing machines reached only over SSH", function () {
     expect(step.status, "never a silent pass").to.equal("broken");
     expect(step.message).to.match(/snapshot check not possible on plain: .*rolled back by uninstall only/);
     expect(await driver.snapshots(lab)).to.deep.equal([]); // nothing was recorded as a snapshot
+  });
+
+  it("the machine pipeline of a run, over SSH only: with hooks the restore is checked exact; without them the snapshot check is reported not possible", async () => {
+    const results: Record<string, string[]> = {};
+    for (const name of [HOOKED.name, PLAIN.name]) {
+      const m = driver.handlesFor(lab).find((h) => h.spec.name === name)!;
+      const deb = await debArtifact(dir, { name: `patchlab-ssh-pipe-${name}`, version: "1.0.0", files: { [`etc/patchlab-ssh-pipe-${name}.conf`]: "z=3\n" } }, ["client"]);
+      const steps: StepRecord[] = [];
+      // Lifecycle steps only: the suites are the same code whatever the driver (the vm test runs the web suite).
+      const need = { phases: ["baseline", "install", "post-install", "uninstall", "post-uninstall"] as const, suites: [], restart: false };
+      await t.time(`machine pipeline on ${name}`, () =>
+        runMachinePipeline({
+          driver, machine: m, all: driver.handlesFor(lab), artifacts: [deb], requirements: new Map([[deb.patch.id, { ...need, phases: [...need.phases] }]]), mode: "isolate",
+          provisioner: new DebProvisioner(), runId: `vmssh-ssh-pipe-${name}`, runDir: dir, caCertPath: path.join(dir, "ca.crt"), log: nullLogger, deadlineMs: 120_000,
+          runSuite: async (): Promise<SuiteRunResult> => { throw new Error("no suites were asked for"); },
+          hooks: { step: (r) => steps.push(r), suite: () => undefined, blame: () => undefined, note: () => undefined, progress: () => undefined },
+        }),
+      );
+      results[name] = steps.map((s) => `${s.step}:${s.status}${s.step === "restore" || s.status !== "passed" ? ` ${s.message}` : ""}`);
+      expect(inContainer(container(name), `dpkg-query -W patchlab-ssh-pipe-${name} >/dev/null 2>&1 && echo installed || echo absent`).trim(), `${name} is left without the patch`).to.equal("absent");
+    }
+    const [hInstall, ...hRest] = results[HOOKED.name]!;
+    expect([hInstall, ...hRest].slice(0, 5), "hooked").to.deep.equal(["install:passed", "restart:passed", "idempotence:passed", "uninstall:passed", "residue:passed"]);
+    expect(hRest[4], "hooked: the restore is checked exact").to.match(/^restore:passed /);
+    expect(hRest[5]).to.match(/^pipeline:passed/);
+    const plain = results[PLAIN.name]!;
+    expect(plain.slice(0, 5), "plain").to.deep.equal(["install:passed", "restart:passed", "idempotence:passed", "uninstall:passed", "residue:passed"]);
+    expect(plain[5], "plain: never a silent pass").to.match(/^restore:skipped snapshot check not possible: .*has no snapshot hooks.*; after uninstall: /);
+    expect(plain[6]).to.match(/^pipeline:passed/);
+    expect(await driver.snapshots(lab), "the run's snapshots are gone").to.deep.equal([]);
   });
 });
