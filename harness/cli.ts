@@ -56,7 +56,8 @@ program
     const { lab } = await (await load.loader()).loadLab(o.lab);
     const { isDockerMachine } = await load.schemas();
     const images = [...new Set(lab.machines.filter(isDockerMachine).map((m) => m.image))];
-    const reports = await (await load.doctor()).doctor({ fix: !!o.fix, images, say });
+    const vmImages = [...new Set(lab.machines.flatMap((m) => (m.driver === "vm" ? [m.vm.image] : [])))];
+    const reports = await (await load.doctor()).doctor({ fix: !!o.fix, images, vmImages, say });
     if (o.json) json(reports);
     else for (const r of reports) console.log(`${r.ok ? "ok  " : "MISS"} ${r.name.padEnd(14)} ${r.detail}${r.fixed ? " (fixed)" : ""}${r.remedy && !r.ok ? `\n     remedy: ${r.remedy}` : ""}`);
     if (reports.some((r) => !r.ok)) process.exitCode = ExitCode.undecided;

@@ -9,6 +9,7 @@ import { LabError } from "./core/errors.ts";
 import { envNameFor, timeoutMs } from "./core/timeouts.ts";
 import { docker, engineAnswers } from "./lab/drivers/docker-engine.ts";
 import { ensureImages, imageStatus, removeStaleImages } from "./lab/images/build.ts";
+import { ensureVmImage, removeStaleVmImages, vmImageStatus } from "./lab/drivers/vm/image.ts";
 
 const run = promisify(execFile);
 
@@ -24,6 +25,8 @@ export interface DoctorOptions {
   fix: boolean;
   /** Image names to make sure of (default: every image the reference lab uses). */
   images: string[];
+  /** VM image recipes (lab-config/images/vm/) the lab's vm machines use. */
+  vmImages?: string[];
   say: (line: string) => void;
 }
 
@@ -51,7 +54,7 @@ function aptGet(args: string[], env: NodeJS.ProcessEnv) {
 }
 
 let aptUpdated = false;
-async function aptInstall(pkgs: string[], say: (l: string) => void): Promise<void> {
+async function aptInstall(pkgs: string[], say: (l: string) => void, opts: { recommends?: boolean } = {}): Promise<void> {
   if (!isRoot() || !isDebian()) {
     throw new LabError("dependency-missing", `need Debian packages: ${pkgs.join(" ")}`, `install them: sudo apt-get install ${pkgs.join(" ")}`);
   }
@@ -67,7 +70,7 @@ async function aptInstall(pkgs: string[], say: (l: string) => void): Promise<voi
   // With recommends: that is the set verified on these machines (docker.io brings
   // cgroupfs-mount and xz-utils, debootstrap the archive keyring it checks signatures with).
   try {
-    await aptGet(["install", "-y", "-q", ...pkgs], env);
+    await aptGet(["install", "-y", "-q", ...(opts.recommends === false ? ["--no-install-recommends"] : []), ...pkgs], env);
   } catch (e) {
     if (e instanceof LabError) throw e; // a timeout says so itself
     const err = e as Error & { result?: { stderr: string } };
@@ -76,11 +79,11 @@ async function aptInstall(pkgs: string[], say: (l: string) => void): Promise<voi
 }
 
 /** A host tool that comes from a Debian package. */
-async function tool(name: string, cmdPath: string, pkgs: string[], why: string, o: DoctorOptions): Promise<CheckReport> {
+async function tool(name: string, cmdPath: string, pkgs: string[], why: string, o: DoctorOptions, aptOpts: { recommends?: boolean } = {}): Promise<CheckReport> {
   if (has(cmdPath) || (await which(name))) return { name, ok: true, detail: cmdPath };
-  const remedy = `apt-get install ${pkgs.join(" ")} (${why})`;
+  const remedy = `apt-get install ${aptOpts.recommends === false ? "--no-install-recommends " : ""}${pkgs.join(" ")} (${why})`;
   if (!o.fix) return { name, ok: false, detail: "not installed", remedy };
-  await aptInstall(pkgs, o.say);
+  await aptInstall(pkgs, o.say, aptOpts);
   return { name, ok: true, detail: cmdPath, fixed: true };
 }
 
@@ -129,6 +132,21 @@ async function images(o: DoctorOptions): Promise<CheckReport> {
   return { name: "lab images", ok: true, detail: `built ${missing.join(", ")}`, fixed: true };
 }
 
+/** VM images are built like the container images: once per recipe content, reused after. */
+async function vmImages(o: DoctorOptions, names: string[]): Promise<CheckReport> {
+  const missing: string[] = [];
+  for (const n of names) if (!(await vmImageStatus(n)).image) missing.push(n);
+  if (missing.length === 0) {
+    // Images of recipes that changed since are dead weight (~600 MB each) unless a VM builds on one.
+    const stale = o.fix ? (await removeStaleVmImages(names)).removed : [];
+    return { name: "vm images", ok: true, detail: `${names.length} VM images current${stale.length ? `; removed stale ${stale.join(", ")}` : ""}` };
+  }
+  if (!o.fix) return { name: "vm images", ok: false, detail: `not built for the current recipe: ${missing.join(", ")}`, remedy: "run `patchlab doctor --fix` (debootstrap + kernel, a few minutes the first time)" };
+  o.say(`building VM images: ${missing.join(", ")} (first time only; later runs reuse them)`);
+  for (const n of missing) await ensureVmImage(n, { onProgress: o.say });
+  return { name: "vm images", ok: true, detail: `built ${missing.join(", ")}`, fixed: true };
+}
+
 export async function doctor(o: DoctorOptions): Promise<CheckReport[]> {
   const reports: CheckReport[] = [];
   const major = Number(process.versions.node.split(".")[0]);
@@ -145,9 +163,15 @@ export async function doctor(o: DoctorOptions): Promise<CheckReport[]> {
   reports.push(await tool("debian keyring", "/usr/share/keyrings/debian-archive-keyring.gpg", ["debian-archive-keyring"], "the keys Debian signs its archive with", o));
   reports.push(await tool("gpg", "/usr/bin/gpg", ["gpg", "gpg-agent"], "signs the lab update server's index with the lab key", o));
   reports.push(await tool("xz", "/usr/bin/xz", ["xz-utils"], "decompresses Debian's Packages indexes", o));
+  // The vm driver: QEMU (without recommends: those are desktop audio/video stacks), qemu-img
+  // for the qcow2 base and overlays, mkfs.ext4 for the guest's root filesystem.
+  reports.push(await tool("qemu-system-x86_64", "/usr/bin/qemu-system-x86_64", ["qemu-system-x86"], "runs the vm driver's machines", o, { recommends: false }));
+  reports.push(await tool("qemu-img", "/usr/bin/qemu-img", ["qemu-utils"], "makes VM disk images and overlays", o, { recommends: false }));
+  reports.push(await tool("mkfs.ext4", "/usr/sbin/mkfs.ext4", ["e2fsprogs"], "builds VM root filesystems", o));
   const e = await engine(o);
   reports.push(e);
   if (e.ok) reports.push(await images(o));
   else reports.push({ name: "lab images", ok: false, detail: "skipped: no engine", remedy: e.remedy ?? "" });
+  if (o.vmImages?.length) reports.push(await vmImages(o, o.vmImages));
   return reports;
 }

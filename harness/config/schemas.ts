@@ -77,7 +77,7 @@ export const SshTarget = z
     user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "must be a Unix user name").default("root").describe("login user; anyone but root needs password-less sudo"),
     credentials: name
       .optional()
-      .describe("name of the entry in the secrets file (or PATCHLAB_SECRET_<NAME>_* variables) holding the key or password; default: the machine name"),
+      .describe("entry under machines: in the lab secrets file (or PATCHLAB_SECRET_MACHINE_<NAME>_* variables) holding the key or password; default: the machine name"),
     knownHosts: z
       .string()
       .min(1)

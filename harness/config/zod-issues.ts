@@ -99,7 +99,7 @@ class IssueContext {
    */
   private union(issue: Extract<Issue, { code: "invalid_union" }>, p: FieldPath): LocatedConfigError[] {
     const d = issue as { note?: string; discriminator?: string; options?: unknown[] };
-    if (d.note === "No matching discriminator" && d.discriminator) return this.discriminator(p, d.discriminator, (d.options ?? []).map(String));
+    if (d.note === "No matching discriminator" && d.discriminator) return this.discriminator(p, d.discriminator, (d.options ?? []).filter((o): o is string => typeof o === "string")); // an optional discriminator (a machine's driver) lists undefined too
     const matchedKeys = (branch: readonly Issue[]) =>
       branch.length > 0 &&
       branch.every(
@@ -136,7 +136,10 @@ class IssueContext {
     const keysOf = (b: AnySchema) => Object.keys((b._zod.def as unknown as { shape?: Record<string, unknown> }).shape ?? {});
     const unique = (b: AnySchema) => keysOf(b).filter((k) => k !== key && branches.filter((o) => keysOf(o).includes(k)).length === 1);
     const meant = branches.find((b) => unique(b).some((k) => hasKey(parent, k)));
-    const meantValue = meant ? String(((meant._zod.def as unknown as { shape: Record<string, AnySchema> }).shape[key]!._zod.def as unknown as { values?: unknown[] }).values?.[0] ?? "") : undefined;
+    type LiteralDef = { values?: unknown[]; innerType?: AnySchema };
+    // An optional discriminator (a machine's `driver:`, docker when absent) wraps its literal.
+    const literalOf = (s: AnySchema): unknown => { const d = s._zod.def as unknown as LiteralDef; return d.values?.[0] ?? (d.innerType ? literalOf(d.innerType) : undefined); };
+    const meantValue = meant ? String(literalOf((meant._zod.def as unknown as { shape: Record<string, AnySchema> }).shape[key]!) ?? "") : undefined;
     const value = valueAt(this.source.data, p);
     const out = [
       problemAt(

@@ -23,6 +23,16 @@ const password = z
 
 const Credential = z.object({ user, password }).strict();
 
+/** How the harness logs in to an ssh-driver machine (harness/lab/transports/secrets.ts reads it). */
+export const MachineCredential = z
+  .object({
+    privateKey: z.string().min(1).optional().describe("the private key itself (OpenSSH or PEM)"),
+    privateKeyFile: z.string().min(1).optional().describe("path of the private key file (absolute, or relative to this file)"),
+    passphrase: z.string().optional().describe("passphrase of an encrypted private key"),
+    password: z.string().optional().describe("login password (keys are preferred)"),
+  })
+  .strict();
+
 export const Secrets = z
   .object({
     db: Credential.describe("PostgreSQL role on db machines"),
@@ -36,6 +46,10 @@ export const Secrets = z
       })
       .strict()
       .describe("key the client machine logs in to ssh machines with"),
+    machines: z
+      .record(z.string().regex(/^[a-z][a-z0-9-]{0,30}$/), MachineCredential)
+      .optional()
+      .describe("how the harness logs in to ssh-driver machines, by credentials name (a machine's ssh.credentials, default its name)"),
   })
   .strict()
   .meta({ title: "patchlab lab secrets", description: "Lab credentials; kept outside committed config (default <state dir>/secrets.yaml, mode 0600)." });
@@ -55,12 +69,13 @@ function fromEnv(): Record<string, Record<string, string>> {
   for (const [k, v] of Object.entries(process.env)) {
     if (!k.startsWith(SECRET_ENV_PREFIX) || v === undefined) continue;
     const rest = k.slice(SECRET_ENV_PREFIX.length);
+    if (rest.startsWith("MACHINE_")) continue; // ssh-driver machines: harness/lab/transports/secrets.ts
     const section = ["DB", "FILE", "WIKI", "SSH"].find((s) => rest.startsWith(`${s}_`));
     const field = section ? fields[rest.slice(section.length + 1)] : undefined;
     if (!section || !field) {
       throw new ConfigError(
         `environment variable ${k} names no lab secret`,
-        `use ${SECRET_ENV_PREFIX}<DB|FILE|WIKI|SSH>_<USER|PASSWORD> (SSH: _PRIVATE_KEY, _PUBLIC_KEY), or unset it`,
+        `use ${SECRET_ENV_PREFIX}<DB|FILE|WIKI|SSH>_<USER|PASSWORD> (SSH: _PRIVATE_KEY, _PUBLIC_KEY), ${SECRET_ENV_PREFIX}MACHINE_<NAME>_<PRIVATE_KEY|PRIVATE_KEY_FILE|PASSPHRASE|PASSWORD>, or unset it`,
         { field: k },
       );
     }

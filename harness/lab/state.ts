@@ -24,6 +24,8 @@ export const BASE_VOLATILE = [
   // ucf rotates numbered copies of its registry on every run.
   "/var/lib/ucf/*.[0-9]",
   "/var/lib/logrotate",
+  // What systemd rewrites at every boot and shutdown (a machine that really reboots: a VM, a server).
+  "/var/lib/systemd/random-seed", "/var/lib/systemd/timers", "/var/lib/systemd/timesync/clock",
   "**/__pycache__",
 ];
 

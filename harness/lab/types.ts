@@ -47,6 +47,12 @@ export interface MachineHandle {
   container: string;
   ip: string;
   fqdn: string;
+  /**
+   * The machine's address on the lab network when that differs from `ip` (a VM: `ip` is its
+   * loopback address for the harness; containers reach it at `labIp` when the lab has a network
+   * for it to join). The DNS zone and suites run from the client machine use this one.
+   */
+  labIp?: string;
 }
 
 export interface SnapshotRef {

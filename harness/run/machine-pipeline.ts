@@ -133,7 +133,8 @@ export function suitesFor(m: MachineHandle): string[] {
 export function suiteContext(p: Pick<PipelineInput, "all" | "machine" | "runId" | "caCertPath">, phase: Phase, patches: string[], depth: Depth = "full"): SuiteContext {
   const client = p.all.find((m) => m.spec.roles.includes("client"));
   if (!client) throw new LabError("harness", `lab ${p.machine.lab.name} has no client machine`, "add a machine with role client to the lab file");
-  const toSuite = (m: MachineHandle) => ({ container: m.container, ip: m.ip, fqdn: m.fqdn, roles: m.spec.roles });
+  // Suites run from the client machine: a VM's address there is its lab address, not the harness's loopback one.
+  const toSuite = (m: MachineHandle) => ({ container: m.container, ip: m.labIp ?? m.ip, fqdn: m.fqdn, roles: m.spec.roles });
   return {
     runId: p.runId,
     phase,

@@ -6,7 +6,7 @@ import { prepareDeb, type PatchArtifact } from "../../harness/patch/deb.ts";
 import { buildDeb, type DebSpec } from "./support.ts";
 
 /** Builds `spec` with dpkg-deb and prepares it exactly as a run does. */
-export async function debArtifact(dir: string, spec: DebSpec, roles: string[] = ["web"]): Promise<PatchArtifact> {
+export async function debArtifact(dir: string, spec: DebSpec, roles: string[] = ["web"], manifest: Record<string, unknown> = {}): Promise<PatchArtifact> {
   const deb = buildDeb(dir, spec);
   const patch = Patch.parse({
     id: `PL-TEST-${spec.name}`,
@@ -15,6 +15,7 @@ export async function debArtifact(dir: string, spec: DebSpec, roles: string[] = 
     kind: "deb",
     deb: { file: path.basename(deb) },
     appliesTo: { roles },
+    ...manifest,
   });
   return prepareDeb(patch, path.join(dir, `${spec.name}.yaml`), path.join(dir, "work"));
 }

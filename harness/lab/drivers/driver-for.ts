@@ -14,7 +14,7 @@ export interface DriverOptions {
   log?: (machine: string) => Logger;
   onProgress?: (line: string) => void;
   ephemeral?: boolean;
-  /** ssh driver: secrets file (default $PATCHLAB_SECRETS, else <state>/secrets.yaml). */
+  /** ssh driver: lab secrets file (default $PATCHLAB_SECRETS_FILE, else <state>/secrets.yaml). */
   secretsFile?: string;
 }
 
@@ -41,6 +41,20 @@ export class Drivers {
   /** The driver that runs this machine. */
   driverFor(machine: Machine | MachineHandle): LabDriver {
     return this.get(driverOf("spec" in machine ? machine.spec : machine));
+  }
+
+  /**
+   * Every machine's handle as its own driver makes it (a VM's loopback address, an ssh
+   * machine's host), in lab-file order: what a mixed lab passes as UpOptions.machines.
+   */
+  async handles(lab: Lab): Promise<MachineHandle[]> {
+    const byKind = new Map<MachineDriver, MachineHandle[]>();
+    for (const kind of this.kindsOf(lab).keys()) byKind.set(kind, await this.get(kind).handles(lab));
+    return lab.machines.map((spec) => {
+      const h = byKind.get(driverOf(spec))!.find((x) => x.spec.name === spec.name);
+      if (!h) throw new Error(`driver ${driverOf(spec)} has no handle for machine ${spec.name}`);
+      return h;
+    });
   }
 
   /** The driver kinds a lab uses, each with its machines (in lab-file order). */

@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { driverOf, type Lab, type SshMachine } from "../../config/schemas.ts";
 import { LabError } from "../../core/errors.ts";
+import { ownerAlive, ownerToken } from "../../core/owner.ts";
 import { nullLogger, type Logger } from "../../core/log.ts";
 import { configRoot, stateDir } from "../../core/paths.ts";
 import { probeAll, waitUntil } from "../../readiness/wait.ts";
@@ -25,15 +26,31 @@ import { runHook, type HookKind, type HookVars } from "./ssh-hooks.ts";
 export interface SshDriverOptions {
   log?: (machine: string) => Logger;
   onProgress?: (line: string) => void;
-  /** Secrets file (default $PATCHLAB_SECRETS, else <state>/secrets.yaml). */
+  /** Lab secrets file (default $PATCHLAB_SECRETS_FILE, else <state>/secrets.yaml); its machines: section. */
   secretsFile?: string;
 }
 
 type SshHandle = MachineHandle & { spec: SshMachine };
 
+interface HookCall {
+  argv: string[];
+  vars: HookVars;
+  timeoutMs: number;
+}
+
+/**
+ * A snapshot taken through hooks, with the hooks as expanded for it and the process that took
+ * it: deleteSnapshot and the reaper (after a crash) need nothing but this record.
+ */
 interface IndexEntry {
   ref: SnapshotRef;
-  deleteHook?: { argv: string[]; vars: HookVars; timeoutMs: number };
+  owner?: string;
+  restoreHook?: HookCall;
+  deleteHook?: HookCall;
+}
+
+export function sshIndexDir(): string {
+  return path.join(stateDir(), "ssh-snapshots");
 }
 
 const isSsh = (m: MachineHandle): m is SshHandle => driverOf(m.spec) === "ssh";
@@ -166,7 +183,7 @@ export class SshDriver implements LabDriver {
   }
 
   private indexFile(lab: string): string {
-    return path.join(stateDir(), "ssh-snapshots", `${lab}.json`);
+    return path.join(sshIndexDir(), `${lab}.json`);
   }
 
   /**
@@ -198,7 +215,8 @@ export class SshDriver implements LabDriver {
     await this.hook(h, "snapshot", label);
     const ref: SnapshotRef = { lab: h.lab.name, machine: h.spec.name, label, ref: label, createdAt: new Date().toISOString(), ...(runId ? { runId } : {}) };
     const hooks = h.spec.ssh.hooks;
-    const entry: IndexEntry = { ref, ...(hooks.delete ? { deleteHook: { argv: hooks.delete, vars: this.vars(h, label), timeoutMs: hooks.timeoutSeconds * 1000 } } : {}) };
+    const call = (argv: string[]): HookCall => ({ argv, vars: this.vars(h, label), timeoutMs: hooks.timeoutSeconds * 1000 });
+    const entry: IndexEntry = { ref, owner: ownerToken(), restoreHook: call(hooks.restore), ...(hooks.delete ? { deleteHook: call(hooks.delete) } : {}) };
     this.updateIndex(h.lab.name, (es) => [...es.filter((e) => !(e.ref.machine === ref.machine && e.ref.label === label)), entry]);
     return ref;
   }
@@ -240,4 +258,43 @@ export class SshDriver implements LabDriver {
     }
     if (opts.purgeSnapshots) for (const s of await this.snapshots(lab)) await this.deleteSnapshot(s);
   }
+}
+
+/**
+ * After a crash: every run snapshot (one with a runId) whose taking process is gone is
+ * restored through its recorded restore hook (the machine goes back to before the run), then
+ * deleted. Returns "lab/machine:label" of each restored machine; failures are reported, and
+ * their entries kept for the next attempt.
+ */
+export async function reapSshSnapshots(log: Logger = nullLogger): Promise<{ restored: string[]; failed: { snapshot: string; error: string }[] }> {
+  const restored: string[] = [];
+  const failed: { snapshot: string; error: string }[] = [];
+  if (!fs.existsSync(sshIndexDir())) return { restored, failed };
+  for (const f of fs.readdirSync(sshIndexDir()).filter((x) => x.endsWith(".json"))) {
+    const file = path.join(sshIndexDir(), f);
+    let entries: IndexEntry[];
+    try {
+      entries = JSON.parse(fs.readFileSync(file, "utf8")) as IndexEntry[];
+    } catch {
+      continue;
+    }
+    const done = new Set<IndexEntry>();
+    for (const e of entries) {
+      if (!e.ref.runId || !e.owner || ownerAlive(e.owner) || !e.restoreHook) continue;
+      const name = `${e.ref.lab}/${e.ref.machine}:${e.ref.label}`;
+      try {
+        await runHook("restore", e.restoreHook.argv, e.restoreHook.vars, { machine: e.ref.machine, timeoutMs: e.restoreHook.timeoutMs, log });
+        if (e.deleteHook) await runHook("delete", e.deleteHook.argv, e.deleteHook.vars, { machine: e.ref.machine, timeoutMs: e.deleteHook.timeoutMs, log });
+        restored.push(name);
+        done.add(e);
+      } catch (err) {
+        failed.push({ snapshot: name, error: (err as Error).message });
+      }
+    }
+    if (done.size) {
+      fs.writeFileSync(`${file}.tmp`, JSON.stringify(entries.filter((e) => !done.has(e)), null, 2) + "\n");
+      fs.renameSync(`${file}.tmp`, file);
+    }
+  }
+  return { restored, failed };
 }

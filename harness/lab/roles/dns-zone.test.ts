@@ -28,6 +28,14 @@ describe("roles: dns zone from the lab's machines", () => {
     expect(z.namedConfLocal).to.contain('zone "lab.test"').and.contain('file "/etc/bind/db.lab.test"');
   });
 
+  it("names a VM by its lab address, not the harness's loopback one", () => {
+    const { handles } = reference();
+    const vm = { ...handles[0]!, ip: "127.30.99.10", labIp: "172.30.99.10" };
+    const z = labZone("lab.test", [vm, ...handles.slice(1)]);
+    expect(z.zone).to.match(/^web\tIN\tA\t172\.30\.99\.10$/m);
+    expect(z.zone).to.not.contain("127.30.99.10");
+  });
+
   it("is byte-identical for the same machines in any order", () => {
     const { handles } = reference();
     expect(labZone("lab.test", [...handles].reverse())).to.deep.equal(labZone("lab.test", handles));

@@ -43,15 +43,17 @@ export function labZone(domain: string, machines: MachineHandle[]): LabZone {
   const nsNames = (dns.length ? dns : byName.slice(0, 1)).map((m) => `${m.spec.name}.${domain}.`);
   const records: string[] = [];
   for (const ns of nsNames) records.push(`@\tIN\tNS\t${ns}`);
-  for (const m of byName) if (m.ip) records.push(`${m.spec.name}\tIN\tA\t${m.ip}`);
+  // A VM's address on the lab network (labIp), not the loopback one the harness reaches it at.
+  const addr = (m: MachineHandle) => m.labIp ?? m.ip;
+  for (const m of byName) if (addr(m)) records.push(`${m.spec.name}\tIN\tA\t${addr(m)}`);
   const www = wwwTarget(machines);
   if (www) records.push(`www\tIN\tCNAME\t${www.spec.name}.${domain}.`);
   const body = records.join("\n");
   // PTR records, grouped into one reverse zone per /24.
   const ptrs = new Map<string, string[]>();
   for (const m of byName) {
-    if (!m.ip) continue;
-    const r = reverseOf(m.ip);
+    if (!addr(m)) continue;
+    const r = reverseOf(addr(m));
     (ptrs.get(r.zone) ?? ptrs.set(r.zone, []).get(r.zone)!).push(`${r.label}\tIN\tPTR\t${m.spec.name}.${domain}.`);
   }
   const reverseBodies = [...ptrs.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));

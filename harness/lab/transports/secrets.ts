@@ -1,56 +1,40 @@
-// SSH credentials: from the secrets file (YAML, never committed, readable by its owner only)
-// or from the environment, which wins. A machine names its entry with `ssh.credentials`
-// (default: its own name). Values are never logged nor put in error messages: errors name
-// the file, the entry and the variable, nothing else.
+// SSH credentials for ssh-driver machines: the `machines:` section of the lab secrets file
+// (harness/core/secrets.ts: $PATCHLAB_SECRETS_FILE, default <state>/secrets.yaml, mode 0600)
+// or the environment, which wins. A machine names its entry with `ssh.credentials` (default:
+// its own name). Values are never logged nor put in error messages (errors name the file,
+// the entry and the variables), and every value found is registered for redaction.
 //
-//   # <state>/secrets.yaml (or $PATCHLAB_SECRETS)
-//   ssh:
+//   machines:
 //     legacy-web:
 //       privateKeyFile: /root/.ssh/lab_ed25519   # or privateKey: | -----BEGIN OPENSSH...
 //       passphrase: ...                          # optional
 //       password: ...                            # when the server takes passwords
 //
-//   PATCHLAB_SECRET_LEGACY_WEB_PRIVATE_KEY / _PRIVATE_KEY_FILE / _PASSPHRASE / _PASSWORD
+//   PATCHLAB_SECRET_MACHINE_LEGACY_WEB_PRIVATE_KEY / _PRIVATE_KEY_FILE / _PASSPHRASE / _PASSWORD
 import fs from "node:fs";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { ConfigError } from "../../core/errors.ts";
-import { stateDir } from "../../core/paths.ts";
-
-export const SshSecret = z
-  .object({
-    privateKey: z.string().min(1).optional().describe("the private key itself (OpenSSH or PEM)"),
-    privateKeyFile: z.string().min(1).optional().describe("path of the private key file (absolute, or relative to this file)"),
-    passphrase: z.string().optional().describe("passphrase of an encrypted private key"),
-    password: z.string().optional().describe("login password (keys are preferred)"),
-  })
-  .strict();
-
-export const SecretsFile = z
-  .object({
-    ssh: z.record(z.string().regex(/^[a-z][a-z0-9-]{0,30}$/), SshSecret).default({}).describe("credentials by name (a machine's ssh.credentials, default its name)"),
-  })
-  .strict()
-  .meta({ title: "patchlab secrets", description: "Credentials for machines reached over SSH. Keep it out of version control, mode 0600." });
+import { registerSecret, secretsFile } from "../../core/redact.ts";
+import { MachineCredential } from "../../core/secrets.ts";
 
 export interface SshCredentials {
   privateKey?: Buffer;
   passphrase?: string;
   password?: string;
-  /** Where the credentials came from, for messages: "secrets file X, entry y" or "environment PATCHLAB_SECRET_Y_*". */
+  /** Where the credentials came from, for messages: "secrets file X, entry y" or "environment PATCHLAB_SECRET_MACHINE_Y_*". */
   source: string;
 }
 
-export function secretsFile(): string {
-  return path.resolve(process.env.PATCHLAB_SECRETS ?? path.join(stateDir(), "secrets.yaml"));
-}
+export { secretsFile };
 
 export function envPrefix(name: string): string {
-  return `PATCHLAB_SECRET_${name.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_`;
+  return `PATCHLAB_SECRET_MACHINE_${name.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_`;
 }
 
-function readSecretsFile(file: string): z.infer<typeof SecretsFile> | undefined {
+/** The `machines:` section of the secrets file (the rest of it belongs to the lab's roles). */
+function machinesSection(file: string): Record<string, z.infer<typeof MachineCredential>> | undefined {
   let text: string;
   try {
     const st = fs.statSync(file);
@@ -69,10 +53,12 @@ function readSecretsFile(file: string): z.infer<typeof SecretsFile> | undefined 
     // The parser's message may quote the offending line, i.e. a secret: say where only.
     throw new ConfigError(`secrets file ${file} is not valid YAML`, `fix the YAML syntax of ${file}`, { file });
   }
-  const r = SecretsFile.safeParse(data ?? {});
+  const raw = (data as { machines?: unknown } | null)?.machines;
+  if (raw === undefined) return undefined;
+  const r = z.record(z.string(), MachineCredential).safeParse(raw);
   if (!r.success) {
-    const where = r.error.issues.map((i) => i.path.join(".") || "(top level)").join(", ");
-    throw new ConfigError(`secrets file ${file} has unexpected content at ${where}`, "write `ssh: { <name>: { privateKeyFile | privateKey, passphrase?, password? } }`", { file });
+    const where = r.error.issues.map((i) => ["machines", ...i.path].join(".")).join(", ");
+    throw new ConfigError(`secrets file ${file} has unexpected content at ${where}`, "write `machines: { <name>: { privateKeyFile | privateKey, passphrase?, password? } }`", { file });
   }
   return r.data;
 }
@@ -88,21 +74,21 @@ export function sshCredentials(name: string, opts: { file?: string; env?: NodeJS
     passphrase: env[`${prefix}PASSPHRASE`],
     password: env[`${prefix}PASSWORD`],
   };
-  let entry: z.infer<typeof SshSecret> | undefined;
+  let entry: z.infer<typeof MachineCredential> | undefined;
   let source: string;
   let base = process.cwd();
   if (Object.values(fromEnv).some((v) => v !== undefined)) {
     entry = Object.fromEntries(Object.entries(fromEnv).filter(([, v]) => v !== undefined));
     source = `environment ${prefix}*`;
   } else {
-    entry = readSecretsFile(file)?.ssh[name];
-    source = `secrets file ${file}, entry ${name}`;
+    entry = machinesSection(file)?.[name];
+    source = `secrets file ${file}, entry machines.${name}`;
     base = path.dirname(file);
   }
   if (!entry || (!entry.privateKey && !entry.privateKeyFile && entry.password === undefined)) {
     throw new ConfigError(
-      `no SSH credentials named "${name}" (looked in ${prefix}PRIVATE_KEY[_FILE]/PASSWORD and in ${file})`,
-      `add \`ssh: { ${name}: { privateKeyFile: /path/to/key } }\` to ${file} (mode 0600), or set ${prefix}PRIVATE_KEY_FILE; a machine picks its entry with ssh.credentials`,
+      `no SSH credentials named "${name}" (looked in ${prefix}PRIVATE_KEY[_FILE]/PASSWORD and in ${file}, section machines)`,
+      `add \`machines: { ${name}: { privateKeyFile: /path/to/key } }\` to ${file} (mode 0600), or set ${prefix}PRIVATE_KEY_FILE; a machine picks its entry with ssh.credentials`,
       { file, field: "ssh.credentials", value: name },
     );
   }
@@ -116,6 +102,10 @@ export function sshCredentials(name: string, opts: { file?: string; env?: NodeJS
       throw new ConfigError(`private key file ${keyFile} (from ${source}) cannot be read: ${(e as NodeJS.ErrnoException).code ?? "error"}`, "point privateKeyFile at a readable key file", { file });
     }
   }
+  // Whatever reaches the harness is redacted from everything it writes.
+  if (privateKey) registerSecret(privateKey.toString("utf8").trim(), `machines.${name}.privateKey`);
+  if (entry.passphrase) registerSecret(entry.passphrase, `machines.${name}.passphrase`);
+  if (entry.password) registerSecret(entry.password, `machines.${name}.password`);
   return {
     ...(privateKey ? { privateKey } : {}),
     ...(entry.passphrase !== undefined ? { passphrase: entry.passphrase } : {}),

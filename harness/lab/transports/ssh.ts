@@ -7,8 +7,8 @@
 // arrives (the session died under it). A command that ran and exited non-zero is a result.
 import { refuseIfInterrupted } from "../../core/interrupt.ts";
 import ssh2 from "ssh2";
-import type { ClientChannel, ConnectConfig } from "ssh2";
-import { LabError } from "../../core/errors.ts";
+import type { ClientChannel, ConnectConfig, ServerHostKeyAlgorithm } from "ssh2";
+import { LabError, PatchlabError } from "../../core/errors.ts";
 import { nullLogger, type Logger } from "../../core/log.ts";
 import type { Connection, ExecOptions, ExecResult, FileToUpload } from "../types.ts";
 import { entriesFor, preferredHostKeyAlgorithms, readKnownHosts, verifyHostKey, type HostKeyVerdict } from "./known-hosts.ts";
@@ -110,8 +110,10 @@ export class SshConnection implements Connection {
       port: e.port,
       username: e.user,
       readyTimeout: Math.max(1000, timeoutMs),
-      keepaliveInterval: 5000,
-      keepaliveCountMax: 3,
+      // A session that stops answering is dropped after a minute (commands have their own
+      // timeouts); shorter misreads a loaded host (or a paused container) as a dead machine.
+      keepaliveInterval: 10_000,
+      keepaliveCountMax: 6,
       ...(creds.privateKey ? { privateKey: creds.privateKey } : {}),
       ...(creds.passphrase !== undefined ? { passphrase: creds.passphrase } : {}),
       ...(creds.password !== undefined ? { password: creds.password } : {}),
@@ -119,7 +121,8 @@ export class SshConnection implements Connection {
         verdict = verifyHostKey({ file: e.knownHostsFile, host: e.host, port: e.port, trustOnFirstUse: e.trustOnFirstUse }, key);
         return verdict.ok;
       },
-      ...(prefer.length ? { algorithms: { serverHostKey: { prepend: prefer, append: [], remove: [] } as never } } : {}),
+      // Offer first the key types known_hosts holds for this host, so the server presents one.
+      ...(prefer.length ? { algorithms: { serverHostKey: { prepend: prefer as ServerHostKeyAlgorithm[], append: [], remove: [] } } } : {}),
     };
     return new Promise<Client>((resolve, reject) => {
       const c = new Client();
@@ -186,6 +189,7 @@ export class SshConnection implements Connection {
         reject(e as Error);
       }
     }).catch((e: Error) => {
+      this.close(); // a session that cannot open channels is dead: the next call opens a new one
       throw new LabError("exec", `command on ${this.machine} could not start (${e.message}): ${shown}`, "check that the machine is up (`patchlab lab status`)", { machine: this.machine }, { cause: e });
     });
     const out: Buffer[] = [];
@@ -265,7 +269,8 @@ export class SshConnection implements Connection {
         if (await accept()) return;
         last = "still the same boot";
       } catch (e) {
-        if (e instanceof FatalSshError) throw e;
+        // Waiting cures neither a wrong host key nor a refused login nor a missing secret.
+        if (e instanceof FatalSshError || (e instanceof PatchlabError && !(e instanceof LabError))) throw e;
         last = (e as Error).message;
         this.close();
       }

@@ -324,3 +324,38 @@ async function withBuildLock<T>(file: string, opts: EnsureVmImageOptions, name: 
     try { fs.unlinkSync(file); } catch { /* gone */ }
   }
 }
+
+/**
+ * Removes built images of these recipes whose recipe has changed since (other hashes), unless
+ * a VM's overlay still builds on them (a stopped VM keeps its base). Returns what went.
+ */
+export async function removeStaleVmImages(names: string[], vmsRoot = path.join(stateDir(), "vms")): Promise<{ removed: string[]; kept: string[] }> {
+  const inUse = new Set<string>();
+  if (fs.existsSync(vmsRoot)) {
+    for (const lab of fs.readdirSync(vmsRoot)) {
+      for (const m of fs.readdirSync(path.join(vmsRoot, lab))) {
+        try {
+          inUse.add(path.resolve((JSON.parse(fs.readFileSync(path.join(vmsRoot, lab, m, "vm.json"), "utf8")) as { imageDir: string }).imageDir));
+        } catch { /* no state */ }
+      }
+    }
+  }
+  const removed: string[] = [];
+  const kept: string[] = [];
+  if (!fs.existsSync(vmImageCache())) return { removed, kept };
+  for (const name of names) {
+    const current = path.basename((await vmImageStatus(name)).dir);
+    for (const e of fs.readdirSync(vmImageCache())) {
+      if (!new RegExp(`^${name}-[0-9a-f]{12}$`).test(e) || e === current) continue;
+      const dir = path.join(vmImageCache(), e);
+      if (inUse.has(path.resolve(dir))) {
+        kept.push(e);
+        continue;
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(`${dir}.log`, { force: true });
+      removed.push(e);
+    }
+  }
+  return { removed, kept };
+}

@@ -12,6 +12,8 @@ export interface Forward {
   /** Port on the host's loopback address. */
   hostPort: number;
   guestPort: number;
+  /** Host address it listens on; default the VM's loopback address. */
+  address?: string;
 }
 
 export interface QemuSpec {
@@ -41,7 +43,7 @@ export function loopbackFor(labIp: string): string {
 }
 
 export function netdevArg(s: Pick<QemuSpec, "address" | "forwards">): string {
-  const fwd = s.forwards.map((f) => `hostfwd=${f.proto}:${s.address}:${f.hostPort}-:${f.guestPort}`);
+  const fwd = s.forwards.map((f) => `hostfwd=${f.proto}:${f.address ?? s.address}:${f.hostPort}-:${f.guestPort}`);
   // restrict=on: the guest can neither reach the host nor route anywhere; the forwards
   // above still bring connections in.
   return ["user", "id=n0", "restrict=on", "ipv6=off", ...fwd].join(",");

@@ -6,7 +6,7 @@
 // State per VM: <state>/vms/<lab>/<machine>/ — overlay.qcow2, vm.json, snapshots.json,
 // known_hosts (the image's host keys, pinned), serial.log (the console), qmp.sock.
 import { createHash } from "node:crypto";
-import { execFile } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -19,7 +19,9 @@ import { nullLogger, type Logger } from "../../../core/log.ts";
 import { ownerAlive, ownerToken } from "../../../core/owner.ts";
 import { stateDir } from "../../../core/paths.ts";
 import { probeAll, waitUntil } from "../../../readiness/wait.ts";
-import { assignAddresses, containerName, fqdn } from "../../addressing.ts";
+import { assignAddresses, containerName, fqdn, networkName } from "../../addressing.ts";
+import { contains, parseIpv4, parseSubnet } from "../../../config/ipv4.ts";
+import { docker, engineAnswers } from "../docker-engine.ts";
 import { labPki } from "../../pki.ts";
 import { ensureProvisioned, provisionKey } from "../../provisioning.ts";
 import { machineReadiness } from "../../roles/index.ts";
@@ -68,6 +70,8 @@ export interface VmState {
   accel: AccelChoice;
   memoryMiB: number;
   cpus: number;
+  /** The VM's lab address, added to the lab network's bridge on the host while it runs. */
+  bridged?: { address: string; dev: string };
   /** Provision key (layout, CA, harness key) the PROVISIONED snapshot was taken for. */
   provisioned?: string;
   owner: string;
@@ -79,6 +83,8 @@ interface SnapMeta {
   label: string;
   createdAt: string;
   runId?: string;
+  /** The process that took it (run snapshots): the reaper restores those whose owner died. */
+  owner?: string;
 }
 
 type VmHandle = MachineHandle & { spec: VmMachine };
@@ -120,7 +126,7 @@ export class VmDriver implements LabDriver {
   handlesFor(lab: Lab): VmHandle[] {
     const ips = assignAddresses(lab);
     return lab.machines.flatMap((spec) =>
-      spec.driver === "vm" ? [{ spec, lab, container: containerName(lab.name, spec.name), ip: loopbackFor(ips.get(spec.name)!), fqdn: fqdn(lab, spec.name) }] : [],
+      spec.driver === "vm" ? [{ spec, lab, container: containerName(lab.name, spec.name), ip: loopbackFor(ips.get(spec.name)!), labIp: ips.get(spec.name)!, fqdn: fqdn(lab, spec.name) }] : [],
     );
   }
 
@@ -225,6 +231,10 @@ export class VmDriver implements LabDriver {
     if (!sshPort || !(await portFree(m.ip, sshPort))) sshPort = await freePort(m.ip);
     const roles = [...new Map(m.spec.roles.flatMap((r) => ROLE_PORTS[r]).map((p) => [`${p.proto}/${p.guestPort}`, p])).values()];
     const forwards: Forward[] = [{ proto: "tcp", hostPort: sshPort, guestPort: 22 }, ...roles.map((p) => ({ ...p, hostPort: p.guestPort }))];
+    // In a lab that has a network (its containers), the VM joins it: its lab address goes on
+    // the lab's bridge and its role ports (not SSH) are forwarded there too.
+    const bridged = await this.joinLabNetwork(m);
+    if (bridged) forwards.push(...roles.map((p) => ({ ...p, hostPort: p.guestPort, address: bridged.address })));
     const pub = Buffer.from(this.key().publicKey + "\n").toString("base64");
     const spec: QemuSpec = {
       name: m.container,
@@ -245,7 +255,10 @@ export class VmDriver implements LabDriver {
     fs.writeFileSync(f.knownHosts, img.hostKeys.map((k) => `[${m.ip}]:${sshPort} ${k}\n`).join(""));
     fs.appendFileSync(f.serial, `\n--- patchlab: starting ${m.container} (${accel.accel}${loadvm ? `, loadvm ${loadvm}` : ", cold boot"}) at ${new Date().toISOString()} ---\n`);
     const t0 = Date.now();
-    const pid = await startQemu(spec, m.spec.name);
+    const pid = await startQemu(spec, m.spec.name).catch((e: unknown) => {
+      if (bridged) leaveLabNetwork(bridged);
+      throw e;
+    });
     this.time(loadvm ? "start from snapshot (qemu)" : "qemu start", m.spec.name, t0);
     const st: VmState = {
       name: m.container,
@@ -258,6 +271,7 @@ export class VmDriver implements LabDriver {
       memoryMiB: m.spec.vm.memory,
       cpus: m.spec.vm.cpus,
       ...(prev?.provisioned && prev.imageHash === img.hash ? { provisioned: prev.provisioned } : {}),
+      ...(bridged ? { bridged } : {}),
       owner: ownerToken(),
       ephemeral: !!this.opts.ephemeral,
       startedAt: new Date().toISOString(),
@@ -270,12 +284,38 @@ export class VmDriver implements LabDriver {
   private async stop(m: MachineHandle): Promise<void> {
     const s = this.state(m);
     this.conns.get(`${m.lab.name}/${m.spec.name}`)?.close();
+    if (s?.bridged) leaveLabNetwork(s.bridged);
     if (!s || !qemuAlive(s.pid, s.name)) return;
     await this.qmp(m, (q) => q.execute("quit", undefined, 5000)).catch(() => undefined);
     if (!(await waitGone(s.pid, s.name, 5000))) {
       try { process.kill(s.pid, "SIGKILL"); } catch { /* gone */ }
       await waitGone(s.pid, s.name, 5000);
     }
+  }
+
+  /**
+   * When the lab has its Docker network (containers of a mixed lab) and the VM's lab address
+   * lies in it, puts that address on the network's bridge on this host, so the lab's
+   * containers reach the VM's forwarded role ports there. The guest still has no route out:
+   * this only lets connections in, like the loopback forwards. No network: nothing to join.
+   */
+  private async joinLabNetwork(m: VmHandle): Promise<{ address: string; dev: string } | undefined> {
+    const address = m.labIp;
+    if (!address) return undefined;
+    const engine = docker();
+    if (!(await engineAnswers(engine, 2000))) return undefined;
+    const name = networkName(m.lab.name);
+    const net = (await engine.listNetworks({ filters: { name: [name] } })).find((n) => n.Name === name);
+    const subnet = parseSubnet(net?.IPAM?.Config?.[0]?.Subnet);
+    const ip = parseIpv4(address);
+    if (!net || !subnet || ip === undefined || !contains(subnet, ip)) return undefined;
+    const dev = net.Options?.["com.docker.network.bridge.name"] ?? `br-${net.Id.slice(0, 12)}`;
+    try {
+      await run("ip", ["-4", "addr", "replace", `${address}/32`, "dev", dev]);
+    } catch (e) {
+      throw new LabError("network", `cannot put ${m.spec.name}'s lab address ${address} on the lab network's bridge ${dev}: ${(e as Error).message.split("\n")[0]}`, "the harness needs root (CAP_NET_ADMIN) for a VM to join a lab network; or run the lab without containers", { machine: m.spec.name }, { cause: e });
+    }
+    return { address, dev };
   }
 
   private readSnaps(m: MachineHandle): SnapMeta[] {
@@ -338,8 +378,10 @@ export class VmDriver implements LabDriver {
           await this.stop(m);
           const fast = sameImage && st!.provisioned === layout && (await this.internalSnapshots(m)).includes(PROVISIONED);
           if (fast) {
+            const t0 = Date.now();
             await this.start(m, img, accel, PROVISIONED);
             await this.syncClock(m);
+            this.time("start from the provisioned snapshot to SSH", m.spec.name, t0);
           } else {
             fs.rmSync(f.overlay, { force: true });
             fs.writeFileSync(f.snaps, "[]\n");
@@ -351,6 +393,7 @@ export class VmDriver implements LabDriver {
             await conn.waitUntilReachable(opts.deadline);
             this.time("cold boot to SSH", m.spec.name, t0);
             await conn.exec(["sh", "-c", 'echo "$1" > /etc/hostname && hostname "$1" && printf "127.0.1.1\\t%s %s\\n" "$2" "$1" >> /etc/hosts', "sh", m.spec.name, m.fqdn]);
+            await this.routeToLab(conn, m);
             await ensureProvisioned(conn, m, ctx, { onRole: (role) => log.info("provisioning role", { role }) });
             await this.waitRoles(m, opts.deadline);
             await this.savevm(m, PROVISIONED);
@@ -362,6 +405,20 @@ export class VmDriver implements LabDriver {
       }),
     );
     return mine;
+  }
+
+  /**
+   * The lab's subnet (and only it) via QEMU's gateway, persistently: a connection forwarded in
+   * from a lab container arrives from that container's address, and the guest must be able to
+   * answer it. No default route: the guest still reaches nothing else (and restrict=on drops
+   * anything it starts itself).
+   */
+  private async routeToLab(conn: SshConnection, m: VmHandle): Promise<void> {
+    const subnet = m.lab.network.subnet;
+    const dropIn = `# Written by patchlab: answers to the lab's machines (${subnet}) go back through QEMU.\n[Route]\nDestination=${subnet}\nGateway=10.0.2.2\n`;
+    await conn.upload([{ path: "/etc/systemd/network/10-eth0.network.d/patchlab-lab.conf", content: dropIn }]);
+    const r = await conn.exec(["ip", "-4", "route", "replace", subnet, "via", "10.0.2.2", "dev", "eth0"]);
+    if (r.exitCode !== 0) throw new LabError("network", `cannot route ${m.spec.name}'s answers to the lab subnet ${subnet}: ${r.stderr.trim()}`, "check the VM image's network setup (eth0 at 10.0.2.15)", { machine: m.spec.name });
   }
 
   private async savevm(m: VmHandle, label: string): Promise<void> {
@@ -401,7 +458,7 @@ export class VmDriver implements LabDriver {
     if (!this.running(h)) throw new LabError("snapshot", `cannot snapshot ${h.spec.name}: its VM is not running`, "bring the lab up first: `patchlab lab up`", { machine: h.spec.name });
     await this.savevm(h, label);
     const createdAt = new Date().toISOString();
-    this.writeSnaps(h, (s) => [...s.filter((x) => x.label !== label), { label, createdAt, ...(runId ? { runId } : {}) }]);
+    this.writeSnaps(h, (s) => [...s.filter((x) => x.label !== label), { label, createdAt, ...(runId ? { runId, owner: ownerToken() } : {}) }]);
     return { lab: h.lab.name, machine: h.spec.name, label, ref: label, createdAt, ...(runId ? { runId } : {}) };
   }
 
@@ -411,13 +468,7 @@ export class VmDriver implements LabDriver {
     conn.close();
     const t0 = Date.now();
     if (this.running(h)) {
-      await this.qmp(h, async (q) => {
-        await q.hmp(`loadvm ${ref.ref}`);
-        const st = await q.execute<{ status: string }>("query-status");
-        if (st.status !== "running") await q.execute("cont");
-      }).catch((e: Error) => {
-        throw new LabError("restore", `loadvm ${ref.ref} of ${h.spec.name} failed: ${e.message}`, "list the VM's snapshots with `patchlab lab snapshots`", { machine: h.spec.name }, { cause: e });
-      });
+      await this.loadvm(h, ref.ref);
     } else {
       // The VM is down (crashed, or stopped by `lab down`): start it from the snapshot.
       const st = this.state(h);
@@ -429,8 +480,21 @@ export class VmDriver implements LabDriver {
     }
     this.time("loadvm", h.spec.name, t0);
     await this.syncClock(h);
+    this.time("restore to SSH", h.spec.name, t0);
     await conn.waitUntilReady(deadline);
     this.time("restore to ready", h.spec.name, t0);
+  }
+
+  /** loadvm on the running VM, leaving it running. */
+  async loadvm(m: MachineHandle, label: string): Promise<void> {
+    this.conns.get(`${m.lab.name}/${m.spec.name}`)?.close();
+    await this.qmp(m, async (q) => {
+      await q.hmp(`loadvm ${label}`);
+      const st = await q.execute<{ status: string }>("query-status");
+      if (st.status !== "running") await q.execute("cont");
+    }).catch((e: Error) => {
+      throw new LabError("restore", `loadvm ${label} of ${m.spec.name} failed: ${e.message}`, "list the VM's snapshots with `patchlab lab snapshots`", { machine: m.spec.name }, { cause: e });
+    });
   }
 
   async snapshots(lab: Lab): Promise<SnapshotRef[]> {
@@ -469,12 +533,55 @@ export class VmDriver implements LabDriver {
   }
 }
 
+/** Takes a VM's lab address off the bridge (gone already when the lab network was removed). */
+function leaveLabNetwork(b: { address: string; dev: string }): void {
+  spawnSync("ip", ["-4", "addr", "del", `${b.address}/32`, "dev", b.dev], { stdio: "ignore" });
+}
+
 function portFree(address: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = net.createServer();
     srv.once("error", () => resolve(false));
     srv.listen(port, address, () => srv.close(() => resolve(true)));
   });
+}
+
+/**
+ * After a crash: a running VM with a run snapshot whose owner process is gone is put back to
+ * that snapshot (loadvm), which is then deleted, as the container reaper restores containers.
+ * A VM that is not running needs nothing: `up` starts it from its provisioned snapshot.
+ */
+export async function reapVmRunSnapshots(log: Logger = nullLogger): Promise<{ restored: string[]; failed: { snapshot: string; error: string }[] }> {
+  const restored: string[] = [];
+  const failed: { snapshot: string; error: string }[] = [];
+  if (!fs.existsSync(vmsRoot())) return { restored, failed };
+  const driver = new VmDriver();
+  for (const lab of fs.readdirSync(vmsRoot())) {
+    for (const machine of fs.readdirSync(path.join(vmsRoot(), lab))) {
+      const m = { spec: { name: machine }, lab: { name: lab } } as MachineHandle;
+      if (!driver.running(m)) continue;
+      let snaps: SnapMeta[];
+      try {
+        snaps = JSON.parse(fs.readFileSync(path.join(vmsRoot(), lab, machine, "snapshots.json"), "utf8")) as SnapMeta[];
+      } catch {
+        continue;
+      }
+      // The oldest abandoned run snapshot is the state before that run touched the machine.
+      const abandoned = snaps.filter((x) => x.runId && x.owner && !ownerAlive(x.owner)).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+      if (abandoned.length === 0) continue;
+      const first = abandoned[0]!;
+      const name = `${lab}/${machine}:${first.label}`;
+      try {
+        await driver.loadvm(m, first.label);
+        for (const x of abandoned) await driver.deleteSnapshot({ lab, machine, label: x.label, ref: x.label, createdAt: x.createdAt });
+        log.info("restored a VM left by a dead run", { snapshot: name });
+        restored.push(name);
+      } catch (e) {
+        failed.push({ snapshot: name, error: (e as Error).message });
+      }
+    }
+  }
+  return { restored, failed };
 }
 
 /**
@@ -494,6 +601,7 @@ export async function reapVms(): Promise<string[]> {
         continue;
       }
       if (!st.ephemeral || ownerAlive(st.owner)) continue;
+      if (st.bridged) leaveLabNetwork(st.bridged);
       if (qemuAlive(st.pid, st.name)) {
         try { process.kill(st.pid, "SIGKILL"); } catch { /* gone */ }
         await waitGone(st.pid, st.name, 5000);

@@ -17,6 +17,11 @@ systemctl enable systemd-networkd.service patchlab-ssh-key.service patchlab-boot
 # update, scrub, trim or rotate.
 systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service \
   fstrim.timer man-db.timer logrotate.timer dpkg-db-backup.timer >/dev/null
+# A faster boot under TCG (every unit costs emulated CPU): nothing here uses a text console
+# login, hugepages, debug/trace filesystems, fuse, device-mapper or EFI pstore.
+systemctl mask getty-static.service getty@tty1.service dev-hugepages.mount sys-kernel-debug.mount \
+  sys-kernel-tracing.mount sys-fs-fuse-connections.mount modprobe@dm_mod.service modprobe@efi_pstore.service \
+  modprobe@fuse.service modprobe@drm.service systemd-pstore.service >/dev/null
 # Small, fast initramfs (see etc/initramfs-tools/): virtio disk + ext4 only.
 update-initramfs -u -k all
 apt-get clean
