@@ -34,12 +34,6 @@ function knownWithoutCreating(): Known {
   const fields: Record<string, string> = { USER: "user", PASSWORD: "password", PRIVATE_KEY: "privateKey", PASSPHRASE: "passphrase" };
   for (const [k, v] of Object.entries(process.env)) {
     if (v === undefined) continue;
-    const mm = /^PATCHLAB_SECRET_MACHINE_([A-Z0-9_]+?)_(PASSWORD|PRIVATE_KEY|PASSPHRASE)$/.exec(k);
-    if (mm) {
-      const machines = ((data as Known).machines ??= {}) as Record<string, Record<string, string>>;
-      machines[`env-${mm[1]!.toLowerCase()}`] = { ...(machines[`env-${mm[1]!.toLowerCase()}`] ?? {}), [fields[mm[2]!]!]: v };
-      continue;
-    }
     const m = /^PATCHLAB_SECRET_(DB|FILE|WIKI|SSH)_(USER|PASSWORD|PRIVATE_KEY)$/.exec(k);
     if (!m) continue;
     const section = m[1]!.toLowerCase();
@@ -91,8 +85,26 @@ export function registerSecret(value: string, label: string): void {
   needles = undefined;
 }
 
+/**
+ * Machines' logins given in the environment (PATCHLAB_SECRET_[MACHINE_]<NAME>_<FIELD>, the ssh
+ * driver's), whatever else is known: the lab's loaded secrets do not hold them.
+ */
+function machinesFromEnv(): NonNullable<Known["machines"]> {
+  const out: Record<string, Record<string, string>> = {};
+  const fields: Record<string, string> = { PASSWORD: "password", PRIVATE_KEY: "privateKey", PASSPHRASE: "passphrase" };
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined || /^PATCHLAB_SECRET_(?:(?:DB|FILE|WIKI)_(?:USER|PASSWORD)|SSH_(?:USER|PRIVATE_KEY))$/.test(k)) continue;
+    const m = /^PATCHLAB_SECRET_(?:MACHINE_)?([A-Z0-9_]+?)_(PASSWORD|PRIVATE_KEY|PASSPHRASE)$/.exec(k);
+    if (m) (out[`env-${m[1]!.toLowerCase()}`] ??= {})[fields[m[2]!]!] = v;
+  }
+  return out;
+}
+
 function currentNeedles(): Needle[] {
-  needles ??= needlesFor(known ?? knownWithoutCreating());
+  if (!needles) {
+    const s = known ?? knownWithoutCreating();
+    needles = needlesFor({ ...s, machines: { ...(s.machines ?? {}), ...machinesFromEnv() } });
+  }
   return needles;
 }
 

@@ -71,7 +71,10 @@ export const SECRET_ENV_PREFIX = "PATCHLAB_SECRET_";
 
 const LAB_FIELDS: Record<string, string> = { USER: "user", PASSWORD: "password", PRIVATE_KEY: "privateKey", PUBLIC_KEY: "publicKey" };
 const MACHINE_FIELDS: Record<string, keyof MachineSecret> = { PRIVATE_KEY_FILE: "privateKeyFile", PRIVATE_KEY: "privateKey", PASSPHRASE: "passphrase", PASSWORD: "password" };
-const MACHINE_ENV = /^MACHINE_([A-Z0-9_]+?)_(PRIVATE_KEY_FILE|PRIVATE_KEY|PASSPHRASE|PASSWORD)$/;
+// A machine's login: PATCHLAB_SECRET_MACHINE_<NAME>_<FIELD>, or the ssh driver's
+// PATCHLAB_SECRET_<NAME>_<FIELD> (harness/lab/transports/secrets.ts): not the lab's, left to it.
+const MACHINE_ENV = /^(?:MACHINE_)?([A-Z0-9_]+?)_(PRIVATE_KEY_FILE|PRIVATE_KEY|PASSPHRASE|PASSWORD)$/;
+const LAB_ENV = /^(?:(?:DB|FILE|WIKI)_(?:USER|PASSWORD)|SSH_(?:USER|PRIVATE_KEY|PUBLIC_KEY))$/;
 
 /** PATCHLAB_SECRET_MACHINE_<NAME>_ for a machine's login (a '-' in the name is '_'). */
 export function machineEnvPrefix(name: string): string {
@@ -88,7 +91,7 @@ function fromEnv(env: NodeJS.ProcessEnv = process.env): Record<string, Record<st
   for (const [k, v] of Object.entries(env)) {
     if (!k.startsWith(SECRET_ENV_PREFIX) || v === undefined) continue;
     const rest = k.slice(SECRET_ENV_PREFIX.length);
-    if (MACHINE_ENV.test(rest)) continue;
+    if (!LAB_ENV.test(rest) && MACHINE_ENV.test(rest)) continue;
     const section = ["DB", "FILE", "WIKI", "SSH"].find((s) => rest.startsWith(`${s}_`));
     const field = section ? LAB_FIELDS[rest.slice(section.length + 1)] : undefined;
     if (!section || !field || (field === "privateKey" || field === "publicKey") !== (section === "SSH")) {

@@ -89,6 +89,12 @@ describe("lab secrets", function () {
     expect(e.remedy).to.match(/PATCHLAB_SECRET_WIKI_PASSWORD/);
   });
 
+  it("leave an SSH-driver machine's login variables to it, and redact them too", () => {
+    process.env.PATCHLAB_SECRET_LEGACY_WEB_PASSWORD = "machine-Login-77";
+    expect(labSecrets().db.password).to.be.a("string");
+    expect(redact("ssh login machine-Login-77")).to.not.include("machine-Login-77");
+  });
+
   it("are redacted in every form they travel in: plain, JSON-escaped, URL-encoded, basic auth", () => {
     process.env.PATCHLAB_SECRET_DB_PASSWORD = 'p@ss"w/rd%42';
     process.env.PATCHLAB_SECRET_DB_USER = "labuser";
