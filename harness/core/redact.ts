@@ -13,7 +13,10 @@ export function secretsFile(): string {
   return path.resolve(process.env["PATCHLAB_SECRETS_FILE"] ?? path.join(stateDir(), "secrets.yaml"));
 }
 
-type Known = Partial<Record<"db" | "file" | "wiki", { user?: string; password?: string }>> & { ssh?: { privateKey?: string } };
+type Known = Partial<Record<"db" | "file" | "wiki", { user?: string; password?: string }>> & {
+  ssh?: { privateKey?: string };
+  machines?: Record<string, { privateKey?: string; passphrase?: string; password?: string }>;
+};
 
 /** What is known without making anything: the secrets file if it exists, the environment on top. */
 function knownWithoutCreating(): Known {
@@ -28,10 +31,11 @@ function knownWithoutCreating(): Known {
   } catch {
     /* an unreadable file is reported where the secrets are used; redaction uses what it can */
   }
-  const fields: Record<string, string> = { USER: "user", PASSWORD: "password", PRIVATE_KEY: "privateKey" };
+  const fields: Record<string, string> = { USER: "user", PASSWORD: "password", PRIVATE_KEY: "privateKey", PASSPHRASE: "passphrase" };
   for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined) continue;
     const m = /^PATCHLAB_SECRET_(DB|FILE|WIKI|SSH)_(USER|PASSWORD|PRIVATE_KEY)$/.exec(k);
-    if (!m || v === undefined) continue;
+    if (!m) continue;
     const section = m[1]!.toLowerCase();
     data[section] = { ...(data[section] ?? {}), [fields[m[2]!]!]: v };
   }
@@ -60,6 +64,10 @@ function needlesFor(s: Known): Needle[] {
   };
   for (const section of ["db", "file", "wiki"] as const) add(s[section]?.password, `${section}.password`, s[section]?.user ?? DEFAULT_USERS[section]);
   add(s.ssh?.privateKey, "ssh.privateKey");
+  for (const [name, m] of Object.entries(s.machines ?? {})) {
+    if (!m || typeof m !== "object") continue;
+    for (const f of ["password", "passphrase", "privateKey"] as const) add(typeof m[f] === "string" ? m[f] : undefined, `machines.${name}.${f}`);
+  }
   for (const [v, label] of extra) add(v, label);
   // Longest first: a value that contains another is replaced whole.
   return out.sort((a, b) => b.text.length - a.text.length);
@@ -77,8 +85,26 @@ export function registerSecret(value: string, label: string): void {
   needles = undefined;
 }
 
+/**
+ * Machines' logins given in the environment (PATCHLAB_SECRET_[MACHINE_]<NAME>_<FIELD>, the ssh
+ * driver's), whatever else is known: the lab's loaded secrets do not hold them.
+ */
+function machinesFromEnv(): NonNullable<Known["machines"]> {
+  const out: Record<string, Record<string, string>> = {};
+  const fields: Record<string, string> = { PASSWORD: "password", PRIVATE_KEY: "privateKey", PASSPHRASE: "passphrase" };
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined || /^PATCHLAB_SECRET_(?:(?:DB|FILE|WIKI)_(?:USER|PASSWORD)|SSH_(?:USER|PRIVATE_KEY))$/.test(k)) continue;
+    const m = /^PATCHLAB_SECRET_(?:MACHINE_)?([A-Z0-9_]+?)_(PASSWORD|PRIVATE_KEY|PASSPHRASE)$/.exec(k);
+    if (m) (out[`env-${m[1]!.toLowerCase()}`] ??= {})[fields[m[2]!]!] = v;
+  }
+  return out;
+}
+
 function currentNeedles(): Needle[] {
-  needles ??= needlesFor(known ?? knownWithoutCreating());
+  if (!needles) {
+    const s = known ?? knownWithoutCreating();
+    needles = needlesFor({ ...s, machines: { ...(s.machines ?? {}), ...machinesFromEnv() } });
+  }
   return needles;
 }
 
@@ -121,19 +147,54 @@ export function scrubTree(dir: string): string[] {
   return changed;
 }
 
-function scrubFile(file: string, list: Needle[]): boolean {
-  const buf = fs.readFileSync(file);
-  if (!list.some((n) => buf.includes(n.text))) return false;
-  let out: Buffer;
-  if (!buf.includes(0)) {
-    out = Buffer.from(redact(buf.toString("utf8")));
-  } else {
-    out = Buffer.from(buf);
-    for (const n of list) {
-      const needle = Buffer.from(n.text);
-      for (let i = out.indexOf(needle); i >= 0; i = out.indexOf(needle, i + needle.length)) out.fill(0x2a, i, i + needle.length);
-    }
+/** Text gets [redacted:...]; binary content (images) has the bytes masked in place (same length, so offsets hold). */
+function scrubBytes(buf: Buffer, list: Needle[]): Buffer {
+  if (!buf.includes(0)) return Buffer.from(redact(buf.toString("utf8")));
+  const out = Buffer.from(buf);
+  for (const n of list) {
+    const needle = Buffer.from(n.text);
+    for (let i = out.indexOf(needle); i >= 0; i = out.indexOf(needle, i + needle.length)) out.fill(0x2a, i, i + needle.length);
   }
+  return out;
+}
+
+const ZIP_MAGIC = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
+
+interface Fflate {
+  unzipSync(d: Uint8Array): Record<string, Uint8Array>;
+  zipSync(d: Record<string, Uint8Array>): Uint8Array;
+}
+
+/**
+ * A zip archive (a browser's trace.zip: actions, DOM snapshots and network bodies, where a
+ * typed password sits compressed) with every entry scrubbed, or undefined when none holds a
+ * secret or the archive cannot be read (it is then scrubbed as plain bytes).
+ */
+function scrubZip(buf: Buffer, list: Needle[]): Buffer | undefined {
+  const { unzipSync, zipSync } = createRequire(import.meta.url)("fflate") as Fflate;
+  let entries: Record<string, Uint8Array>;
+  try {
+    entries = unzipSync(buf);
+  } catch {
+    return undefined;
+  }
+  let changed = false;
+  for (const [name, data] of Object.entries(entries)) {
+    const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    if (!list.some((n) => b.includes(n.text))) continue;
+    const inner = b.subarray(0, 4).equals(ZIP_MAGIC) ? (scrubZip(b, list) ?? scrubBytes(b, list)) : scrubBytes(b, list);
+    entries[name] = new Uint8Array(inner);
+    changed = true;
+  }
+  return changed ? Buffer.from(zipSync(entries)) : undefined;
+}
+
+/** Scrubs one file in place (atomically); a zip archive entry by entry. Returns whether it changed. */
+export function scrubFile(file: string, list: Needle[] = currentNeedles()): boolean {
+  const buf = fs.readFileSync(file);
+  const zipped = buf.subarray(0, 4).equals(ZIP_MAGIC) ? scrubZip(buf, list) : undefined;
+  if (!zipped && !list.some((n) => buf.includes(n.text))) return false;
+  const out = zipped ?? scrubBytes(buf, list);
   const tmp = `${file}.${process.pid}.scrub`;
   fs.writeFileSync(tmp, out, { mode: fs.statSync(file).mode & 0o777 });
   fs.renameSync(tmp, file);

@@ -16,6 +16,14 @@ export function provisionKey(all: MachineHandle[], pki: LabPki): string {
   return h.digest("hex").slice(0, 16);
 }
 
+/**
+ * Sets the lab's current passwords on a machine provisioned earlier (the secrets may have
+ * changed since, e.g. a lab up before passwords came from the secrets file).
+ */
+export async function applyCredentials(conn: Connection, m: MachineHandle): Promise<void> {
+  for (const role of m.spec.roles) await roleModule(role).credentials?.(conn, m);
+}
+
 export async function isProvisioned(conn: Connection, key: string): Promise<boolean> {
   const r = await conn.exec(["cat", PROVISION_MARK], { timeoutMs: 15_000 }).catch(() => undefined);
   return r?.exitCode === 0 && r.stdout.trim() === key;
@@ -27,7 +35,10 @@ export async function isProvisioned(conn: Connection, key: string): Promise<bool
  */
 export async function ensureProvisioned(conn: Connection, m: MachineHandle, ctx: ProvisionContext, opts: { onRole?: (role: string) => void } = {}): Promise<boolean> {
   const key = provisionKey(ctx.machines, ctx.pki);
-  if (await isProvisioned(conn, key)) return false;
+  if (await isProvisioned(conn, key)) {
+    await applyCredentials(conn, m);
+    return false;
+  }
   for (const role of m.spec.roles) {
     const mod = roleModule(role);
     if (!mod.provision) continue;

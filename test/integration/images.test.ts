@@ -18,6 +18,7 @@ import { LabError } from "../../harness/core/errors.ts";
 import { ensureImages, imageStatus, imageTag, imagesDir, removeStaleImages } from "../../harness/lab/images/build.ts";
 import { labPki } from "../../harness/lab/pki.ts";
 import { BOOTED_CHECK } from "../../harness/lab/roles/common.ts";
+import { DB, SMB, WIKI } from "../../harness/lab/roles/credentials.ts";
 import { machineReadiness, provisionMachine } from "../../harness/lab/roles/index.ts";
 import type { LabPki } from "../../harness/lab/roles/types.ts";
 import type { MachineHandle } from "../../harness/lab/types.ts";
@@ -197,8 +198,8 @@ describe("lab images (real Docker)", function () {
     const readyMs = new Map<string, number>();
     const h = (role: string) => handles.find((m) => m.spec.name === role)!;
     const conn = (role: string) => conns.get(role)!;
-    const onClient = async (cmd: string) => {
-      const r = await conn("client").exec(cmd, { timeoutMs: 30_000 });
+    const onClient = async (cmd: string, env?: Record<string, string>) => {
+      const r = await conn("client").exec(cmd, { timeoutMs: 30_000, ...(env ? { env } : {}) });
       return { ...r, out: r.stdout.trim() };
     };
 
@@ -318,18 +319,19 @@ describe("lab images (real Docker)", function () {
     });
 
     it("db answers a query on inventory from the client, as labuser over TCP", async () => {
-      const r = await onClient(`PGPASSWORD=labpass psql -h ${h("db").ip} -U labuser -d inventory -tAc "select hostname from assets order by id"`);
+      const r = await onClient(`psql -h ${h("db").ip} -U labuser -d inventory -tAc "select hostname from assets order by id"`, { PGPASSWORD: DB.password });
       expect(r.exitCode, r.stderr).to.equal(0);
       expect(r.out.split("\n")).to.include.members(["web", "db", "client"]);
-      const wrong = await onClient(`PGPASSWORD=nope psql -h ${h("db").ip} -U labuser -d inventory -tAc "select 1"`);
+      // The image's throw-away password no longer works: provisioning replaced it with the lab's.
+      const wrong = await onClient(`PGPASSWORD=labpass psql -h ${h("db").ip} -U labuser -d inventory -tAc "select 1"`);
       expect(wrong.exitCode).to.not.equal(0);
     });
 
     it("the file share lists readme.txt via smbclient from the client", async () => {
-      const r = await onClient(`smbclient //${h("file").ip}/shared -U labuser%labpass -c 'ls'`);
+      const r = await onClient(`smbclient //${h("file").ip}/shared -U labuser -c 'ls'`, { PASSWD: SMB.password });
       expect(r.exitCode, r.stderr).to.equal(0);
       expect(r.out).to.contain("readme.txt");
-      const put = await onClient(`echo hi > /tmp/up.txt && smbclient //${h("file").ip}/shared -U labuser%labpass -c 'put /tmp/up.txt up.txt; ls up.txt'`);
+      const put = await onClient(`echo hi > /tmp/up.txt && smbclient //${h("file").ip}/shared -U labuser -c 'put /tmp/up.txt up.txt; ls up.txt'`, { PASSWD: SMB.password });
       expect(put.exitCode, put.stderr).to.equal(0);
       const anon = await onClient(`smbclient -N //${h("file").ip}/shared -c ls`);
       expect(anon.exitCode).to.not.equal(0);
@@ -351,7 +353,7 @@ set -eu
 B=${base}; J=$(mktemp); P=playground:patchlab
 field() { tr '>' '\\n' | grep "name=\\"$1\\"" | sed -n "s/.*value=\\"\\([^\\"]*\\)\\".*/\\1/p" | head -1; }
 tok=$(curl -s -c $J -b $J "$B/doku.php?id=start&do=login" | field sectok)
-curl -s -c $J -b $J -o /dev/null --data-urlencode "sectok=$tok" -d id=start -d do=login -d u=labadmin -d p=labpass "$B/doku.php"
+printf %s "$WIKI_PASSWORD" | curl -s -c $J -b $J -o /dev/null --data-urlencode "sectok=$tok" -d id=start -d do=login -d u=labadmin --data-urlencode "p@-" "$B/doku.php"
 curl -s -c $J -b $J "$B/doku.php?id=start" | grep -q 'do=logout' || { echo "login failed"; exit 1; }
 form=$(curl -s -c $J -b $J "$B/doku.php?id=$P&do=edit")
 curl -s -c $J -b $J -o /dev/null \\
@@ -360,7 +362,7 @@ curl -s -c $J -b $J -o /dev/null \\
   --data-urlencode "wikitext=${text}" -d summary=patchlab -d "do[save]=1" "$B/doku.php"
 curl -s "$B/doku.php?id=$P&do=export_raw"
 `;
-      const r = await conn("client").exec(["sh", "-c", script], { timeoutMs: 30_000 });
+      const r = await conn("client").exec(["sh", "-c", script], { timeoutMs: 30_000, env: { WIKI_PASSWORD: WIKI.password } });
       expect(r.exitCode, r.stdout + r.stderr).to.equal(0);
       expect(r.stdout.trim()).to.equal(text);
       const anon = await get(`${base}/doku.php?id=playground:patchlab&do=edit`);

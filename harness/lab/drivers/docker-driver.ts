@@ -14,6 +14,7 @@ import { stateDir } from "../../core/paths.ts";
 import { assignAddresses, containerName, fqdn, gatewayFor, networkName } from "../addressing.ts";
 import { ensureImages } from "../images/build.ts";
 import { labPki } from "../pki.ts";
+import { applyCredentials } from "../provisioning.ts";
 import { roleModule } from "../roles/index.ts";
 import type { LabPki } from "../roles/types.ts";
 import { probeAll, waitUntil, type WaitStrategy } from "../../readiness/wait.ts";
@@ -232,6 +233,7 @@ export class DockerDriver implements LabDriver {
         if (reuse) {
           log.info("machine already up with current image and provisioning; reusing", { container: m.container });
           await this.flattenIfDeep(m, info!);
+          await applyCredentials(this.connect(m), m); // the lab's passwords may have changed since
         } else {
           if (info) await this.docker.getContainer(m.container).remove({ force: true });
           const o = this.createOptions(m, tag, opts.runId);

@@ -3,10 +3,14 @@
 import { port } from "../../readiness/wait.ts";
 import { commandWithSecrets } from "./common.ts";
 import { DB } from "./credentials.ts";
+import { applyDbPassword } from "./passwords.ts";
 import type { RoleModule } from "./types.ts";
 
 export const dbRole: RoleModule = {
   role: "db",
+  // The image has a throw-away password: the lab's own is set before readiness probes log in.
+  provision: (conn) => applyDbPassword(conn),
+  credentials: (conn) => applyDbPassword(conn),
   logs: [{ path: "/var/log/postgresql/*.log", errorPattern: "\\b(ERROR|FATAL|PANIC):" }],
   readiness: () => [
     port(5432),

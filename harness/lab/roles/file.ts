@@ -3,10 +3,14 @@
 import { port } from "../../readiness/wait.ts";
 import { commandWithSecrets } from "./common.ts";
 import { SMB } from "./credentials.ts";
+import { applySmbPassword } from "./passwords.ts";
 import type { RoleModule } from "./types.ts";
 
 export const fileRole: RoleModule = {
   role: "file",
+  // The image has a throw-away password: the lab's own is set before readiness probes log in.
+  provision: (conn) => applySmbPassword(conn),
+  credentials: (conn) => applySmbPassword(conn),
   logs: [{ path: "/var/log/samba/log.*" }],
   readiness: () => [
     port(445),

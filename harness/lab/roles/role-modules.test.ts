@@ -43,9 +43,9 @@ describe("roles: role modules", () => {
     expect(describe("multi")).to.have.length(5);
   });
 
-  it("only web, dns, ssh, client and updates need provisioning", () => {
+  it("every role has a provision step (db, file and app set the lab's passwords)", () => {
     const provisioned = ServerRole.options.filter((r) => roleModule(r).provision);
-    expect(provisioned).to.deep.equal(["web", "dns", "ssh", "client", "updates"]);
+    expect(provisioned).to.deep.equal(["web", "dns", "db", "file", "ssh", "app", "client", "updates"]);
   });
 
   it("the web certificate is for the FQDN (CN), the short name, www and the address", () => {

@@ -30,6 +30,12 @@ export interface RoleModule {
    */
   provision?(conn: Connection, m: MachineHandle, ctx: ProvisionContext): Promise<void>;
   /**
+   * Sets the lab's current passwords (credentials.ts) in the running machine: part of
+   * provision, and run again by every `lab up` on a machine already provisioned, so secrets
+   * that changed since reach it. Idempotent and cheap when nothing changed.
+   */
+  credentials?(conn: Connection, m: MachineHandle): Promise<void>;
+  /**
    * Log files the role's services write (globs allowed), for the log watcher (harness/watch/).
    * `errorPattern` (a case-insensitive regex) says which lines of that file are error-level,
    * over the watch policy's pattern.

@@ -6,6 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { expect } from "chai";
+import { strFromU8, strToU8, unzipSync, zipSync } from "fflate";
 import { ConfigError } from "../../../harness/core/errors.ts";
 import { fileLogger } from "../../../harness/core/log.ts";
 import { repoRoot } from "../../../harness/core/paths.ts";
@@ -88,6 +89,12 @@ describe("lab secrets", function () {
     expect(e.remedy).to.match(/PATCHLAB_SECRET_WIKI_PASSWORD/);
   });
 
+  it("leave an SSH-driver machine's login variables to it, and redact them too", () => {
+    process.env.PATCHLAB_SECRET_LEGACY_WEB_PASSWORD = "machine-Login-77";
+    expect(labSecrets().db.password).to.be.a("string");
+    expect(redact("ssh login machine-Login-77")).to.not.include("machine-Login-77");
+  });
+
   it("are redacted in every form they travel in: plain, JSON-escaped, URL-encoded, basic auth", () => {
     process.env.PATCHLAB_SECRET_DB_PASSWORD = 'p@ss"w/rd%42';
     process.env.PATCHLAB_SECRET_DB_USER = "labuser";
@@ -120,6 +127,20 @@ describe("lab secrets", function () {
     const masked = fs.readFileSync(path.join(run, "allure-results", "shot.png"));
     expect(masked.length).to.equal(bin.length);
     expect(masked.includes("canary-Secret-42")).to.equal(false);
+  });
+
+  it("are scrubbed inside zip archives (a browser's trace.zip), where they sit compressed", () => {
+    registerSecret("canary-Secret-42", "test.canary");
+    const run = path.join(dir, "run");
+    fs.mkdirSync(run, { recursive: true });
+    const page = `<input name="p" value="canary-Secret-42">${"padding ".repeat(200)}`;
+    const zip = Buffer.from(zipSync({ "trace.trace": strToU8(`{"type":"fill","value":"canary-Secret-42"}\n`), "resources/page.html": strToU8(page) }));
+    expect(zip.includes("canary-Secret-42"), "deflated: a byte search of the archive cannot see it").to.equal(false);
+    fs.writeFileSync(path.join(run, "trace.zip"), zip);
+    expect(scrubTree(run).map((f) => path.relative(run, f))).to.deep.equal(["trace.zip"]);
+    const entries = unzipSync(fs.readFileSync(path.join(run, "trace.zip")));
+    expect(strFromU8(entries["trace.trace"]!)).to.equal(`{"type":"fill","value":"[redacted:test.canary]"}\n`);
+    expect(strFromU8(entries["resources/page.html"]!)).to.include('value="[redacted:test.canary]"');
   });
 
   it("never reach the terminal of a command (stdout and stderr)", () => {
