@@ -84,6 +84,13 @@ async function tool(name: string, cmdPath: string, pkgs: string[], why: string, 
   return { name, ok: true, detail: cmdPath, fixed: true };
 }
 
+/** initdb of the newest installed PostgreSQL server (Debian keeps it off PATH, per major version). */
+function postgresInitdb(): string {
+  const root = "/usr/lib/postgresql";
+  const majors = fs.existsSync(root) ? fs.readdirSync(root).filter((d) => has(`${root}/${d}/bin/initdb`)).sort((a, b) => Number(b) - Number(a)) : [];
+  return majors[0] ? `${root}/${majors[0]}/bin/initdb` : `${root}/15/bin/initdb`;
+}
+
 async function startDockerd(say: (l: string) => void): Promise<void> {
   const dockerd = (await which("dockerd")) ?? "/usr/sbin/dockerd";
   say("starting dockerd in the background (log: /var/log/patchlab-dockerd.log)");
@@ -145,6 +152,8 @@ export async function doctor(o: DoctorOptions): Promise<CheckReport[]> {
   reports.push(await tool("debian keyring", "/usr/share/keyrings/debian-archive-keyring.gpg", ["debian-archive-keyring"], "the keys Debian signs its archive with", o));
   reports.push(await tool("gpg", "/usr/bin/gpg", ["gpg", "gpg-agent"], "signs the lab update server's index with the lab key", o));
   reports.push(await tool("xz", "/usr/bin/xz", ["xz-utils"], "decompresses Debian's Packages indexes", o));
+  // The shared results store (issue 10): its self-test starts a private PostgreSQL server.
+  reports.push(await tool("postgresql", postgresInitdb(), ["postgresql"], "the shared-store self-test runs a private PostgreSQL server on 127.0.0.1", o));
   const e = await engine(o);
   reports.push(e);
   if (e.ok) reports.push(await images(o));
