@@ -1,4 +1,5 @@
-// Faults injected into a real run on the reference lab: a machine killed mid-install, a
+// Faults injected into a real run on the two-machine mini lab (its own subnet, so the shared
+// reference lab is neither needed nor disturbed): a machine killed mid-install, a
 // machine frozen mid-install (the engine stops answering for it). Each is the lab's trouble:
 // the run ends "needs review" (exit 2) naming the lab error, never rejects the patch, and the
 // lab is restored (same fingerprint, no snapshot of the run left).
@@ -7,10 +8,11 @@ import fs from "node:fs";
 import path from "node:path";
 import { expect } from "chai";
 import type { Decision } from "../../harness/gate/gate.ts";
-import { reportsRoot } from "../../harness/core/paths.ts";
+import { repoRoot, reportsRoot } from "../../harness/core/paths.ts";
 import { batchFor, buildDeb, cli, cliProcess, docker, labelled, readJson, tmpDir } from "./support.ts";
 
-const WEB = "patchlab-reference-web";
+const MINI = path.join(repoRoot, "test/fixtures/labs/mini.yaml");
+const WEB = "patchlab-mini-web";
 
 /** Starts a run and resolves once the installer's own process (`marker`) runs on web. */
 async function runUntilInstall(batch: string, marker: string): Promise<{ runId: string; done: Promise<{ code: number | null; stdout: string; stderr: string }> }> {
@@ -43,7 +45,7 @@ async function runUntilInstall(batch: string, marker: string): Promise<{ runId: 
 
 function slowPatch(dir: string, id: string): string {
   const deb = buildDeb(dir, { name: id.toLowerCase(), version: "1.0", files: { [`usr/share/doc/${id.toLowerCase()}/README`]: "fault fixture\n" }, postinst: "#!/bin/sh\nsleep 45\nexit 0\n" });
-  return batchFor(dir, { id, deb, lab: "reference" });
+  return batchFor(dir, { id, deb, lab: MINI });
 }
 
 /** A script patch whose installer takes 20 s, with a 5 s step timeout (the machine's own `timeout` would end it). */
@@ -52,11 +54,11 @@ function scriptPatch(dir: string, id: string): string {
   const manifest = path.join(dir, `${id}.yaml`);
   fs.writeFileSync(manifest, [`id: ${id}`, `title: ${id}`, "severity: moderate", "kind: script", "appliesTo: { roles: [web] }", "script:", '  version: "1"', "  payload: [install.sh]", "  install: ./install.sh install", "  uninstall: ./install.sh remove", "  detect: test -f /etc/fault-fixture", "  timeoutSeconds: 5", ""].join("\n"));
   const batch = path.join(dir, `batch-${id}.yaml`);
-  fs.writeFileSync(batch, [`name: ${id.toLowerCase()}`, "lab: reference", "patches:", `  - ${path.basename(manifest)}`, ""].join("\n"));
+  fs.writeFileSync(batch, [`name: ${id.toLowerCase()}`, `lab: ${MINI}`, "patches:", `  - ${path.basename(manifest)}`, ""].join("\n"));
   return batch;
 }
 
-const fingerprint = async () => JSON.parse((await cli(["lab", "fingerprint", "-m", "web"])).stdout) as unknown;
+const fingerprint = async () => JSON.parse((await cli(["lab", "fingerprint", MINI, "-m", "web"])).stdout) as unknown;
 
 /** What every fault must end with: exit 2, needs review naming the lab error, the lab as it was. */
 async function expectLabTrouble(r: { code: number | null; stdout: string; stderr: string }, runId: string, patch: string, said: RegExp, before: unknown): Promise<Decision> {
@@ -81,9 +83,13 @@ async function expectLabTrouble(r: { code: number | null; stdout: string; stderr
 describe("faults injected mid-run are lab errors, never patch failures", function () {
   let webBefore: unknown;
   before(async function () {
-    const up = await cli(["lab", "up"]);
+    const up = await cli(["lab", "up", MINI]);
     expect(up.code, up.stderr).to.equal(0);
     webBefore = await fingerprint();
+  });
+  after(async function () {
+    const down = await cli(["lab", "down", MINI, "--purge"]);
+    expect(down.code, down.stderr).to.equal(0);
   });
   afterEach(async function () {
     // Whatever happened, leave web running for the next test.
