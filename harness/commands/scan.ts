@@ -24,7 +24,7 @@ export async function scanCommand(labRef: string | undefined, o: ScanCommandOpti
   const patches = entries.map((e) => e.patch);
   const startedAt = new Date().toISOString();
   return withLab(labRef, "scan", async (s) => {
-    const machines = selectMachines(s.lab, s.driver.handlesFor(s.lab), o.machine, o.machinesFile);
+    const machines = selectMachines(s.lab, s.machines, o.machine, o.machinesFile);
     const inventories = await labInventories(machines, (m) => s.driver.connect(m), inventoryNeeds(targetsOf(patches)));
     const scan = await withStore((store) => storeScan(s.lab.name, inventories, patches, { startedAt, baseline: !!o.baseline, store }));
     const allureResults = writeScanAllure(path.join(reportsRoot(), "scans", `${s.lab.name}-${scan.scan}`), scan);

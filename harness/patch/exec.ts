@@ -59,6 +59,7 @@ async function stillRunning(conn: Connection, command: string, exitCode: number)
   try {
     alive = await conn.exec(["true"], { timeoutMs: 15_000 });
   } catch (e) {
+    if (e instanceof LabError && e.kind === "interrupted") throw e; // the run is stopping: say that, not "killed"
     throw new LabError("machine-killed", `${what}, and ${conn.machine} no longer runs commands (${(e as Error).message.slice(0, 200)})`, remedy, { machine: conn.machine }, { cause: e });
   }
   if (alive.exitCode !== 0) throw new LabError("machine-killed", `${what}, and ${conn.machine} cannot run \`true\` any more (exit ${alive.exitCode})`, remedy, { machine: conn.machine });
