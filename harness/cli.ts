@@ -35,7 +35,13 @@ program
   .version(pkg.version, "-V, --version", "print patchlab's version")
   .description("Verify a batch of patches on a lab that resembles production, then gate their deployment.")
   .showHelpAfterError()
-  .exitOverride();
+  .exitOverride()
+  // The results store (issue 10): every command that reads or writes history uses it.
+  .option("--store <url>", "results and scan history store: postgres://user:pass@host:port/db (shared by several runners) or a SQLite file (default reports/inventory.sqlite; also PATCHLAB_STORE)")
+  .hook("preAction", (cmd) => {
+    const store = cmd.opts<{ store?: string }>().store;
+    if (store) process.env.PATCHLAB_STORE = store;
+  });
 
 const json = (v: unknown) => process.stdout.write(JSON.stringify(v, null, 2) + "\n");
 
@@ -263,9 +269,22 @@ scan
     const { formatHistory, scanHistory } = await import("./commands/scan.ts");
     // `scan history -m web --json`: commander hands options the parent `scan` also has to the parent.
     const parent = scan.opts<{ json?: boolean; machine?: string[] }>();
-    const rows = scanHistory(ref, o.machine ?? parent.machine);
+    const rows = await scanHistory(ref, o.machine ?? parent.machine);
     if (o.json || parent.json) json(rows);
     else console.log(formatHistory(rows));
+  });
+program
+  .command("history")
+  .description("past runs and their verdicts, per patch, newest first (from the results store: --store or PATCHLAB_STORE)")
+  .option("--batch <name>", "only runs of this batch")
+  .option("--lab <name>", "only runs on this lab")
+  .option("--limit <n>", "at most n runs", parseCount, 20)
+  .option("--json", "machine-readable output")
+  .action(async (o: { batch?: string; lab?: string; limit: number; json?: boolean }) => {
+    const { history, formatRuns } = await import("./store/runs.ts");
+    const rows = await history({ ...(o.batch ? { batch: o.batch } : {}), ...(o.lab ? { lab: o.lab } : {}), limit: o.limit });
+    if (o.json) json(rows);
+    else console.log(formatRuns(rows));
   });
 program
   .command("schedule")

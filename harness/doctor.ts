@@ -87,6 +87,13 @@ async function tool(name: string, cmdPath: string, pkgs: string[], why: string, 
   return { name, ok: true, detail: cmdPath, fixed: true };
 }
 
+/** initdb of the newest installed PostgreSQL server (Debian keeps it off PATH, per major version). */
+function postgresInitdb(): string {
+  const root = "/usr/lib/postgresql";
+  const majors = fs.existsSync(root) ? fs.readdirSync(root).filter((d) => has(`${root}/${d}/bin/initdb`)).sort((a, b) => Number(b) - Number(a)) : [];
+  return majors[0] ? `${root}/${majors[0]}/bin/initdb` : `${root}/15/bin/initdb`;
+}
+
 async function startDockerd(say: (l: string) => void): Promise<void> {
   const dockerd = (await which("dockerd")) ?? "/usr/sbin/dockerd";
   say("starting dockerd in the background (log: /var/log/patchlab-dockerd.log)");
@@ -168,6 +175,8 @@ export async function doctor(o: DoctorOptions): Promise<CheckReport[]> {
   reports.push(await tool("qemu-system-x86_64", "/usr/bin/qemu-system-x86_64", ["qemu-system-x86"], "runs the vm driver's machines", o, { recommends: false }));
   reports.push(await tool("qemu-img", "/usr/bin/qemu-img", ["qemu-utils"], "makes VM disk images and overlays", o, { recommends: false }));
   reports.push(await tool("mkfs.ext4", "/usr/sbin/mkfs.ext4", ["e2fsprogs"], "builds VM root filesystems", o));
+  // The shared results store (issue 10): its self-test starts a private PostgreSQL server.
+  reports.push(await tool("postgresql", postgresInitdb(), ["postgresql"], "the shared-store self-test runs a private PostgreSQL server on 127.0.0.1", o));
   const e = await engine(o);
   reports.push(e);
   if (e.ok) reports.push(await images(o));

@@ -9,19 +9,13 @@ import { loadLab } from "../config/loader.ts";
 import { Batch, Severity } from "../config/schemas.ts";
 import { ConfigError } from "../core/errors.ts";
 import { reportsRoot } from "../core/paths.ts";
-import { ScanStore } from "../inventory/store.ts";
+import { withStore } from "../store/open.ts";
 
 export async function batchFromScan(labRef: string | undefined, o: { severity?: string[]; output?: string; name?: string }): Promise<{ file: string; patches: string[]; summary: string }> {
   const sev = (o.severity ?? []).flatMap((s) => s.split(","));
   for (const s of sev) if (!Severity.safeParse(s).success) throw new ConfigError(`--severity ${s} is not a severity`, `use: ${Severity.options.join(", ")}`, { field: "--severity", value: s });
   const { lab, file: labFile } = await loadLab(labRef ?? "reference");
-  const store = new ScanStore();
-  let latest;
-  try {
-    latest = store.latestResults(lab.name);
-  } finally {
-    store.close();
-  }
+  const latest = await withStore((store) => store.latestResults(lab.name));
   if (latest.size === 0) throw new ConfigError(`lab ${lab.name} has never been scanned`, `run \`patchlab scan ${lab.name}\` first`);
   const missing = new Map<string, string[]>();
   for (const [machine, r] of latest) for (const x of r.results) if (x.status === "missing") missing.set(x.patch, [...(missing.get(x.patch) ?? []), machine]);

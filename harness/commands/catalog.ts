@@ -5,7 +5,7 @@ import { importDebian, type ImportResult } from "../catalog/import.ts";
 import { ConfigError } from "../core/errors.ts";
 import { say } from "../core/log.ts";
 import { labInventories, selectMachines } from "../inventory/lab-inventory.ts";
-import { ScanStore } from "../inventory/store.ts";
+import { withStore } from "../store/open.ts";
 import type { MachineInventory } from "../inventory/inventory.ts";
 import { withLab } from "./lab.ts";
 
@@ -25,12 +25,8 @@ export async function catalogImport(vendor: string, labRef: string | undefined, 
   if (o.fromHistory) {
     const { loadLab } = await import("../config/loader.ts");
     lab = (await loadLab(labRef ?? "reference")).lab.name;
-    const store = new ScanStore();
-    try {
-      inventories = [...store.latestInventories(lab)].map(([machine, packages]) => ({ machine, roles: [], packages, files: new Map(), commands: new Map(), collectedAt: "" }));
-    } finally {
-      store.close();
-    }
+    const stored = await withStore((store) => store.latestInventories(lab));
+    inventories = [...stored].map(([machine, packages]) => ({ machine, roles: [], packages, files: new Map(), commands: new Map(), collectedAt: "" }));
     if (inventories.length === 0) throw new ConfigError(`no stored inventory of lab ${lab}`, `scan it first (\`patchlab scan ${lab}\`) or import without --from-history while the lab is up`);
   } else {
     ({ lab, inventories } = await withLab(labRef, "catalog import", async (s) => {

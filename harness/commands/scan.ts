@@ -6,8 +6,10 @@ import { ConfigError, asPatchlabError } from "../core/errors.ts";
 import { say } from "../core/log.ts";
 import { reportsRoot } from "../core/paths.ts";
 import { labInventories, selectMachines } from "../inventory/lab-inventory.ts";
-import { buildScan, inventoryNeeds, targetsOf, writeScanAllure, type ScanResult } from "../inventory/scan.ts";
-import { ScanStore, type HistoryRow } from "../inventory/store.ts";
+import { inventoryNeeds, targetsOf, writeScanAllure, type ScanResult } from "../inventory/scan.ts";
+import type { HistoryRow } from "../inventory/store.ts";
+import { withStore } from "../store/open.ts";
+import { storeScan } from "../store/scan.ts";
 import { withLab } from "./lab.ts";
 
 export interface ScanCommandOptions {
@@ -24,24 +26,14 @@ export async function scanCommand(labRef: string | undefined, o: ScanCommandOpti
   return withLab(labRef, "scan", async (s) => {
     const machines = selectMachines(s.lab, s.machines, o.machine, o.machinesFile);
     const inventories = await labInventories(machines, (m) => s.driver.connect(m), inventoryNeeds(targetsOf(patches)));
-    const store = new ScanStore();
-    try {
-      const scan = buildScan(s.lab.name, inventories, patches, { startedAt, baseline: !!o.baseline, store });
-      const allureResults = writeScanAllure(path.join(reportsRoot(), "scans", `${s.lab.name}-${scan.scan}`), scan);
-      return { ...scan, allureResults };
-    } finally {
-      store.close();
-    }
+    const scan = await withStore((store) => storeScan(s.lab.name, inventories, patches, { startedAt, baseline: !!o.baseline, store }));
+    const allureResults = writeScanAllure(path.join(reportsRoot(), "scans", `${s.lab.name}-${scan.scan}`), scan);
+    return { ...scan, allureResults };
   });
 }
 
-export function scanHistory(labRef: string | undefined, machines?: string[]): HistoryRow[] {
-  const store = new ScanStore();
-  try {
-    return store.history(labRef, machines);
-  } finally {
-    store.close();
-  }
+export function scanHistory(labRef: string | undefined, machines?: string[]): Promise<HistoryRow[]> {
+  return withStore((store) => store.scanHistory(labRef, machines));
 }
 
 export function formatHistory(rows: HistoryRow[]): string {

@@ -3,22 +3,17 @@
 import type { Lab } from "../config/schemas.ts";
 import type { MachineInventory } from "./inventory.ts";
 import { isInfrastructure, labInventories } from "./lab-inventory.ts";
-import { ScanStore } from "./store.ts";
+import { withStore } from "../store/open.ts";
 
 export async function knownInventories(lab: Lab, opts: { live?: boolean } = {}): Promise<{ inventories: MachineInventory[]; from: string }> {
   const wanted = lab.machines.filter((m) => !m.roles.every((r) => r === "updates"));
   if (!opts.live) {
-    const store = new ScanStore();
-    try {
-      const stored = store.latestInventories(lab.name);
-      if (wanted.every((m) => stored.has(m.name))) {
-        return {
-          inventories: wanted.map((m) => ({ machine: m.name, roles: m.roles, packages: stored.get(m.name)!, files: new Map(), commands: new Map(), collectedAt: "" })),
-          from: "the last scan",
-        };
-      }
-    } finally {
-      store.close();
+    const stored = await withStore((store) => store.latestInventories(lab.name));
+    if (wanted.every((m) => stored.has(m.name))) {
+      return {
+        inventories: wanted.map((m) => ({ machine: m.name, roles: m.roles, packages: stored.get(m.name)!, files: new Map(), commands: new Map(), collectedAt: "" })),
+        from: "the last scan",
+      };
     }
   }
   const { withLab } = await import("../commands/lab.ts");

@@ -34,7 +34,7 @@ export function buildScan(
   lab: string,
   inventories: MachineInventory[],
   patches: Patch[],
-  opts: { startedAt: string; baseline: boolean; store?: ScanStore },
+  opts: { startedAt: string; baseline: boolean; store?: Pick<ScanStore, "baseline" | "save"> },
 ): ScanResult {
   const targets = targetsOf(patches);
   const machines = evaluateScan(inventories, targets);

@@ -42,8 +42,27 @@ export async function runStep(
   const r = await conn.exec(["sh", "-c", inner], { timeoutMs: secs * 1000 + 30_000, env: { ...UNATTENDED_ENV, ...opts.env } });
   const exitCode = readableExit(conn, r, command);
   const timedOut = (exitCode === 124 || exitCode === 137) && TIMEOUT_MARK.test(r.stderr);
+  if (exitCode !== 0 && !timedOut) await stillRunning(conn, command, exitCode);
   const stderr = r.stderr.replace(/^timeout: sending signal \w+ to command.*\n?/gm, "");
   return { exitCode, output: (r.stdout + stderr).trim(), timedOut, durationMs: r.durationMs };
+}
+
+/**
+ * A step that failed on a machine that has since stopped (killed, OOM, engine restart) says
+ * nothing about the patch: the installer was killed with it (dpkg "exited 137"). The machine
+ * must still answer a trivial command for the failure to count as the patch's.
+ */
+async function stillRunning(conn: Connection, command: string, exitCode: number): Promise<void> {
+  const what = `\`${command.slice(0, 120)}\` exited ${exitCode} on ${conn.machine}`;
+  const remedy = "the machine stopped under the run (killed, out of memory, engine restarted): `patchlab lab status` shows it; the patch was not judged";
+  let alive: ExecResult;
+  try {
+    alive = await conn.exec(["true"], { timeoutMs: 15_000 });
+  } catch (e) {
+    if (e instanceof LabError && e.kind === "interrupted") throw e; // the run is stopping: say that, not "killed"
+    throw new LabError("machine-killed", `${what}, and ${conn.machine} no longer runs commands (${(e as Error).message.slice(0, 200)})`, remedy, { machine: conn.machine }, { cause: e });
+  }
+  if (alive.exitCode !== 0) throw new LabError("machine-killed", `${what}, and ${conn.machine} cannot run \`true\` any more (exit ${alive.exitCode})`, remedy, { machine: conn.machine });
 }
 
 /** Run a short read-only command (detection, queries); its exit code must be readable. */

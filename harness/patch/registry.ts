@@ -10,7 +10,7 @@ import { loadUniverse, type Universe } from "../catalog/universe.ts";
 import { loadCatalog } from "../catalog/catalog.ts";
 import { evaluateRules, inventoryNeeds, rulesOf, scanInventory } from "../inventory/detect.ts";
 import { targetsOf as scanTargets } from "../inventory/scan.ts";
-import { ScanStore } from "../inventory/store.ts";
+import { withStore } from "../store/open.ts";
 import { collectInventory } from "../inventory/inventory.ts";
 import { isInfrastructure } from "../inventory/lab-inventory.ts";
 import type { Connection, MachineHandle } from "../lab/types.ts";
@@ -168,9 +168,8 @@ function scanAfterInstall(artifacts: PatchArtifact[], ctx: KindContext): AfterIn
     const targets = scanTargets(patches);
     const inv = await collectInventory(conn, m?.spec.roles ?? [], inventoryNeeds(targets));
     const results = scanInventory(inv, targets);
-    const store = new ScanStore();
-    try {
-      store.save({
+    await withStore((store) =>
+      store.saveScan({
         lab: ctx.lab.name,
         startedAt: started,
         finishedAt: new Date().toISOString(),
@@ -178,10 +177,8 @@ function scanAfterInstall(artifacts: PatchArtifact[], ctx: KindContext): AfterIn
         context: `${ctx.runId ? `run ${ctx.runId}: ` : ""}after installing ${a.patch.id}`,
         patches: patches.map((p) => ({ id: p.id, title: p.title, severity: p.severity, kind: p.kind })),
         machines: [{ machine: conn.machine, packages: inv.packages, results }],
-      });
-    } finally {
-      store.close();
-    }
+      }),
+    );
     const mine = results.find((x) => x.patch === a.patch.id)!;
     if (mine.status === "missing") {
       return { ...r, ok: false, blame: "harness", message: `needs review: ${r.message}, but the scan still finds ${a.patch.id} missing: ${mine.detail}` };

@@ -14,6 +14,7 @@ import { generateHtmlReport } from "../report/html.ts";
 import { ciJobUrl, summaryMarkdown } from "../report/summary-md.ts";
 import { writeGateJunit } from "../report/junit-gate.ts";
 import type { Journal } from "./journal.ts";
+import { recordRun } from "../store/runs.ts";
 
 export interface FinishInput {
   runDir: string;
@@ -72,6 +73,7 @@ export async function writeRunReport(f: FinishInput): Promise<Decision> {
     batch: f.batch.batch.name,
     patches: f.batch.patches.map((p) => p.patch.id),
   });
+  await recordRun(decision, f.runDir); // the shared history (SQLite, or PostgreSQL with --store)
   const previous = pointLatest(f.runDir);
   if (f.html) {
     // History comes from the previous run's report, so trends survive across runs.
