@@ -91,12 +91,12 @@ if (only.has("e2e")) {
   await withDockerLock("end to end, one patch on web", async () => {
     must(await patchlab(["lab", "up", "reference"]), "lab up reference");
     results.cli = { ...(results.cli ?? { helpMs: NaN }), statusMs: (await patchlab(["lab", "status", "reference"])).ms };
-    results.scenarios.push(await runScenario({ name: "single", batch: one, lab: "reference", patches, work, ansible: true, parallel: false }));
+    results.scenarios.push(await runScenario({ name: "single", batch: one, lab: "reference", ids: ["BENCH-WEB-OK"], patches, work, ansible: true, parallel: false }));
   });
   await markLoad("after single");
   await withDockerLock("end to end, reference batch", async () => {
     must(await patchlab(["lab", "up", "reference"]), "lab up reference");
-    results.scenarios.push(await runScenario({ name: "reference", batch: all, lab: "reference", patches, work, ansible: true, parallel: true }));
+    results.scenarios.push(await runScenario({ name: "reference", batch: all, lab: "reference", ids: patches.map((p) => p.id), patches, work, ansible: true, parallel: true }));
   });
   await markLoad("after reference");
 }

@@ -44,7 +44,7 @@ function rawOf(t: Timed): RawResult {
   return { ms: t.ms, code: t.code, steps: Object.fromEntries(rawTimings(t.stdout)), probes: rawProbes(t.stdout), peakMb: t.rss.treeMb };
 }
 
-export async function runScenario(o: { name: string; batch: string; lab: string; patches: BenchPatch[]; work: string; ansible: boolean; parallel: boolean }): Promise<ScenarioResult> {
+export async function runScenario(o: { name: string; batch: string; lab: string; ids: string[]; patches: BenchPatch[]; work: string; ansible: boolean; parallel: boolean }): Promise<ScenarioResult> {
   const notes: string[] = [];
   const logs = path.join(o.work, "logs", o.name);
   // 1. patchlab, new batch to verdict. Exit 1 (a rejection) is an answer, not an error.
@@ -58,7 +58,7 @@ export async function runScenario(o: { name: string; batch: string; lab: string;
   const result: ScenarioResult = {
     name: o.name,
     batch: o.batch,
-    patches: o.patches.map((p) => p.id),
+    patches: o.ids,
     patchlab: {
       ms: pl.ms, exit: pl.code, verdict: gate.verdict, verdicts: Object.fromEntries(gate.patches.map((p) => [p.patch, p.verdict])),
       runDir, peakTreeMb: pl.rss.treeMb, peakMainMb: pl.rss.mainMb, breakdown: breakdownRun(runDir),
