@@ -59,32 +59,43 @@ const results: BenchResults = {
 const markLoad = async (label: string) => results.load.push({ label, ...loadNow(), othersContainers: await othersContainers() });
 await markLoad("start");
 
-if (only.has("scan")) {
+/** Runs one section; a section that fails is a note in the report, and the others still run. */
+async function section(name: (typeof ALL)[number], fn: () => Promise<void>): Promise<void> {
+  if (!only.has(name)) return;
+  try {
+    await fn();
+  } catch (e) {
+    console.error(`[bench] section ${name} failed: ${(e as Error).stack ?? e}`);
+    results.notes.push(`section ${name} failed: ${String((e as Error).message ?? e).split("\n").slice(0, 3).join(" ")}`);
+  }
+}
+
+await section("scan", async () => {
   // Synthetic inventory, no engine: 100 machines x 500 catalog entries.
   const f = benchScan();
   results.scan = { machines: 100, entries: 500, ms: Math.round(f.ms), evaluateMs: Math.round(f.evaluateMs) };
   console.log(`[bench] scan 100 x 500: ${f.ms.toFixed(0)} ms`);
-}
+});
 
-if (only.has("cli")) {
+await section("cli", async () => {
   const help = [];
   for (let i = 0; i < 5; i++) help.push((await patchlab(["--help"])).ms);
   results.cli = { helpMs: help.sort((a, b) => a - b)[2]! };
-}
+});
 
 const patches = buildPatches(path.join(work, "patches"));
 const docker = await requireEngine();
 const { lab } = await loadLab("reference");
 const driver = new DockerDriver(docker);
 
-if (only.has("ops")) {
+await section("ops", async () => {
   results.ops = await withDockerLock("single operations", async () => {
     must(await patchlab(["lab", "up", "reference"]), "lab up reference");
     return benchOps(docker, driver, lab, 5);
   });
-}
+});
 
-if (only.has("e2e")) {
+await section("e2e", async () => {
   const dir = path.dirname(patches[0]!.deb);
   const all = writeBatch(dir, "bench-reference", "reference", patches.map((p) => p.id));
   const one = writeBatch(dir, "bench-single", "reference", ["BENCH-WEB-OK"]);
@@ -99,9 +110,9 @@ if (only.has("e2e")) {
     results.scenarios.push(await runScenario({ name: "reference", batch: all, lab: "reference", ids: patches.map((p) => p.id), patches, work, ansible: true, parallel: true }));
   });
   await markLoad("after reference");
-}
+});
 
-if (only.has("security")) {
+await section("security", async () => {
   await withDockerLock("the day's security batch", async () => {
     const sec: NonNullable<BenchResults["security"]> = {};
     results.security = sec;
@@ -129,22 +140,22 @@ if (only.has("security")) {
     const gate = JSON.parse(r.stdout) as { verdict: string; patches: { patch: string; verdict: string }[] };
     Object.assign(sec, { runMs: r.ms, verdict: gate.verdict, patches: gate.patches.map((p) => p.patch), verdicts: Object.fromEntries(gate.patches.map((p) => [p.patch, p.verdict])), peakTreeMb: r.rss.treeMb });
   });
-}
+});
 
-if (only.has("snapshots")) {
+await section("snapshots", async () => {
   const concurrency = defaultConcurrency(5);
   results.snapshots = await withDockerLock("snapshot and restore percentiles", async () => {
     must(await patchlab(["lab", "up", "reference"]), "lab up reference");
     return benchSnapshots(driver, lab, ROUNDS, concurrency);
   });
   await markLoad("after snapshots");
-}
+});
 
-if (only.has("scaling")) {
+await section("scaling", async () => {
   const good = patches.find((p) => p.id === "BENCH-WEB-OK")!;
   results.scaling = await benchScaling(path.join(work, "scale"), SIZES, good);
   await markLoad("after scaling");
-}
+});
 
 const stamp = results.at.replace(/[-:]/g, "").replace("T", "-").slice(0, 13);
 const json = path.join(outDir, `${stamp}.json`);

@@ -23,6 +23,7 @@ export function scaleLab(dir: string, n: number): string {
 
 export async function benchScaling(dir: string, sizes: number[], good: BenchPatch): Promise<ScalePoint[]> {
   const out: ScalePoint[] = [];
+  fs.mkdirSync(dir, { recursive: true });
   // A lab of 21 machines is more than the 2-core capacity check allows by default: the bench knows.
   const env = { PATCHLAB_MAX_MACHINES: String(Math.max(...sizes) + 1), PATCHLAB_QUIET: "1" };
   for (const n of sizes) {
