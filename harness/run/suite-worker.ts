@@ -1,0 +1,272 @@
+// runSuite with warm suite processes: the same contract and results as mocha-runner.ts's
+// runSuite (one suite per process, fresh modules, killed with its process group on timeout,
+// Allure + JUnit results, a crash reported as a broken result), without paying the process's
+// start-up (node + tsx + mocha + Allure + the support modules: about 1.4 s on 2 busy cores) on
+// the critical path. A pool keeps `size` processes started ahead of need (suite-worker-child.ts
+// loads all that and then waits for its job); taking one starts its replacement, which warms
+// up while the machine installs, uninstalls or runs its suite.
+//
+// Switch (the orchestrator's owner): create one pool per run,
+//   const suites = new SuiteWorkerPool({ size: limit });   // limit = the run's concurrency
+// pass `suites.runSuite` where `runSuite` from mocha-runner.ts is passed today (same options),
+// and `suites.close()` in the run's finally block. killRunningSuites() reaches its processes too.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { LabError } from "../core/errors.ts";
+import { repoRoot } from "../core/paths.ts";
+import { readAllureOutcomes } from "../report/allure-read.ts";
+import { writeAllureResult } from "../report/lifecycle.ts";
+import { INVOCATION_LABEL, suiteLabels, suiteParameters } from "../report/labels.ts";
+import { decorateResults } from "../report/result-files.ts";
+import type { SuiteRunResult, TestOutcome } from "../report/outcome-model.ts";
+import { resolveSuiteSpec, suiteName, type RunSuiteOptions } from "./mocha-runner.ts";
+import { SUITE_CONTEXT_ENV, SUITE_DONE_ENV, SUITE_PARAMETERS_ENV, SuiteContext, writeSuiteContext } from "./suite-context.ts";
+import type { SuiteJob } from "./suite-worker-child.ts";
+
+const CHILD = path.join(repoRoot, "harness/run/suite-worker-child.ts");
+const HOOKS_FILE = path.join(repoRoot, "suites/support/allure-hooks.ts");
+const SUPPORT_DIR = path.join(repoRoot, "suites/support");
+const KILL_GRACE_MS = 2000;
+const OUTPUT_TAIL = 16_000;
+
+/** A suite process started ahead of need; its output is kept from the start (a failed warm-up explains itself). */
+class Spare {
+  readonly child: ChildProcess;
+  output = "";
+  private sinks: ((b: Buffer) => void)[] = [];
+  readonly closed: Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: string }>;
+
+  constructor(env: NodeJS.ProcessEnv) {
+    // Own process group (detached), so a kill reaches anything the suite started too.
+    this.child = spawn(process.execPath, ["--import", "tsx", CHILD, SUPPORT_DIR], { cwd: repoRoot, env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
+    const onData = (b: Buffer) => {
+      this.output = (this.output + b.toString("utf8")).slice(-OUTPUT_TAIL);
+      for (const s of this.sinks) s(b);
+    };
+    this.child.stdout!.on("data", onData);
+    this.child.stderr!.on("data", onData);
+    this.child.stdin!.on("error", () => undefined); // a child that died before its job: its exit says why
+    this.closed = new Promise((resolve) => {
+      let spawnError: string | undefined;
+      this.child.on("error", (e) => {
+        spawnError = e.message;
+        if (this.child.pid === undefined) resolve({ code: null, signal: null, spawnError });
+      });
+      this.child.on("close", (code, signal) => resolve({ code, signal, ...(spawnError ? { spawnError } : {}) }));
+    });
+    // Waiting idle holds no event loop of ours open.
+    this.child.unref();
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null && this.child.pid !== undefined;
+  }
+
+  onOutput(sink: (b: Buffer) => void): void {
+    this.sinks.push(sink);
+  }
+
+  killGroup(signal: NodeJS.Signals): void {
+    if (!this.alive) return;
+    try {
+      process.kill(-this.child.pid!, signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/** Every pool of this process, for the exit and signal handlers. */
+const pools = new Set<SuiteWorkerPool>();
+let exitHookInstalled = false;
+
+/** Kills every suite process of every pool, running or idle (the CLI's signal handlers call it). */
+export function killAllSuiteWorkers(): void {
+  for (const p of pools) p.close();
+}
+
+export class SuiteWorkerPool {
+  private idle: Spare[] = [];
+  private running = new Set<Spare>();
+  private closed = false;
+  private readonly size: number;
+  private readonly env: NodeJS.ProcessEnv;
+
+  constructor(opts: { size?: number } = {}) {
+    this.size = Math.max(0, opts.size ?? 1);
+    // Inherited Allure settings (a test plan, labels of an outer run) would silently change this run.
+    this.env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("ALLURE_")));
+    pools.add(this);
+    if (!exitHookInstalled) {
+      exitHookInstalled = true;
+      process.once("exit", killAllSuiteWorkers); // never leave a suite process behind a dead harness
+    }
+    this.topUp();
+  }
+
+  /** Idle processes to have ready: refilled whenever one is taken. */
+  private topUp(): void {
+    while (!this.closed && this.idle.length < this.size) this.idle.push(new Spare(this.env));
+  }
+
+  private take(): Spare {
+    // A spare that died while waiting (it could not load) is replaced: its job would only crash.
+    this.idle = this.idle.filter((s) => s.alive || (s.killGroup("SIGKILL"), false));
+    const spare = this.idle.shift() ?? new Spare(this.env);
+    this.running.add(spare);
+    this.topUp();
+    return spare;
+  }
+
+  /** Stops the idle processes and kills the running ones; later runSuite calls start cold processes. */
+  close(): void {
+    this.closed = true;
+    for (const s of [...this.idle, ...this.running]) s.killGroup("SIGKILL");
+    this.idle = [];
+    pools.delete(this);
+  }
+
+  /** Same contract as mocha-runner.ts runSuite. */
+  runSuite = async (opts: RunSuiteOptions): Promise<SuiteRunResult> => {
+    const name = suiteName(opts.suite);
+    const spec = resolveSuiteSpec(opts.suite);
+    const context = SuiteContext.safeParse(opts.context);
+    if (!context.success) {
+      throw new LabError("harness", `suite ${opts.suite}: invalid suite context: ${context.error.message}`, "this is a patchlab bug: the orchestrator built a context that does not match harness/run/suite-context.ts");
+    }
+    const labels = { ...suiteLabels(context.data, name), ...opts.labels };
+    for (const k of Object.keys(labels)) {
+      if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(k)) {
+        throw new LabError("harness", `suite ${opts.suite}: label name "${k}" is not usable`, "label names are passed as ALLURE_LABEL_<name> env vars: use letters, digits and '_'");
+      }
+    }
+    const invocation = randomUUID();
+    const parameters = opts.parameters ?? suiteParameters(context.data);
+    const reportCrash = (problem: string, tests: TestOutcome[], start: number): SuiteRunResult => {
+      writeAllureResult(opts.resultsDir, {
+        name: `${name} suite did not finish`,
+        fullName: `patchlab:${path.relative(repoRoot, spec)}: suite run`,
+        status: "broken",
+        message: problem,
+        start,
+        stop: Date.now(),
+        labels: { ...labels, [INVOCATION_LABEL]: invocation },
+        ...(opts.meta ? { meta: opts.meta } : {}),
+        parameters,
+      });
+      return { suite: name, tests, crashed: true, detail: problem };
+    };
+    if (!fs.existsSync(spec)) return reportCrash(`no spec file ${path.relative(repoRoot, spec)} for suite ${opts.suite}`, [], Date.now());
+
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), "patchlab-suite-"));
+    try {
+      const staging = path.join(work, "allure-results");
+      const doneFile = path.join(work, "done");
+      fs.mkdirSync(path.dirname(opts.junitFile), { recursive: true });
+      fs.rmSync(opts.junitFile, { force: true }); // a stale file from an earlier run must not pass for this one
+      const env: Record<string, string> = {};
+      for (const [k, v] of Object.entries(labels)) {
+        // allure-js-commons reads host and thread from their own variables, not ALLURE_LABEL_*.
+        if (k === "host") env.ALLURE_HOST_NAME = v;
+        else if (k === "thread") env.ALLURE_THREAD_NAME = v;
+        else env[`ALLURE_LABEL_${k}`] = v;
+      }
+      env[`ALLURE_LABEL_${INVOCATION_LABEL}`] = invocation;
+      env[SUITE_CONTEXT_ENV] = writeSuiteContext(path.join(work, "context.json"), context.data);
+      env[SUITE_PARAMETERS_ENV] = JSON.stringify(parameters);
+      env[SUITE_DONE_ENV] = doneFile;
+      const job: SuiteJob = {
+        spec,
+        env,
+        hooksFile: HOOKS_FILE,
+        timeoutMs: Math.min(opts.testTimeoutMs ?? 60_000, opts.timeoutMs),
+        reporterOptions: {
+          resultsDir: staging,
+          extraReporters: [["xunit", { output: path.resolve(opts.junitFile), suiteName: `${labels.parentSuite ?? ""} ${name} ${labels.machine ?? ""}`.trim() }]],
+        },
+      };
+      const started = Date.now();
+      const exit = await this.runJob(job, opts);
+      const tests = readAllureOutcomes(staging, { [INVOCATION_LABEL]: invocation });
+      if (opts.meta) decorateResults(staging, opts.meta);
+      moveInto(staging, opts.resultsDir);
+      const problem = crashReason(exit, fs.existsSync(doneFile), tests.length, opts.timeoutMs);
+      if (!problem) return { suite: name, tests, crashed: false, detail: countText(tests) };
+      return reportCrash(problem, tests, started);
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  };
+
+  private async runJob(job: SuiteJob, opts: RunSuiteOptions): Promise<ChildExit> {
+    const spare = this.take();
+    let log: number | undefined;
+    if (opts.logFile) {
+      fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
+      log = fs.openSync(opts.logFile, "a");
+      if (spare.output) fs.writeSync(log, spare.output); // what it printed while warming up
+      spare.onOutput((b) => fs.writeSync(log!, b));
+    }
+    spare.child.stdin!.end(JSON.stringify(job) + "\n");
+    let timedOut = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      spare.killGroup("SIGTERM");
+      killTimer = setTimeout(() => spare.killGroup("SIGKILL"), KILL_GRACE_MS);
+    }, opts.timeoutMs);
+    try {
+      const r = await spare.closed;
+      return { ...r, timedOut, output: spare.output };
+    } finally {
+      clearTimeout(deadline);
+      clearTimeout(killTimer);
+      this.running.delete(spare);
+      if (log !== undefined) fs.closeSync(log);
+    }
+  }
+}
+
+interface ChildExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  spawnError?: string;
+  output: string;
+}
+
+/** Why this run's results cannot be trusted as complete, or undefined when they can (as mocha-runner.ts). */
+function crashReason(exit: ChildExit, done: boolean, results: number, timeoutMs: number): string | undefined {
+  const tail = exit.output.trim() ? `; output: ${exit.output.trim().slice(-1500)}` : "";
+  if (exit.spawnError) return `could not start the suite process: ${exit.spawnError}`;
+  if (exit.timedOut) return `killed after ${timeoutMs} ms: the suite did not finish in time (${results} results written before the kill)`;
+  if (exit.signal) return `suite process killed by ${exit.signal}${tail}`;
+  if (!done) return `suite process exited (code ${exit.code}) before mocha finished${tail}`;
+  if (results === 0) return `suite wrote no result (exit code ${exit.code})${tail}`;
+  return undefined;
+}
+
+function countText(tests: TestOutcome[]): string {
+  const n = (s: string) => tests.filter((t) => t.status === s).length;
+  return `${tests.length} tests: ${n("passed")} passed, ${n("failed")} failed, ${n("broken")} broken, ${n("skipped")} skipped`;
+}
+
+/** Moves result files; copy + delete across file systems (tmp is often another one). */
+function moveInto(from: string, to: string): void {
+  if (!fs.existsSync(from)) return;
+  fs.mkdirSync(to, { recursive: true });
+  for (const f of fs.readdirSync(from)) {
+    const src = path.join(from, f);
+    const dst = path.join(to, f);
+    try {
+      fs.renameSync(src, dst);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EXDEV") throw e;
+      fs.copyFileSync(src, dst);
+      fs.rmSync(src);
+    }
+  }
+}
