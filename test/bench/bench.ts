@@ -5,7 +5,7 @@
 // writes reports/bench/<date>.md and .json and the README's bench section.
 //
 //   npm run bench                      everything (about 15-20 minutes on 2 cores)
-//   npm run bench -- --only e2e,ops    some sections: scan cli ops e2e security snapshots scaling
+//   npm run bench -- --only e2e,ops    some sections: scan cli ops e2e pipeline security snapshots scaling
 //   BENCH_ROUNDS=10 (snapshot cycles per role and mode), BENCH_SIZES=1,5,10,20 (scaling)
 //
 // Every Docker-touching section holds the team's Docker lock (lock.ts) while it runs.
@@ -21,6 +21,7 @@ import { defaultConcurrency } from "../../harness/run/orchestrator.ts";
 import { buildPatches, writeBatch } from "./fixtures.ts";
 import { withDockerLock } from "./lock.ts";
 import { benchOps } from "./ops.ts";
+import { benchPipeline } from "./pipeline.ts";
 import { renderMarkdown, updateReadme, type BenchResults } from "./report.ts";
 import { benchScaling } from "./scaling.ts";
 import { benchScan } from "./scan-bench.ts";
@@ -28,7 +29,7 @@ import { rolesWithSuites, runScenario } from "./scenario.ts";
 import { benchSnapshots } from "./snapshots.ts";
 import { hostInfo, loadNow, must, patchlab, timed } from "./util.ts";
 
-const ALL = ["scan", "cli", "ops", "e2e", "security", "snapshots", "scaling"] as const;
+const ALL = ["scan", "cli", "ops", "e2e", "pipeline", "security", "snapshots", "scaling"] as const;
 const onlyArg = process.argv.indexOf("--only");
 const only = new Set(onlyArg > 0 ? process.argv[onlyArg + 1]!.split(",") : ALL);
 for (const x of only) if (!ALL.includes(x as never)) throw new Error(`--only ${x}: sections are ${ALL.join(", ")}`);
@@ -110,6 +111,13 @@ await section("e2e", async () => {
     results.scenarios.push(await runScenario({ name: "reference", batch: all, lab: "reference", ids: patches.map((p) => p.id), patches, work, ansible: true, parallel: true }));
   });
   await markLoad("after reference");
+});
+
+await section("pipeline", async () => {
+  const dir = path.dirname(patches[0]!.deb);
+  const one = writeBatch(dir, "bench-pipeline", "reference", ["BENCH-WEB-OK"]);
+  results.pipeline = await withDockerLock("machine pipeline: mocha CLI vs warm worker", () => benchPipeline(docker, one, work, Math.max(3, Math.round(ROUNDS / 2))));
+  await markLoad("after pipeline");
 });
 
 await section("security", async () => {

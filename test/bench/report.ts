@@ -5,6 +5,7 @@ import path from "node:path";
 import type { ScenarioResult } from "./scenario.ts";
 import type { SnapshotFigures } from "./snapshots.ts";
 import type { ScalePoint } from "./scaling.ts";
+import type { PipelineFigures } from "./pipeline.ts";
 import { PHASES } from "./breakdown.ts";
 import { ratio, s } from "./util.ts";
 
@@ -20,6 +21,7 @@ export interface BenchResults {
   scenarios: ScenarioResult[];
   security?: { note?: string; importMs?: number; scanMs?: number; patches?: string[]; runMs?: number; verdict?: string; verdicts?: Record<string, string>; peakTreeMb?: number };
   snapshots?: SnapshotFigures;
+  pipeline?: PipelineFigures;
   scaling?: ScalePoint[];
   notes: string[];
 }
@@ -78,6 +80,14 @@ export function goals(r: BenchResults): string[] {
       row("suite phase overhead beyond the raw probes (worst phase, per suite run)", "< 0.5 s", Math.max(...over), (v) => v < 500, s);
     }
   }
+  const cold = r.pipeline?.summary["mocha CLI process"];
+  const warm = r.pipeline?.summary["warm worker"];
+  if (cold && warm && single?.rawSequential) {
+    const raw = single.rawSequential.steps[single.patchlab.breakdown.machines[0]?.machine ?? ""] ?? {};
+    const rawPhase = ((raw.baseline ?? 0) + (raw["post-install"] ?? 0) + (raw["post-uninstall"] ?? 0)) / 3;
+    row("suite phase overhead beyond the raw probes, with the warm worker (p50 suite run − raw probes)", "< 0.5 s", warm.suiteRunP50 - rawPhase, (v) => v < 500, s);
+    row("one patch on one machine vs the raw cycle, with the warm worker (projected: CLI run − pipeline saving)", "≤ 1.3x", (single.patchlab.ms - (cold.pipelineP50 - warm.pipelineP50)) / single.rawSequential.ms, (v) => v <= 1.3, x);
+  }
   if (ref?.rawParallel) row("end to end vs the parallel raw script", "≤ 1.15x", ref.patchlab.ms / ref.rawParallel.ms, (v) => v <= 1.15, x);
   if (ref?.rawSequential) row("end to end vs the sequential raw script", "< 1x", ref.patchlab.ms / ref.rawSequential.ms, (v) => v < 1, x);
   if (ref?.ansible) row("end to end vs Ansible", "< 1x", ref.patchlab.ms / ref.ansible.ms, (v) => v < 1, x);
@@ -128,6 +138,15 @@ export function renderMarkdown(r: BenchResults): string {
       L.push(`| ${role} | ${modes.map((m) => `${s(f.snapshot[m]!.p50)} / ${s(f.snapshot[m]!.p95)}`).join(" | ")} | ${modes.map((m) => `${s(f.restore[m]!.p50)} / ${s(f.restore[m]!.p95)}`).join(" | ")} |`);
     }
     L.push("", `alone: one machine at a time; x${c}: every role's machine cycling, at most ${c} at work (the run's default concurrency on this host); ${modes[2] ?? ""}: all at once.`, "");
+  }
+  if (r.pipeline) {
+    const f = r.pipeline;
+    L.push(`## Suite runner: a mocha CLI process per suite run (today) against the warm worker (harness/run/suite-worker.ts)`, "");
+    L.push(`patchlab's machine pipeline (runMachinePipeline, in-process) for the good nginx patch on web, ${f.rounds} rounds alternating the two runners:`, "");
+    L.push("| suite runner | whole machine cycle p50 | suite run p50 | checks' own time p50 | suite run − checks |", "|---|---:|---:|---:|---:|");
+    for (const [k, v] of Object.entries(f.summary)) L.push(`| ${k} | ${s(v.pipelineP50)} | ${s(v.suiteRunP50)} | ${s(v.checksP50)} | ${s(v.suiteRunP50 - v.checksP50)} |`);
+    const bad = f.runs.filter((x) => !x.verdictOk).length;
+    L.push("", bad ? `**${bad} pipeline run(s) did not pass every step and check** (see the json).` : "Every pipeline run passed every step and check with both runners.", "");
   }
   if (r.scaling?.length) {
     L.push("## Scaling: N web machines, one good patch each (lab bench-scale, 172.30.90.0/24)", "");
