@@ -27,6 +27,7 @@ import { benchScaling } from "./scaling.ts";
 import { benchScan } from "./scan-bench.ts";
 import { rolesWithSuites, runScenario } from "./scenario.ts";
 import { benchSnapshots } from "./snapshots.ts";
+import { ensureAnsible } from "./setup.ts";
 import { hostInfo, loadNow, must, patchlab, timed } from "./util.ts";
 
 const ALL = ["scan", "cli", "ops", "e2e", "pipeline", "security", "snapshots", "scaling"] as const;
@@ -97,18 +98,20 @@ await section("ops", async () => {
 });
 
 await section("e2e", async () => {
+  const noAnsible = ensureAnsible();
+  if (noAnsible) results.notes.push(`Ansible runner skipped: ${noAnsible}`);
   const dir = path.dirname(patches[0]!.deb);
   const all = writeBatch(dir, "bench-reference", "reference", patches.map((p) => p.id));
   const one = writeBatch(dir, "bench-single", "reference", ["BENCH-WEB-OK"]);
   await withDockerLock("end to end, one patch on web", async () => {
     must(await patchlab(["lab", "up", "reference"]), "lab up reference");
     results.cli = { ...(results.cli ?? { helpMs: NaN }), statusMs: (await patchlab(["lab", "status", "reference"])).ms };
-    results.scenarios.push(await runScenario({ name: "single", batch: one, lab: "reference", ids: ["BENCH-WEB-OK"], patches, work, ansible: true, parallel: false }));
+    results.scenarios.push(await runScenario({ name: "single", batch: one, lab: "reference", ids: ["BENCH-WEB-OK"], patches, work, ansible: !noAnsible, parallel: false }));
   });
   await markLoad("after single");
   await withDockerLock("end to end, reference batch", async () => {
     must(await patchlab(["lab", "up", "reference"]), "lab up reference");
-    results.scenarios.push(await runScenario({ name: "reference", batch: all, lab: "reference", ids: patches.map((p) => p.id), patches, work, ansible: true, parallel: true }));
+    results.scenarios.push(await runScenario({ name: "reference", batch: all, lab: "reference", ids: patches.map((p) => p.id), patches, work, ansible: !noAnsible, parallel: true }));
   });
   await markLoad("after reference");
 });
