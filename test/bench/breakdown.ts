@@ -28,7 +28,8 @@ export interface RunBreakdown {
   machines: MachineBreakdown[];
 }
 
-interface Ev { t: number; kind: "fingerprint" | "suite" | "stepStart" | "stepStop"; phase?: PhaseName; checksMs?: number; }
+/** A moment in a machine's pipeline; a step is one event at its start that lasts until `stop`. */
+interface Ev { t: number; kind: "fingerprint" | "suite" | "step"; phase?: PhaseName; stop?: number; checksMs?: number; }
 
 const stepPhase: Record<string, PhaseName> = { install: "install", uninstall: "uninstall", restore: "restore+fingerprint", restart: "install" };
 
@@ -64,17 +65,21 @@ export function breakdownRun(runDir: string): RunBreakdown {
     suiteEvs.forEach((e, i) => (e.checksMs = suites[i]?.result.tests.reduce((a, t) => a + t.durationMs, 0) ?? 0));
     for (const r of records as unknown as { type: string; machine: string; step: string; start: number; stop: number }[]) {
       if (r.type !== "step" || r.machine !== p.machine || !stepPhase[r.step]) continue;
-      evs.push({ t: r.start, kind: "stepStart" }, { t: r.stop, kind: "stepStop", phase: stepPhase[r.step] });
+      evs.push({ t: r.start, kind: "step", stop: r.stop, phase: stepPhase[r.step] });
     }
-    evs.sort((a, b) => a.t - b.t || (a.kind === "stepStart" ? -1 : 1));
+    // A machine's steps and suite runs follow one another: ordered by start, they never overlap.
+    evs.sort((a, b) => a.t - b.t);
     const b: MachineBreakdown = { machine: p.machine, wallMs: p.stop - p.start, phases: {}, checksMs: {}, suiteRuns: {} };
     const add = (ph: PhaseName, ms: number) => (b.phases[ph] = (b.phases[ph] ?? 0) + Math.max(0, ms));
     let prev = p.start;
     for (const e of evs) {
       if (e.kind === "fingerprint") add("snapshot+fingerprint", e.t - prev);
-      else if (e.kind === "stepStart") add("between steps", e.t - prev);
-      else if (e.kind === "stepStop") add(e.phase!, e.t - prev);
-      else {
+      else if (e.kind === "step") {
+        add("between steps", e.t - prev);
+        add(e.phase!, e.stop! - e.t);
+        prev = e.stop!;
+        continue;
+      } else {
         add(e.phase!, e.t - prev);
         b.checksMs[e.phase!] = (b.checksMs[e.phase!] ?? 0) + (e.checksMs ?? 0);
         b.suiteRuns[e.phase!] = (b.suiteRuns[e.phase!] ?? 0) + 1;
