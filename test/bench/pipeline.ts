@@ -18,9 +18,10 @@ import { requirementsFor } from "../../harness/run/orchestrator.ts";
 import { SuiteWorkerPool } from "../../harness/run/suite-worker.ts";
 import type { SuiteRunResult } from "../../harness/report/outcome-model.ts";
 import { median } from "./util.ts";
+import { sampleRss } from "./rss.ts";
 
-export interface PipelineRun { runner: "mocha CLI process" | "warm worker"; ms: number; suiteRuns: { phase: string; ms: number; checksMs: number }[]; verdictOk: boolean; }
-export interface PipelineFigures { rounds: number; runs: PipelineRun[]; summary: Record<string, { pipelineP50: number; suiteRunP50: number; checksP50: number }>; }
+export interface PipelineRun { runner: "mocha CLI process" | "warm worker"; ms: number; suiteRuns: { phase: string; ms: number; checksMs: number }[]; verdictOk: boolean; peakTreeMb: number; }
+export interface PipelineFigures { rounds: number; runs: PipelineRun[]; summary: Record<string, { pipelineP50: number; suiteRunP50: number; checksP50: number; peakTreeMb: number }>; }
 
 export async function benchPipeline(docker: Docker, batchFile: string, work: string, rounds: number): Promise<PipelineFigures> {
   const loaded = await loadBatch(batchFile);
@@ -41,6 +42,8 @@ export async function benchPipeline(docker: Docker, batchFile: string, work: str
         const steps: StepRecord[] = [];
         const suites: SuiteRecord[] = [];
         const run = runner === "warm worker" ? pool.runSuite : runSuite;
+        // The bench process and every suite process it has (warm ones included), sampled.
+        const rss = sampleRss(process.pid);
         const t0 = performance.now();
         await runMachinePipeline({
           driver, machine: web, all: machines, artifacts,
@@ -56,8 +59,9 @@ export async function benchPipeline(docker: Docker, batchFile: string, work: str
           hooks: { step: (r) => steps.push(r), suite: (r) => suites.push(r), blame: () => undefined, progress: () => undefined },
         });
         const ms = performance.now() - t0;
+        const peakTreeMb = rss.stop().treeMb;
         const verdictOk = steps.every((s) => s.status === "passed") && suites.every((s) => !s.result.crashed && s.result.tests.every((t) => t.status === "passed"));
-        runs.push({ runner, ms, suiteRuns, verdictOk });
+        runs.push({ runner, ms, suiteRuns, verdictOk, peakTreeMb });
         console.log(`[bench] pipeline ${i + 1}/${rounds} ${runner}: ${(ms / 1000).toFixed(2)} s (suite runs ${suiteRuns.map((x) => (x.ms / 1000).toFixed(2)).join(", ")} s)${verdictOk ? "" : " NOT all passed"}`);
         fs.rmSync(runDir, { recursive: true, force: true });
       }
@@ -68,7 +72,7 @@ export async function benchPipeline(docker: Docker, batchFile: string, work: str
   const summary: PipelineFigures["summary"] = {};
   for (const runner of ["mocha CLI process", "warm worker"]) {
     const mine = runs.filter((r) => r.runner === runner);
-    summary[runner] = { pipelineP50: median(mine.map((r) => r.ms)), suiteRunP50: median(mine.flatMap((r) => r.suiteRuns.map((x) => x.ms))), checksP50: median(mine.flatMap((r) => r.suiteRuns.map((x) => x.checksMs))) };
+    summary[runner] = { pipelineP50: median(mine.map((r) => r.ms)), suiteRunP50: median(mine.flatMap((r) => r.suiteRuns.map((x) => x.ms))), checksP50: median(mine.flatMap((r) => r.suiteRuns.map((x) => x.checksMs))), peakTreeMb: Math.max(...mine.map((r) => r.peakTreeMb)) };
   }
   return { rounds, runs, summary };
 }

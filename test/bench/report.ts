@@ -143,8 +143,8 @@ export function renderMarkdown(r: BenchResults): string {
     const f = r.pipeline;
     L.push(`## Suite runner: a mocha CLI process per suite run (today) against the warm worker (harness/run/suite-worker.ts)`, "");
     L.push(`patchlab's machine pipeline (runMachinePipeline, in-process) for the good nginx patch on web, ${f.rounds} rounds alternating the two runners:`, "");
-    L.push("| suite runner | whole machine cycle p50 | suite run p50 | checks' own time p50 | suite run − checks |", "|---|---:|---:|---:|---:|");
-    for (const [k, v] of Object.entries(f.summary)) L.push(`| ${k} | ${s(v.pipelineP50)} | ${s(v.suiteRunP50)} | ${s(v.checksP50)} | ${s(v.suiteRunP50 - v.checksP50)} |`);
+    L.push("| suite runner | whole machine cycle p50 | suite run p50 | checks' own time p50 | suite run − checks | peak memory (bench process tree) |", "|---|---:|---:|---:|---:|---:|");
+    for (const [k, v] of Object.entries(f.summary)) L.push(`| ${k} | ${s(v.pipelineP50)} | ${s(v.suiteRunP50)} | ${s(v.checksP50)} | ${s(v.suiteRunP50 - v.checksP50)} | ${v.peakTreeMb.toFixed(0)} MB |`);
     const bad = f.runs.filter((x) => !x.verdictOk).length;
     L.push("", bad ? `**${bad} pipeline run(s) did not pass every step and check** (see the json).` : "Every pipeline run passed every step and check with both runners.", "");
   }
