@@ -31,8 +31,8 @@ export async function benchPipeline(docker: Docker, batchFile: string, work: str
   const pki = await driver.pki(lab);
   const web = machines.find((m) => m.spec.name === "web")!;
   const artifacts = await prepareArtifacts(loaded.patches, path.join(work, "pipeline-patches"));
-  const pool = new SuiteWorkerPool({ size: 1 }); // one machine at work: one process ahead is enough
   const runs: PipelineRun[] = [];
+  let pool: SuiteWorkerPool | undefined;
   try {
     for (let i = 0; i < rounds; i++) {
       for (const runner of ["mocha CLI process", "warm worker"] as const) {
@@ -41,7 +41,10 @@ export async function benchPipeline(docker: Docker, batchFile: string, work: str
         const suiteRuns: PipelineRun["suiteRuns"] = [];
         const steps: StepRecord[] = [];
         const suites: SuiteRecord[] = [];
-        const run = runner === "warm worker" ? pool.runSuite : runSuite;
+        // A pool is born with its run, as the orchestrator would make it (one machine at work: one
+        // process ahead): the first suite run may still wait for its warm-up.
+        pool = runner === "warm worker" ? new SuiteWorkerPool({ size: 1 }) : undefined;
+        const run = pool ? pool.runSuite : runSuite;
         // The bench process and every suite process it has (warm ones included), sampled.
         const rss = sampleRss(process.pid);
         const t0 = performance.now();
@@ -60,6 +63,7 @@ export async function benchPipeline(docker: Docker, batchFile: string, work: str
         });
         const ms = performance.now() - t0;
         const peakTreeMb = rss.stop().treeMb;
+        pool?.close();
         const verdictOk = steps.every((s) => s.status === "passed") && suites.every((s) => !s.result.crashed && s.result.tests.every((t) => t.status === "passed"));
         runs.push({ runner, ms, suiteRuns, verdictOk, peakTreeMb });
         console.log(`[bench] pipeline ${i + 1}/${rounds} ${runner}: ${(ms / 1000).toFixed(2)} s (suite runs ${suiteRuns.map((x) => (x.ms / 1000).toFixed(2)).join(", ")} s)${verdictOk ? "" : " NOT all passed"}`);
@@ -67,7 +71,7 @@ export async function benchPipeline(docker: Docker, batchFile: string, work: str
       }
     }
   } finally {
-    pool.close();
+    pool?.close();
   }
   const summary: PipelineFigures["summary"] = {};
   for (const runner of ["mocha CLI process", "warm worker"]) {
