@@ -6,7 +6,8 @@ import { Command, CommanderError } from "commander";
 import { repoRoot } from "./core/paths.ts";
 import { asPatchlabError, ExitCode } from "./core/errors.ts";
 import { say } from "./core/log.ts";
-import { parseCount, parseSeconds } from "./config/cli-args.ts";
+import { redactOutput } from "./core/redact.ts";
+import { parseCount, parseIdempotence, parseSeconds } from "./config/cli-args.ts";
 import type { MachineStatus } from "./lab/types.ts";
 
 // Command modules load on first use: `patchlab --help` and `--version` need none of them, and
@@ -21,6 +22,9 @@ const load = {
   loader: () => import("./config/loader.ts"),
   schemas: () => import("./config/schemas.ts"),
 };
+
+// Known lab credentials never reach the terminal (error messages, verdicts, --json).
+redactOutput();
 
 const program = new Command();
 const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { version: string };
@@ -137,15 +141,16 @@ program
   .option("--plan <file>", "follow a plan.json from `patchlab plan`: each patch's machines, phases, depth and application checks")
   .option("--history-from <dir>", "with --html: continue the Allure history of a previous report, history dir or run dir (a fresh CI workspace)")
   .option("--isolate", "verify each patch alone (default: a machine's patches are installed together with one restart, and bisected when the aggregate fails)")
+  .option("--idempotence <policy>", "a patch applied twice must change nothing: reject (default), warn, or off", parseIdempotence, "reject")
   .option("--concurrency <n>", "machines worked on at once (default: from the host's cores and memory)", parseCount)
   .option("--resume <run>", "continue a killed run (id or directory) with its batch and options; finished machines keep their results")
   .option(...timeout)
-  .action(async (batch: string | undefined, o: { html?: boolean; keep?: boolean; timeout: number; waivers?: string; json?: boolean; quiet?: boolean; plan?: string; isolate?: boolean; historyFrom?: string; concurrency?: number; resume?: string }) => {
+  .action(async (batch: string | undefined, o: { html?: boolean; keep?: boolean; timeout: number; waivers?: string; json?: boolean; quiet?: boolean; plan?: string; isolate?: boolean; historyFrom?: string; concurrency?: number; resume?: string; idempotence: "reject" | "warn" | "off" }) => {
     if (o.quiet) process.env.PATCHLAB_QUIET = "1";
     const d = await (await load.run()).runCommand(batch, {
       html: !!o.html, keep: !!o.keep, timeoutS: o.timeout, mode: o.isolate ? "isolate" : "chain", json: !!o.json,
       ...(o.waivers ? { waiversFile: o.waivers } : {}), ...(o.plan ? { planFile: o.plan } : {}), ...(o.historyFrom ? { historyFrom: o.historyFrom } : {}),
-      ...(o.concurrency ? { concurrency: o.concurrency } : {}), ...(o.resume ? { resume: o.resume } : {}),
+      ...(o.concurrency ? { concurrency: o.concurrency } : {}), ...(o.resume ? { resume: o.resume } : {}), idempotence: o.idempotence,
     });
     process.exitCode = d.exitCode;
   });
@@ -237,9 +242,24 @@ program
   .description("scan the lab on a cron schedule until stopped")
   .requiredOption("--cron <expr>", 'cron expression, e.g. "0 3 * * *"')
   .option(...machineOpt)
-  .option("--max-runs <n>", "stop after n scans", (v: string) => Number(v))
+  .option("--max-runs <n>", "stop after n scans", parseCount)
   .action(async (ref: string | undefined, o: { cron: string; machine?: string[]; maxRuns?: number }) => {
     await (await import("./commands/scan.ts")).scheduleScan(ref, o.cron, o);
+  });
+program
+  .command("installed [lab]")
+  .description("the patches detected as installed on a machine (each kind's own detection); default: the last run's batch")
+  .requiredOption("-m, --machine <name>", "machine")
+  .option("--batch <file...>", "patches of these batches")
+  .option("--patch <manifest...>", "these patch manifests")
+  .option("--catalog", "the catalog's entries")
+  .option("--json", "machine-readable output")
+  .action(async (ref: string | undefined, o: { machine: string; batch?: string[]; patch?: string[]; catalog?: boolean; json?: boolean }) => {
+    const { formatInstalled, installedCommand } = await import("./commands/installed.ts");
+    const r = await installedCommand(ref, o);
+    if (o.json) json(r);
+    else console.log(formatInstalled(r));
+    if (r.rows.some((x) => x.status === "unknown")) process.exitCode = ExitCode.undecided;
   });
 const batchCmd = program.command("batch").description("write batches");
 batchCmd

@@ -135,6 +135,7 @@ export async function doctor(o: DoctorOptions): Promise<CheckReport[]> {
   reports.push({ name: "node", ok: major >= 20, detail: process.version, ...(major >= 20 ? {} : { remedy: "use Node 20 or later" }) });
   // Order matters: the engine before images; host tools the lab and reports need.
   reports.push(await tool("dpkg-deb", "/usr/bin/dpkg-deb", ["dpkg"], "builds patch packages", o));
+  reports.push(await tool("dpkg-repack", "/usr/bin/dpkg-repack", ["dpkg-repack"], "keeps the pre-patch version of an upgraded package, so uninstall can go back to it", o));
   reports.push(await tool("openssl", "/usr/bin/openssl", ["openssl"], "issues the lab CA and certificates", o));
   reports.push(await tool("debootstrap", "/usr/sbin/debootstrap", ["debootstrap"], "builds the lab base image", o));
   reports.push(await tool("chromium", "/usr/bin/chromium", ["chromium"], "the browser Playwright drives", o));

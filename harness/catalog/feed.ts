@@ -168,6 +168,7 @@ export async function packagesIndex(rel: VerifiedRelease): Promise<PackagesIndex
   if (memo) return memo;
   const rel_ = `indexes/${plain.sha256}`;
   let file = verifiedCached(rel_, plain.sha256);
+  if (file) fs.utimesSync(file, new Date(), fs.statSync(file).mtime); // in use: keep it
   if (!file) {
     const byHash = rel.release["Acquire-By-Hash"] === "yes";
     const dir = `${rel.mirror}/dists/${rel.suite}/${COMPONENT}/binary-${ARCH}`;
@@ -181,6 +182,7 @@ export async function packagesIndex(rel: VerifiedRelease): Promise<PackagesIndex
     fs.writeFileSync(`${file}.tmp`, stdout);
     fs.renameSync(`${file}.tmp`, file);
     fs.rmSync(xzFile, { force: true });
+    pruneIndexes(7);
   }
   const byName = new Map<string, Stanza[]>();
   for (const s of parseStanzas(fs.readFileSync(file, "utf8"))) {
@@ -193,4 +195,18 @@ export async function packagesIndex(rel: VerifiedRelease): Promise<PackagesIndex
   const idx: PackagesIndex = { suite: rel.suite, mirror: rel.mirror, byName, sha256: plain.sha256 };
   indexCache.set(memoKey, idx);
   return idx;
+}
+
+/** Indexes superseded long ago only take room (a security index changes daily): drop those unused for `days`. */
+function pruneIndexes(days: number): void {
+  const dir = path.join(cacheDir(), "indexes");
+  const cutoff = Date.now() - days * 86_400_000;
+  for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+    const p = path.join(dir, f);
+    try {
+      if (fs.statSync(p).atimeMs < cutoff && fs.statSync(p).mtimeMs < cutoff) fs.rmSync(p, { force: true });
+    } catch {
+      /* another process pruned it */
+    }
+  }
 }

@@ -25,3 +25,9 @@ export function parseCount(value: string): number {
   if (n < 1 || n > 1000) throw new InvalidArgumentError(`expected 1 to 1000, got "${value}"`);
   return n;
 }
+
+/** reject | warn | off (--idempotence). */
+export function parseIdempotence(value: string): "reject" | "warn" | "off" {
+  if (value === "reject" || value === "warn" || value === "off") return value;
+  throw new InvalidArgumentError(`expected reject, warn or off, got "${value}"`);
+}

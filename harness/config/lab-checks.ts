@@ -22,6 +22,7 @@ import {
   within,
 } from "./ipv4.ts";
 import { problemAt } from "./problem.ts";
+import { repoRoot } from "../core/paths.ts";
 import { closest } from "./suggest.ts";
 import { displayPath, type YamlSource } from "./yaml-source.ts";
 
@@ -42,7 +43,42 @@ export function checkLab(source: YamlSource, data: unknown, configRoot: string):
     ...checkAddresses(source, data, machines),
     ...checkImages(source, machines, configRoot),
     ...checkClient(source, data, machines),
+    ...checkExtraSuites(source, machines),
   ];
+}
+
+/**
+ * Extra suites are code the harness runs: they must live beside the lab file (or below it),
+ * or in the repository's suites/ folder, never be reached by an absolute path or by `..` out of it.
+ */
+function checkExtraSuites(source: YamlSource, machines: RawMachine[]): ConfigError[] {
+  const labDir = path.dirname(source.file);
+  const suitesDir = path.join(repoRoot, "suites");
+  const out: ConfigError[] = [];
+  for (const m of machines) {
+    const list = Array.isArray(m.raw["suites"]) ? m.raw["suites"] : [];
+    list.forEach((s: unknown, j: number) => {
+      if (typeof s !== "string") return; // the schema reports it
+      const abs = path.resolve(labDir, s);
+      const ok = !path.isAbsolute(s) && (isInside(labDir, abs) || isInside(suitesDir, abs));
+      if (!ok) {
+        out.push(
+          problemAt(
+            source,
+            ["machines", m.index, "suites", j],
+            `suite ${s} is outside the lab's folder (it resolves to ${displayPath(abs)})`,
+            `put the spec file beside the lab file (or in a folder below it, or in the repository's suites/) and name it by a relative path: a suite is code patchlab runs`,
+          ),
+        );
+      }
+    });
+  }
+  return out;
+}
+
+function isInside(dir: string, p: string): boolean {
+  const r = path.relative(dir, p);
+  return r !== "" && !r.startsWith("..") && !path.isAbsolute(r);
 }
 
 /** A lab under <configRoot>/labs is found by its file name, so that must be its name too. */

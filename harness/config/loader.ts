@@ -8,6 +8,7 @@ import { choices, isLabName, labFileFor, listLabs, resolveConfigRoot } from "./c
 import { checkLab } from "./lab-checks.ts";
 import { parseYamlFile } from "./parse-yaml.ts";
 import { checkPatch, debPathOf } from "./patch-checks.ts";
+import { checkSupersedence } from "./supersedence.ts";
 import { problemAt } from "./problem.ts";
 import { Batch, Lab, Patch } from "./schemas.ts";
 import { displayPath, type YamlSource } from "./yaml-source.ts";
@@ -87,6 +88,12 @@ export async function loadBatch(file: string, opts: LoadOptions = {}): Promise<L
       const entries = Array.isArray(record["patches"]) ? record["patches"] : [];
       patches.push(...(await loadBatchPatches(source, entries, problems)));
       if (lab) problems.push(...checkApplicability(source, lab, patches));
+      problems.push(
+        ...checkSupersedence(
+          source,
+          patches.map((p) => ({ id: p.patch.id, supersedes: p.patch.kind === "apt" ? p.patch.apt.supersedes : [], index: p.index, file: displayPath(p.file) })),
+        ),
+      );
       return problems;
     },
   });

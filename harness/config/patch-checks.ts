@@ -4,6 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { ConfigError } from "../core/errors.ts";
 import { formatBytes, limitEnv, limits } from "./limits.ts";
+import { checkPayload } from "../patch/payload-checks.ts";
 import { problemAt } from "./problem.ts";
 import { displayPath, type YamlSource } from "./yaml-source.ts";
 
@@ -16,6 +17,23 @@ export function debPathOf(manifestFile: string, data: unknown): string | undefin
 }
 
 export function checkPatch(source: YamlSource, data: unknown): ConfigError[] {
+  if (isRecord(data) && (data["kind"] === "script" || data["kind"] === "files")) return checkPayload(source, data);
+  return [...checkSelfSupersede(source, data), ...checkDebPaths(source, data)];
+}
+
+/** An update cannot replace itself (cycles across a batch's patches: supersedence.ts). */
+function checkSelfSupersede(source: YamlSource, data: unknown): ConfigError[] {
+  const apt = isRecord(data) ? data["apt"] : undefined;
+  const list = isRecord(apt) && Array.isArray(apt["supersedes"]) ? apt["supersedes"] : [];
+  const id = isRecord(data) ? data["id"] : undefined;
+  return list.flatMap((x, i) =>
+    x === id && typeof id === "string"
+      ? [problemAt(source, ["apt", "supersedes", i], `patch "${id}" lists itself as superseded`, `remove "${id}" from apt.supersedes: an update replaces older ones only`, { omitValue: true })]
+      : [],
+  );
+}
+
+function checkDebPaths(source: YamlSource, data: unknown): ConfigError[] {
   const deb = isRecord(data) ? data["deb"] : undefined;
   // With both keys the schema already says "exactly one"; checking both paths would pile on.
   if (!isRecord(deb) || ("file" in deb && "build" in deb)) return [];

@@ -3,6 +3,7 @@
 // `.strict()` everywhere: an unknown key is almost always a typo, and a typo silently
 // ignored is a check silently skipped.
 import { z } from "zod";
+import { filesFields, HotfixOptions, scriptFields } from "../patch/schemas.ts";
 
 /** Server roles a lab machine can play; each has an image recipe and a suite. */
 export const ServerRole = z.enum(["web", "dns", "db", "file", "ssh", "app", "client", "updates"]);
@@ -238,6 +239,7 @@ export const DebPatch = z
     ...patchCommon,
     kind: z.literal("deb"),
     deb: DebSource,
+    options: HotfixOptions.optional(),
     appliesTo: roleTargets,
     detect: z.array(DetectRule).optional().describe("how a scan tells the patch is installed (default: the .deb's package at its version)"),
   })
@@ -284,10 +286,14 @@ export const AptPatch = z
   .strict();
 export type AptPatch = z.infer<typeof AptPatch>;
 
-/** A patch manifest: a discriminated union on `kind` (deb: a .deb file; apt: an archive update). */
+/** script: a vendor installer; files: replaced files (harness/patch/schemas.ts). */
+export const ScriptPatch = z.object({ ...patchCommon, ...scriptFields, appliesTo: roleTargets }).strict();
+export const FilesPatch = z.object({ ...patchCommon, ...filesFields, appliesTo: roleTargets }).strict();
+
+/** A patch manifest: a discriminated union on `kind` (deb: a .deb file; apt: an archive update; script; files). */
 export const Patch = z
-  .discriminatedUnion("kind", [DebPatch, AptPatch])
-  .meta({ title: "patchlab patch manifest", description: "One OS patch to verify on the lab: a .deb (kind: deb) or a Debian archive update (kind: apt)." });
+  .discriminatedUnion("kind", [DebPatch, AptPatch, ScriptPatch, FilesPatch])
+  .meta({ title: "patchlab patch manifest", description: "One patch to verify on the lab: a .deb (kind: deb), a Debian archive update (kind: apt), a vendor installer (kind: script) or replaced files (kind: files)." });
 export type Patch = z.infer<typeof Patch>;
 export type PatchKind = Patch["kind"];
 

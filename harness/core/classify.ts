@@ -1,6 +1,7 @@
 // Which kind of lab trouble an error is, from what node, the engine or a tool said. The kind
 // decides the remedy and whether a retry can help; none of these is ever a patch's fault.
-import { LabError, type LabErrorKind, PatchlabError } from "./errors.ts";
+// Type-only imports: errors.ts uses this module, so it must not need errors.ts at run time.
+import type { LabErrorKind } from "./errors.ts";
 
 interface Rule {
   kind: LabErrorKind;
@@ -19,8 +20,9 @@ const RULES: Rule[] = [
 
 /** The kind of lab trouble `err` shows, or undefined when it is not recognisably one. */
 export function classifyError(err: unknown): LabErrorKind | undefined {
-  if (err instanceof LabError) return err.kind;
-  if (err instanceof PatchlabError) return undefined;
+  const own = err as { name?: unknown; kind?: unknown; exitCode?: unknown } | null;
+  if (own && own.name === "LabError" && typeof own.kind === "string") return own.kind as LabErrorKind;
+  if (own && typeof own.exitCode === "number") return undefined; // a ConfigError or PatchError says what it is
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
     const message = e instanceof Error ? e.message : typeof e === "string" ? e : "";
@@ -40,11 +42,3 @@ export const REMEDIES: Partial<Record<LabErrorKind, string>> = {
   "connection-dropped": "the engine connection broke (engine restarted or overloaded): retry; if it persists look at the engine's log",
   "machine-killed": "a lab machine stopped under the run (out of memory, engine restart, someone removed it): `patchlab lab status` shows it; `patchlab lab up` recreates it",
 };
-
-/** A LabError for `err` when it is recognisable lab trouble; the error itself otherwise. */
-export function asLabError(err: unknown, what: string, where: { machine?: string } = {}): unknown {
-  const kind = classifyError(err);
-  if (!kind || err instanceof PatchlabError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new LabError(kind, `${what}: ${message}`, REMEDIES[kind] ?? "retry; if it persists look at the engine's log", where, { cause: err });
-}

@@ -1,6 +1,7 @@
 // Typed errors. The split matters more than the messages: CI must be able to tell
 // "your input is wrong" (3) from "the lab could not run the check" (2) from
 // "the patch broke something" (1). Every error carries a remedy a person can act on.
+import { classifyError, REMEDIES } from "./classify.ts";
 
 export const ExitCode = {
   approved: 0,
@@ -129,10 +130,16 @@ export class CheckFailure extends Error {
   }
 }
 
-/** Turn anything thrown into a PatchlabError so the CLI always has an exit code and a remedy. */
+/**
+ * Turn anything thrown into a PatchlabError so the CLI always has an exit code and a remedy:
+ * recognisable lab trouble (engine gone, connection dropped, disk full, timeout, machine
+ * killed) gets its kind and remedy; anything else is a harness error.
+ */
 export function asPatchlabError(err: unknown): PatchlabError {
   if (err instanceof PatchlabError) return err;
   const message = err instanceof Error ? err.message : String(err);
+  const kind = classifyError(err);
+  if (kind) return new LabError(kind, message, REMEDIES[kind] ?? "retry; if it persists look at the engine's log", {}, { cause: err });
   return new LabError(
     "harness",
     `unexpected error: ${message}`,

@@ -4,6 +4,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { pino, type Logger as PinoLogger } from "pino";
+import { redact } from "./redact.ts";
 
 export type Fields = Record<string, unknown>;
 
@@ -32,7 +33,9 @@ export const nullLogger: Logger = {
 export function fileLogger(file: string, bindings: Fields = {}): Logger {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const dest = pino.destination({ dest: file, sync: true, append: true });
-  return new PinoAdapter(pino({ level: process.env.PATCHLAB_LOG_LEVEL ?? "debug", base: bindings }, dest), file);
+  // Every line passes the redaction layer: a lab credential never reaches a log file.
+  const redacting = { write: (line: string) => dest.write(redact(line)) };
+  return new PinoAdapter(pino({ level: process.env.PATCHLAB_LOG_LEVEL ?? "debug", base: bindings }, redacting), file);
 }
 
 /** Per-run logs: `<dir>/run.log` and `<dir>/<machine>.log`. */
@@ -56,5 +59,5 @@ export class RunLogs {
 export function say(line: string): void {
   if (process.env.PATCHLAB_QUIET === "1") return;
   const t = new Date().toISOString().slice(11, 19);
-  process.stderr.write(`[${t}] ${line}\n`);
+  process.stderr.write(`[${t}] ${redact(line)}\n`);
 }

@@ -16,7 +16,10 @@ export interface EntryResult {
 
 /** The rules of a patch: its own `detect:`, else for apt each binary package at least at its version. */
 export function rulesOf(patch: Patch, debIdentity?: { package: string; version: string }): DetectRule[] {
-  if (patch.detect?.length) return patch.detect;
+  if ("detect" in patch && patch.detect?.length) return patch.detect;
+  // A vendor installer's own detection; replaced files are detected by the provisioner (it holds their hashes).
+  if (patch.kind === "script") return [{ command: patch.script.detect, exitCode: 0 }];
+  if (patch.kind === "files") return [];
   if (patch.kind === "apt") {
     const seen = new Set<string>();
     return patch.apt.packages

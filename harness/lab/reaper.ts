@@ -7,6 +7,7 @@ import path from "node:path";
 import type Docker from "dockerode";
 import { ownerAlive } from "../core/owner.ts";
 import { reportsRoot } from "../core/paths.ts";
+import { scrubTree } from "../core/redact.ts";
 import type { Logger } from "../core/log.ts";
 import { nullLogger } from "../core/log.ts";
 import { Labels } from "./drivers/docker-engine.ts";
@@ -142,4 +143,5 @@ function noteInterrupted(runId: string, what: string): void {
   const dir = path.join(reportsRoot(), runId);
   if (!fs.existsSync(dir)) return;
   fs.appendFileSync(path.join(dir, "interrupted.log"), `${new Date().toISOString()} ${what}\n`);
+  scrubTree(dir); // the killed run never reached its own final pass over what it wrote
 }

@@ -1,14 +1,19 @@
 // The .deb PatchProvisioner: prepares the package file on the harness, installs it
-// unattended on a machine, checks it took, and uninstalls it again.
+// unattended on a machine, checks it took, and uninstalls it again. An upgrade of an
+// installed package is uninstalled for real: the installed version is kept (backup.ts)
+// before the upgrade and installed again on uninstall, back to exactly the pre-patch version.
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import os from "node:os";
 import type { Patch } from "../config/schemas.ts";
 import { ChildFailed, runChild } from "../core/child.ts";
-import { ConfigError, LabError, PatchError } from "../core/errors.ts";
+import { ConfigError, LabError, PatchError, asPatchlabError } from "../core/errors.ts";
 import { envNameFor, timeoutMs } from "../core/timeouts.ts";
 import type { Connection } from "../lab/types.ts";
+import { shq } from "../lab/roles/common.ts";
+import { backupInstalled, restoreBackup, type PackageBackup } from "./backup.ts";
+import { lastLines, query, REMOTE_DIR, runStep } from "./exec.ts";
 import type { PatchArtifact, PatchProvisioner, StepOutcome } from "./types.ts";
 
 export type { PatchArtifact, PatchProvisioner, PayloadItem, StepOutcome } from "./types.ts";
@@ -77,19 +82,68 @@ async function identify(debFile: string, manifestFile: string, field: string): P
   return { package: pkg, version, payload: [{ package: pkg, version, sha256 }] };
 }
 
-const REMOTE_DIR = "/var/cache/patchlab";
-
 /** What dpkg says of a package on a machine: "ii 1.2-3", or undefined when unknown. */
 export async function packageState(conn: Connection, pkg: string): Promise<{ status: string; version: string } | undefined> {
-  const r = await conn.exec(["dpkg-query", "-W", "-f=${db:Status-Abbrev}|${Version}", pkg]);
+  const r = await query(conn, ["dpkg-query", "-W", "-f=${db:Status-Abbrev}|${Version}", pkg]);
   if (r.exitCode !== 0) return undefined;
   const [status = "", version = ""] = r.stdout.split("|");
   return { status: status.trim(), version: version.trim() };
 }
 
+/** Run-wide defaults of the hotfix options; a manifest's `options:` overrides them. */
+export interface DebProvisionerOptions {
+  /** Where uninstall backups are kept on the harness (default: a temp folder). */
+  workDir?: string;
+  /** Step timeout for dpkg (default 10 minutes). */
+  stepTimeoutMs?: number;
+  /** Keep a backup of an upgraded package so uninstall can downgrade (default true). */
+  uninstallBackup?: boolean;
+  /** Keep maintainer scripts from (re)starting services; restart detection restarts what needs it (default false). */
+  deferRestart?: boolean;
+}
+
+/** What the machine had before the patch, per machine and package. */
+interface Prior {
+  /** Installed version before the patch; undefined when the package was not installed. */
+  version?: string;
+  backup?: PackageBackup;
+  /** Why there is no backup of an upgraded package. */
+  noBackup?: string;
+}
+
+/** Packages a failed dependency check names: "x : Depends: libfoo (>= 2) but it is not installable". */
+export function missingDependencies(aptOutput: string): string[] {
+  const out = new Set<string>();
+  const re = /(?:Pre-)?Depends: (.+?) but (?:it is not installable|it is not going to be installed|[^ ]+ is to be installed)/g;
+  for (const m of aptOutput.matchAll(re)) out.add(m[1]!.trim());
+  // dpkg's own wording, when apt could not say it first.
+  for (const m of aptOutput.matchAll(/ depends on ([^;]+?); however:\n\s+Package ([^\s]+) is not (?:installed|configured yet)/g)) out.add(m[1]!.trim());
+  return [...out];
+}
+
+const POLICY_RC = "/usr/sbin/policy-rc.d";
+
 export class DebProvisioner implements PatchProvisioner {
-  /** Versions present before install, so uninstall knows whether it removes or downgrades. */
-  private readonly before = new Map<string, string | undefined>();
+  private readonly prior = new Map<string, Prior>();
+  private readonly workDir: string;
+
+  constructor(private readonly opts: DebProvisionerOptions = {}) {
+    this.workDir = opts.workDir ?? path.join(os.tmpdir(), `patchlab-backups-${process.pid}`);
+  }
+
+  private options(a: PatchArtifact) {
+    const o = a.patch.kind === "deb" ? a.patch.options : undefined;
+    return {
+      uninstallBackup: o?.uninstallBackup ?? this.opts.uninstallBackup ?? true,
+      deferRestart: o?.deferRestart ?? this.opts.deferRestart ?? false,
+      timeoutMs: this.opts.stepTimeoutMs ?? 600_000,
+    };
+  }
+
+  /** The backup kept for a package on a machine (for disk-use reports and tests). */
+  backupOf(machine: string, pkg: string): PackageBackup | undefined {
+    return this.prior.get(`${machine}/${pkg}`)?.backup;
+  }
 
   async isInstalled(conn: Connection, a: PatchArtifact): Promise<boolean> {
     const s = await packageState(conn, a.package);
@@ -98,50 +152,113 @@ export class DebProvisioner implements PatchProvisioner {
 
   async install(conn: Connection, a: PatchArtifact): Promise<StepOutcome> {
     const started = Date.now();
-    const prior = await packageState(conn, a.package);
-    this.before.set(`${conn.machine}/${a.package}`, prior?.status === "ii" ? prior.version : undefined);
+    const o = this.options(a);
+    const key = `${conn.machine}/${a.package}`;
+    const out = (r: Omit<StepOutcome, "durationMs">): StepOutcome => ({ ...r, durationMs: Date.now() - started });
     const remote = `${REMOTE_DIR}/${path.basename(a.debFile)}`;
     await conn.upload([{ path: remote, content: fs.readFileSync(a.debFile) }]);
-    // Unattended: no prompts, keep the machine's own config files on conflict.
-    const r = await conn.exec(["dpkg", "--force-confold", "-i", remote], {
-      timeoutMs: 600_000,
-      env: { DEBIAN_FRONTEND: "noninteractive", DEBCONF_NONINTERACTIVE_SEEN: "true" },
-    });
-    const output = (r.stdout + r.stderr).trim();
-    const durationMs = Date.now() - started;
-    if (r.exitCode !== 0) {
-      return { ok: false, message: `dpkg -i ${a.package} ${a.version} exited ${r.exitCode}: ${lastLine(output)}`, output, durationMs };
+    try {
+      // A dependency the machine lacks is nobody's verdict on the patch: say which, change nothing.
+      const missing = await this.missingOnMachine(conn, remote);
+      if (missing.length) {
+        return out({ ok: false, blame: "harness", missing, message: `needs review: ${a.package} ${a.version} depends on ${missing.join(", ")}, which ${conn.machine} does not have and neither the batch nor the update server provides`, output: "" });
+      }
+      // A second install (idempotence check) keeps what the machine had before the first.
+      if (!this.prior.has(key)) this.prior.set(key, await this.keepPrior(conn, a, o.uninstallBackup));
+      const prior = this.prior.get(key)!;
+      const defer = o.deferRestart ? await this.denyServiceActions(conn) : false;
+      let r;
+      try {
+        // Unattended: no prompts, keep the machine's own config files on conflict.
+        r = await runStep(conn, `dpkg --force-confold -i ${shq(remote)}`, { timeoutMs: o.timeoutMs });
+      } finally {
+        if (defer) await conn.exec(["rm", "-f", POLICY_RC]).catch(() => undefined);
+      }
+      const backupBytes = prior.backup?.bytes;
+      const common = { output: r.output, exitCode: r.exitCode, ...(backupBytes !== undefined ? { backupBytes } : {}) };
+      if (r.timedOut) {
+        return out({ ok: false, blame: "patch", timedOut: true, message: `install timed out: dpkg -i ${a.package} ${a.version} was still running after ${Math.round(o.timeoutMs / 1000)} s and was killed: ${lastLines(r.output)}`, ...common });
+      }
+      if (r.exitCode !== 0) {
+        const deps = missingDependencies(r.output);
+        if (deps.length) return out({ ok: false, blame: "harness", missing: deps, message: `needs review: ${a.package} ${a.version} depends on ${deps.join(", ")}, missing on ${conn.machine}`, ...common });
+        return out({ ok: false, message: `dpkg -i ${a.package} ${a.version} exited ${r.exitCode}: ${lastLines(r.output)}`, ...common });
+      }
+      if (!(await this.isInstalled(conn, a))) {
+        const s = await packageState(conn, a.package);
+        return out({ ok: false, message: `after dpkg -i, ${a.package} is "${s?.status ?? "unknown"} ${s?.version ?? ""}", not installed at ${a.version}`, ...common });
+      }
+      const from = prior.version === undefined ? "new" : prior.version === a.version ? "reinstalled" : `upgraded from ${prior.version}`;
+      const kept = prior.backup ? `; uninstall backup ${prior.backup.version} kept (${prior.backup.bytes} bytes)` : prior.noBackup ? `; ${prior.noBackup}` : "";
+      return out({ ok: true, message: `${a.package} ${a.version} installed (${from})${kept}`, ...common });
+    } finally {
+      await conn.exec(["rm", "-f", remote]).catch(() => undefined);
     }
-    if (!(await this.isInstalled(conn, a))) {
-      const s = await packageState(conn, a.package);
-      return { ok: false, message: `after dpkg -i, ${a.package} is "${s?.status ?? "unknown"} ${s?.version ?? ""}", not installed at ${a.version}`, output, durationMs };
-    }
-    return { ok: true, message: `${a.package} ${a.version} installed`, output, durationMs };
   }
 
   async uninstall(conn: Connection, a: PatchArtifact): Promise<StepOutcome> {
     const started = Date.now();
+    const o = this.options(a);
     const key = `${conn.machine}/${a.package}`;
-    if (!this.before.has(key)) {
+    const prior = this.prior.get(key);
+    if (!prior) {
       throw new PatchError(a.patch.id, "uninstall", `uninstall of ${a.package} on ${conn.machine} before its install`, "this is a harness bug: uninstall must follow install");
     }
-    const prior = this.before.get(key);
-    if (prior !== undefined) {
-      // An upgrade: going back needs the previous package, which later issues fetch from the archive.
-      return { ok: false, blame: "harness", message: `${a.package} upgraded ${prior} -> ${a.version}; patchlab cannot roll back an upgrade yet (needs the previous package)`, output: "", durationMs: 0 };
+    const out = (r: Omit<StepOutcome, "durationMs">): StepOutcome => ({ ...r, durationMs: Date.now() - started });
+    if (prior.version === a.version) {
+      return out({ ok: true, message: `${a.package} ${a.version} was installed before the patch: left as it was`, output: "" });
     }
-    const r = await conn.exec(["dpkg", "--purge", a.package], { timeoutMs: 600_000, env: { DEBIAN_FRONTEND: "noninteractive" } });
-    const output = (r.stdout + r.stderr).trim();
+    if (prior.version !== undefined) {
+      if (!prior.backup) {
+        return out({ ok: false, blame: "harness", message: `not possible: no backup: ${a.package} upgraded ${prior.version} -> ${a.version} and ${prior.noBackup ?? "no uninstall backup was kept"}; needs review`, output: "" });
+      }
+      const r = await restoreBackup(conn, prior.backup, o.timeoutMs);
+      const s = await packageState(conn, a.package);
+      const back = s?.status === "ii" && s.version === prior.version;
+      const msg = { output: r.output, exitCode: r.exitCode };
+      if (r.timedOut) return out({ ok: false, blame: "patch", timedOut: true, message: `uninstall timed out: downgrade of ${a.package} to ${prior.version} killed after ${Math.round(o.timeoutMs / 1000)} s: ${lastLines(r.output)}`, ...msg });
+      if (r.exitCode !== 0 || !back) {
+        return out({ ok: false, message: `downgrade of ${a.package} ${a.version} -> ${prior.version} ${r.exitCode !== 0 ? `exited ${r.exitCode}` : `left "${s?.status} ${s?.version}"`}: ${lastLines(r.output)}`, ...msg });
+      }
+      this.prior.delete(key);
+      fs.rmSync(prior.backup.debFile, { force: true });
+      return out({ ok: true, message: `${a.package} downgraded ${a.version} -> ${prior.version} (the pre-patch version, from the uninstall backup)`, ...msg });
+    }
+    const r = await runStep(conn, `dpkg --purge ${shq(a.package)}`, { timeoutMs: o.timeoutMs });
     const s = await packageState(conn, a.package);
     const gone = !s || s.status.startsWith("u") || s.status.startsWith("p") || s.status === "un";
-    const durationMs = Date.now() - started;
+    const msg = { output: r.output, exitCode: r.exitCode };
+    if (r.timedOut) return out({ ok: false, blame: "patch", timedOut: true, message: `uninstall timed out: dpkg --purge ${a.package} killed after ${Math.round(o.timeoutMs / 1000)} s: ${lastLines(r.output)}`, ...msg });
     if (r.exitCode !== 0 || !gone) {
-      return { ok: false, message: `dpkg --purge ${a.package} exited ${r.exitCode}${gone ? "" : `, package still "${s?.status}"`}: ${lastLine(output)}`, output, durationMs };
+      return out({ ok: false, message: `dpkg --purge ${a.package} exited ${r.exitCode}${gone ? "" : `, package still "${s?.status}"`}: ${lastLines(r.output)}`, ...msg });
     }
-    return { ok: true, message: `${a.package} removed`, output, durationMs };
+    this.prior.delete(key);
+    return out({ ok: true, message: `${a.package} removed`, ...msg });
   }
-}
 
-function lastLine(s: string): string {
-  return s.split("\n").filter(Boolean).slice(-2).join(" | ").slice(0, 300);
+  /** Record the installed version; keep a backup when the patch upgrades it. */
+  private async keepPrior(conn: Connection, a: PatchArtifact, wantBackup: boolean): Promise<Prior> {
+    const s = await packageState(conn, a.package);
+    if (s?.status !== "ii") return {};
+    if (s.version === a.version) return { version: s.version };
+    if (!wantBackup) return { version: s.version, noBackup: "no uninstall backup was kept (uninstallBackup: false)" };
+    try {
+      return { version: s.version, backup: await backupInstalled(conn, a.package, this.workDir) };
+    } catch (e) {
+      // Without a backup the patch can still be installed and checked; only its uninstall needs review.
+      return { version: s.version, noBackup: `the uninstall backup failed: ${asPatchlabError(e).message}` };
+    }
+  }
+
+  /** Dependencies `apt-get -s` says cannot be satisfied on the machine ([] when it cannot tell). */
+  private async missingOnMachine(conn: Connection, remote: string): Promise<string[]> {
+    const r = await query(conn, ["apt-get", "-s", "-q", "-o", "Debug::NoLocking=1", "install", remote]);
+    return r.exitCode === 0 ? [] : missingDependencies(r.stdout + r.stderr);
+  }
+
+  /** Deny service actions to maintainer scripts (Debian's policy-rc.d); false when one is already there. */
+  private async denyServiceActions(conn: Connection): Promise<boolean> {
+    const r = await query(conn, `[ -e ${POLICY_RC} ] && exit 3; printf '#!/bin/sh\\n# patchlab: restart deferred\\nexit 101\\n' > ${POLICY_RC} && chmod 755 ${POLICY_RC}`);
+    return r.exitCode === 0;
+  }
 }

@@ -16,6 +16,8 @@ import { isInfrastructure } from "../inventory/lab-inventory.ts";
 import type { Connection, MachineHandle } from "../lab/types.ts";
 import { AptProvisioner, planKey, prepareApt } from "./apt.ts";
 import { DebProvisioner, prepareDeb } from "./deb.ts";
+import { FilesProvisioner, prepareFiles } from "./files.ts";
+import { prepareScript, ScriptProvisioner } from "./script.ts";
 import type { PatchArtifact, PatchProvisioner, StepOutcome } from "./types.ts";
 
 export interface KindContext {
@@ -25,6 +27,8 @@ export interface KindContext {
   progress?(line: string): void;
   /** The run, for the context of scans it stores. */
   runId?: string;
+  /** Where uninstall backups are kept on the harness, and each install step's deadline. */
+  provisioning?: { workDir?: string; stepTimeoutMs?: number };
 }
 
 type Prepare = (patch: Patch, manifestFile: string, workDir: string, shared: { universe?: () => Promise<Universe> }) => Promise<PatchArtifact>;
@@ -33,6 +37,8 @@ type Prepare = (patch: Patch, manifestFile: string, workDir: string, shared: { u
 export const preparers: Record<Patch["kind"], Prepare> = {
   deb: (patch, file, workDir) => prepareDeb(patch, file, workDir),
   apt: async (patch, file, _workDir, shared) => prepareApt(patch, file, await shared.universe!()),
+  script: async (patch, file) => prepareScript(patch, file),
+  files: async (patch, file) => prepareFiles(patch, file),
 };
 
 /** Prepare every patch of a batch (the signed indexes are loaded once, only if an apt patch needs them). */
@@ -61,7 +67,7 @@ export async function targetsFor(artifacts: PatchArtifact[], ctx: KindContext, o
       const planned = only?.get(a.patch.id);
       if (planned) return planned.includes(m.spec.name);
       if (!roleOk(a.patch, m)) return false;
-      if (a.patch.kind === "deb") return true;
+      if (a.patch.kind !== "apt") return true;
       return evaluateRules(rulesOf(a.patch), inventories.get(m.spec.name)!).status === "missing";
     });
     if (mine.length) out.set(m, mine);
@@ -71,7 +77,7 @@ export async function targetsFor(artifacts: PatchArtifact[], ctx: KindContext, o
 
 /** Why a patch has no target, for people. */
 export function noTargetReason(p: Patch, lab: string): string {
-  if (p.kind === "deb") return `no machine in lab ${lab} has a role in [${p.appliesTo.roles.join(", ")}]`;
+  if (p.kind !== "apt") return `no machine in lab ${lab} has a role in [${p.appliesTo.roles.join(", ")}]`;
   return `no machine in lab ${lab} lacks it (none has its packages at an older version${p.appliesTo ? ` among roles [${p.appliesTo.roles.join(", ")}]` : ""})`;
 }
 
@@ -110,7 +116,8 @@ class Unavailable implements PatchProvisioner {
  * to exactly the packages that will be installed.
  */
 export async function provisionerFor(artifacts: PatchArtifact[], targets: Map<MachineHandle, PatchArtifact[]>, ctx: KindContext): Promise<PatchProvisioner> {
-  const by: Partial<Record<Patch["kind"], PatchProvisioner>> = { deb: new DebProvisioner() };
+  const po = ctx.provisioning ?? {};
+  const by: Partial<Record<Patch["kind"], PatchProvisioner>> = { deb: new DebProvisioner(po), script: new ScriptProvisioner(po), files: new FilesProvisioner(po) };
   const apt = artifacts.filter((a) => a.patch.kind === "apt");
   const aptTargets = [...targets].filter(([, as]) => as.some((a) => a.patch.kind === "apt"));
   if (apt.length && aptTargets.length) {

@@ -36,6 +36,18 @@ export interface PatchArtifact {
   version: string;
   /** apt kind: the update's binary packages, checked against the signed index. */
   apt?: { suite: string; packages: AptArtifactPackage[] };
+  /** script/files kinds: the payload files shipped next to the manifest. */
+  files?: PayloadFile[];
+}
+
+/** A file of a script or files patch, on the harness. */
+export interface PayloadFile {
+  /** Path relative to the manifest's folder. */
+  rel: string;
+  /** Absolute path on the harness. */
+  local: string;
+  sha256: string;
+  mode: number;
 }
 
 export interface StepOutcome {
@@ -45,6 +57,16 @@ export interface StepOutcome {
   message: string;
   output: string;
   durationMs: number;
+  /** The installer's exit code, when one ran. */
+  exitCode?: number;
+  /** The step outlived its timeout and was killed on the machine. */
+  timedOut?: boolean;
+  /** The installer says the machine must restart (an exit code it declared for that). */
+  restartRequired?: boolean;
+  /** Size of the uninstall backup kept for this patch (bytes). */
+  backupBytes?: number;
+  /** Dependencies the machine lacks (the step did not run: needs review, not the patch's fault). */
+  missing?: string[];
 }
 
 export interface PatchProvisioner {

@@ -13,6 +13,8 @@ function rollback(patch: Patch, machines: string[], inventories: MachineInventor
       "In the lab, patchlab restores every machine from its pre-run snapshot and proves the restore exact.",
     ];
   }
+  if (patch.kind === "script") return [`Run the vendor's uninstall command (\`${patch.script.uninstall ?? "none: restore the pre-change snapshot/backup"}\`); on failure restore the machine from its pre-change snapshot/backup.`];
+  if (patch.kind === "files") return [`Put back the originals kept in /var/backups/patchlab/${patch.id} (\`patchlab\` does it on uninstall); on failure restore the machine from its pre-change snapshot/backup.`];
   const names = [...new Set(patch.apt.packages.map((p) => p.name))];
   const lines = [
     `Downgrade to exactly the versions each machine has now, from the lab update server (which carries both versions), and remove any package the update newly pulled in:`,

@@ -75,7 +75,7 @@ export interface PlanInput {
 export function applicabilityOf(patch: Patch, lab: Lab, inventories: MachineInventory[]): { machines: string[]; why: string } {
   const eligible = lab.machines.filter((m) => !m.roles.every((r) => INFRASTRUCTURE_ROLES.includes(r)));
   const roleOk = (roles: string[]) => !patch.appliesTo || patch.appliesTo.roles.some((r) => roles.includes(r as never));
-  if (patch.kind === "deb") {
+  if (patch.kind !== "apt") {
     const ms = eligible.filter((m) => roleOk(m.roles)).map((m) => m.name);
     return { machines: ms, why: ms.length ? `machines with role ${patch.appliesTo.roles.join("/")}` : `no machine has role ${patch.appliesTo.roles.join("/")}` };
   }

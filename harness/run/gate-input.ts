@@ -5,7 +5,7 @@ import type { Evidence, GateInput, GatePhase, PatchInput, Required } from "../ga
 import type { Waiver } from "../gate/waivers.ts";
 import type { MachineHandle } from "../lab/types.ts";
 import type { PatchArtifact } from "../patch/types.ts";
-import type { Blame, StepRecord, SuiteRecord } from "./machine-pipeline.ts";
+import type { Blame, Note, StepRecord, SuiteRecord } from "./machine-pipeline.ts";
 
 /** Phases a plan can ask for (the catalog's plan.json; see harness/plan/). */
 export type PlanPhase = "baseline" | "install" | "post-install" | "uninstall" | "post-uninstall";
@@ -23,6 +23,8 @@ export interface Requirements {
   depth?: "limited" | "full";
   /** Whether the application (line-of-business) suites are required. */
   applications?: boolean;
+  /** Whether applying the patch twice is checked (default true). */
+  idempotence?: boolean;
 }
 
 const SUITE_PHASES: PlanPhase[] = ["baseline", "post-install", "post-uninstall"];
@@ -31,10 +33,17 @@ export const suiteShortName = (suite: string) => suite.split("/").pop()!.replace
 /** The required results of one patch on one machine. */
 export function requiredOn(machine: string, r: Requirements): Required[] {
   const out: Required[] = [];
-  const step = (phase: GatePhase, name = phase) => out.push({ machine, phase, kind: "step", name });
-  if (r.phases.includes("install")) step("install");
-  if (r.phases.includes("install") && r.restart) step("restart");
-  if (r.phases.includes("uninstall")) step("uninstall");
+  const step = (phase: GatePhase, name: string = phase) => out.push({ machine, phase, kind: "step", name });
+  if (r.phases.includes("install")) {
+    step("install");
+    // The restart step always says something: what was restarted, or that nothing needed it.
+    step("restart");
+    if (r.idempotence !== false) step("idempotence");
+  }
+  if (r.phases.includes("uninstall")) {
+    step("uninstall");
+    step("uninstall", "residue");
+  }
   // The rollback (restore to the snapshot, proven exact) and the machine's whole pipeline are always required.
   step("restore");
   step("pipeline");
@@ -50,7 +59,9 @@ export function requiredOn(machine: string, r: Requirements): Required[] {
 const STEP_PHASE: Record<StepRecord["step"], GatePhase> = {
   install: "install",
   restart: "restart",
+  idempotence: "idempotence",
   uninstall: "uninstall",
+  residue: "uninstall",
   restore: "restore",
   pipeline: "pipeline",
 };
@@ -98,9 +109,10 @@ export function buildGateInput(
   patches: PatchTargets[],
   steps: StepRecord[],
   suites: SuiteRecord[],
-  opts: { today: string; waivers: Waiver[]; blames?: Blame[] },
+  opts: { today: string; waivers: Waiver[]; blames?: Blame[]; notes?: Note[] },
 ): GateInput {
   const blames = opts.blames ?? [];
+  const extra = opts.notes ?? [];
   return {
     schemaVersion: 2,
     today: opts.today,
@@ -110,7 +122,10 @@ export function buildGateInput(
       const names = p.targets.map((t) => t.machine.spec.name);
       // Patches installed together with this one on any of its machines, and what blame said.
       const together = [...new Set([...steps, ...suites].filter((r) => r.group?.includes(id) && names.includes(r.machine)).flatMap((r) => r.group!))].filter((x) => x !== id);
-      const notes = blames.filter((b) => b.group.includes(id) && names.includes(b.machine)).map((b) => `${b.machine}: ${b.message}`);
+      const notes = [
+        ...blames.filter((b) => b.group.includes(id) && names.includes(b.machine)).map((b) => `${b.machine}: ${b.message}`),
+        ...extra.filter((n) => n.patches.includes(id) && names.includes(n.machine)).map((n) => n.message),
+      ];
       const base = {
         patch: id,
         title: p.artifact.patch.title,

@@ -11,15 +11,21 @@
 // whatever happens.
 import { LabError, PatchlabError, asPatchlabError } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
-import { diffFingerprints, fingerprint } from "../lab/fingerprint.ts";
-import type { Fingerprint, LabDriver, MachineHandle, SnapshotRef } from "../lab/types.ts";
-import type { PatchArtifact, PatchProvisioner, StepOutcome } from "../patch/types.ts";
+import { machineState, volatileFor, type MachineState } from "../lab/state.ts";
+import type { LabDriver, MachineHandle, SnapshotRef } from "../lab/types.ts";
+import type { PatchArtifact, PatchProvisioner } from "../patch/types.ts";
+import type { Attachment } from "../patch/check-result.ts";
+import { idempotenceCheck, type IdempotencePolicy } from "../patch/idempotence.ts";
+import { installCheck, uninstallCheck } from "../patch/install-check.ts";
+import { residueCheckOn, rollbackCheck } from "../patch/residue.ts";
+import { applyRestart, decideRestart, labHealthyExcept, scanRestart } from "../patch/restart-detect.ts";
 import type { SuiteRunResult } from "../report/outcome-model.ts";
 import { decide } from "../gate/gate.ts";
 import type { Phase, SuiteContext } from "./suite-context.ts";
+import { bisect } from "./bisect.ts";
 import { requiredOn, stepEvidence, suiteEvidence, type Requirements } from "./gate-input.ts";
 
-export type StepKind = "install" | "restart" | "uninstall" | "restore" | "pipeline";
+export type StepKind = "install" | "restart" | "idempotence" | "uninstall" | "residue" | "restore" | "pipeline";
 
 export interface StepRecord {
   machine: string;
@@ -30,9 +36,19 @@ export interface StepRecord {
   step: StepKind;
   status: "passed" | "failed" | "broken" | "skipped";
   message: string;
+  /** Installer output, for JUnit and logs. */
   output?: string;
+  /** Evidence for the report (installer output, state diffs); not kept in records.jsonl. */
+  attachments?: Attachment[];
   start: number;
   stop: number;
+}
+
+/** Something a reviewer must know that is not a check's outcome (e.g. a restart needed but not declared). */
+export interface Note {
+  machine: string;
+  patches: string[];
+  message: string;
 }
 
 export interface SuiteRecord {
@@ -59,6 +75,7 @@ export interface PipelineHooks {
   step(r: StepRecord): void;
   suite(r: SuiteRecord): void;
   blame(b: Blame): void;
+  note(n: Note): void;
   /** What the machine is doing now, for people (the machine's name is the caller's to add). */
   progress(line: string): void;
 }
@@ -74,6 +91,8 @@ export interface PipelineInput {
   /** What each patch must show on this machine (phases, suites, restart). */
   requirements: Map<string, Requirements>;
   mode: Mode;
+  /** A patch applied a second time must change nothing: reject (default), warn, or off. */
+  idempotence?: IdempotencePolicy;
   provisioner: PatchProvisioner;
   runId: string;
   runDir: string;
@@ -109,8 +128,6 @@ export function suiteContext(p: Pick<PipelineInput, "all" | "machine" | "runId" 
     caCertPath: p.caCertPath,
   };
 }
-
-const outcomeStatus = (r: StepOutcome): StepRecord["status"] => (r.ok ? "passed" : r.blame === "harness" ? "broken" : "failed");
 
 /** What a group of patches needs: the union of its members' requirements. */
 export function unionRequirements(rs: Requirements[]): Requirements {
@@ -161,7 +178,11 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
   };
 
   const snap: SnapshotRef = await driver.snapshot(m, `pre-run-${p.runId}`.slice(0, 128), p.runId);
-  let before: Fingerprint | undefined;
+  const volatile = volatileFor(m);
+  let before: MachineState | undefined;
+  const stateNow = (since?: MachineState) => machineState(conn, { volatile, ...(since ? { since } : {}) });
+  const ready = (dl: number) => conn.waitUntilReady(dl);
+  const labHealthy = () => labHealthyExcept(driver, m.lab, name);
 
   /** Restore the snapshot and prove it exact: the rollback check of what was just verified. */
   const restoreExactly = async (ids: string[]): Promise<boolean> => {
@@ -169,78 +190,91 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     const scope = scopeOf(ids);
     if (snap.notPossible) {
       // No snapshot (an ssh machine without hooks): the uninstall was the rollback; the snapshot check could not be done.
-      const same = diffFingerprints(before!, await fingerprint(conn));
-      step({ step: "restore", ...scope, status: "skipped", message: `snapshot check not possible: ${snap.notPossible}${same.equal ? "; after uninstall the fingerprint equals the one before" : `; after uninstall the machine differs: ${same.differences.slice(0, 10).join("; ")}`}`, start: t, stop: Date.now() });
-      return same.equal;
+      const same = rollbackCheck(before!, await stateNow(before), { machine: name });
+      step({ step: "restore", ...scope, status: "skipped", message: `snapshot check not possible: ${snap.notPossible}; after uninstall: ${same.message}`, attachments: same.attachments, start: t, stop: Date.now() });
+      return same.status === "passed";
     }
     await driver.restore(m, snap, deadline());
-    const diff = diffFingerprints(before!, await fingerprint(conn));
-    const what = ids.join(", ");
-    step({
-      step: "restore",
-      ...scope,
-      status: diff.equal ? "passed" : "broken",
-      message: diff.equal ? `restored after ${what}: the state fingerprint equals the one before the run` : `restore after ${what} not exact: ${diff.differences.slice(0, 10).join("; ")}`,
-      start: t,
-      stop: Date.now(),
-    });
-    return diff.equal;
+    const r = rollbackCheck(before!, await stateNow(before), { machine: name, patch: ids.join(", ") });
+    step({ step: "restore", ...scope, status: r.status, message: r.message, attachments: r.attachments, start: t, stop: Date.now() });
+    return r.status === "passed";
   };
 
   /**
-   * Install `group` together (no restart between them), one restart if any needs it, the
-   * post-install suites, then uninstall in reverse order and the post-uninstall suites.
-   * The restore that follows is the caller's.
+   * Install `group` together (no restart between them; each install checked: exit code,
+   * detection, disk, services), then one restart of whatever the patches need (declared, or
+   * found: processes still running replaced code), the post-install suites, each patch
+   * applied again (idempotence), uninstall in reverse order, residue against the state before
+   * install, and the post-uninstall suites. The restore that follows is the caller's.
    */
   const verify = async (group: PatchArtifact[]): Promise<void> => {
     const ids = group.map((a) => a.patch.id);
     const need = unionRequirements(group.map(reqOf));
     const scope = scopeOf(ids);
+    const inGroup = ids.length > 1 ? { group: ids } : {};
+    const beforeInstall = await stateNow(before);
+    const beforeScan = await scanRestart(conn);
+    let prev = beforeInstall;
+    let restartRequired = false;
     const installed: PatchArtifact[] = [];
     for (const a of group) {
       const t = Date.now();
       if (installed.length < group.indexOf(a)) {
-        step({ patch: a.patch.id, ...(ids.length > 1 ? { group: ids } : {}), step: "install", status: "skipped", message: `not installed: an earlier install in the chain failed`, start: t, stop: t });
+        step({ patch: a.patch.id, ...inGroup, step: "install", status: "skipped", message: `not installed: an earlier install in the chain failed`, start: t, stop: t });
         continue;
       }
-      try {
-        const r = await p.provisioner.install(conn, a);
-        step({ patch: a.patch.id, ...(ids.length > 1 ? { group: ids } : {}), step: "install", status: outcomeStatus(r), message: r.message, output: r.output, start: t, stop: Date.now() });
-        if (r.ok) installed.push(a);
-      } catch (e) {
-        step({ patch: a.patch.id, ...(ids.length > 1 ? { group: ids } : {}), step: "install", status: "broken", message: asPatchlabError(e).message, start: t, stop: Date.now() });
-      }
+      const r = await installCheck(conn, p.provisioner, a, { before: prev, ready, deadline: deadline(), labHealthy, checkServices: !need.restart });
+      step({ patch: a.patch.id, ...inGroup, step: "install", status: r.status, message: r.message, ...(r.outcome?.output ? { output: r.outcome.output } : {}), attachments: r.attachments, start: t, stop: Date.now() });
+      // Installed but a check failed (a service left stopped): the patch is on the machine, so the
+      // suites still show what users would see; the failed install check already rejects it.
+      if (!r.outcome?.ok || r.detected === false) continue;
+      installed.push(a);
+      prev = r.after ?? prev;
+      restartRequired ||= !!r.outcome?.restartRequired;
     }
     // Nothing more can be learned from a chain that did not fully install; the restore resets it.
     if (installed.length < group.length) return;
-    if (need.restart) {
-      const t = Date.now();
-      try {
-        await conn.restart(deadline());
-        step({ ...scope, step: "restart", status: "passed", message: "machine restarted and ready", start: t, stop: Date.now() });
-      } catch (e) {
-        const err = asPatchlabError(e);
-        // A machine that does not come back after the patch's restart is the patch's failure.
-        const status = err instanceof LabError && err.kind === "readiness-timeout" ? "failed" : "broken";
-        step({ ...scope, step: "restart", status, message: err.message, start: t, stop: Date.now() });
+
+    // One restart for the whole group: what the manifests declare, or what the machine shows.
+    let t = Date.now();
+    const decision = decideRestart(await scanRestart(conn), { declared: need.restart ? "machine" : "none", installerSaysRestart: restartRequired, before: beforeScan, artifacts: group });
+    const restart = await applyRestart(conn, decision, { restartMachine: (dl) => conn.restart(dl), ready, labHealthy }, { deadline: deadline() });
+    const undeclared = decision.undeclared ? `restart needed but not declared${decision.causedBy.length ? ` by ${decision.causedBy.join(", ")}` : ""}: ${decision.reasons.join("; ")}` : "";
+    step({ ...scope, step: "restart", status: restart.status === "skipped" ? "passed" : restart.status, message: [restart.message, undeclared].filter(Boolean).join("; "), ...(restart.output ? { output: restart.output } : {}), start: t, stop: Date.now() });
+    if (undeclared) hooks.note({ machine: name, patches: decision.causedBy.length ? decision.causedBy : ids, message: `${name}: ${undeclared} (the harness restarted ${restart.restarted.join(", ") || "nothing"})` });
+
+    if (need.phases.includes("post-install")) await runPhase("post-install", ids, need);
+
+    // Applying each patch again must change nothing.
+    if (p.idempotence !== "off") {
+      for (const a of group) {
+        t = Date.now();
+        const r = await idempotenceCheck(conn, p.provisioner, a, { state: { volatile }, policy: p.idempotence ?? "reject" });
+        step({ patch: a.patch.id, ...inGroup, step: "idempotence", status: r.status, message: r.message, attachments: r.attachments, start: t, stop: Date.now() });
       }
     }
-    if (need.phases.includes("post-install")) await runPhase("post-install", ids, need);
     if (!need.phases.includes("uninstall")) return;
     let removed = true;
+    let prevU = await stateNow(beforeInstall);
     for (const a of [...group].reverse()) {
-      const t = Date.now();
-      try {
-        const r = await p.provisioner.uninstall(conn, a);
-        step({ patch: a.patch.id, ...(ids.length > 1 ? { group: ids } : {}), step: "uninstall", status: outcomeStatus(r), message: r.message, output: r.output, start: t, stop: Date.now() });
-        removed &&= r.ok;
-      } catch (e) {
-        const err = asPatchlabError(e);
-        step({ patch: a.patch.id, ...(ids.length > 1 ? { group: ids } : {}), step: "uninstall", status: err instanceof PatchlabError && err.exitCode === 1 ? "failed" : "broken", message: err.message, start: t, stop: Date.now() });
-        removed = false;
-      }
+      t = Date.now();
+      const r = await uninstallCheck(conn, p.provisioner, a, { before: prevU, ready, deadline: deadline(), labHealthy });
+      step({ patch: a.patch.id, ...inGroup, step: "uninstall", status: r.status, message: r.message, ...(r.outcome?.output ? { output: r.outcome.output } : {}), attachments: r.attachments, start: t, stop: Date.now() });
+      removed &&= !!r.outcome?.ok && r.detected !== true;
+      prevU = r.after ?? prevU;
     }
-    if (removed && need.phases.includes("post-uninstall")) await runPhase("post-uninstall", ids, need);
+    if (!removed) return;
+    // A downgrade replaces libraries again: restart what still runs the patched code (not evidence, upkeep).
+    const again = decideRestart(await scanRestart(conn), { declared: "none", before: beforeScan });
+    if (again.needed !== "none") {
+      const r = await applyRestart(conn, again, { restartMachine: (dl) => conn.restart(dl), ready, labHealthy }, { deadline: deadline() });
+      log.info("restart after uninstall", { step: "uninstall", status: r.status, message: r.message });
+    }
+    // What the uninstall left behind: the state now against the state before the first install.
+    t = Date.now();
+    const residue = await residueCheckOn(conn, beforeInstall, ids.join(", "), { volatile });
+    step({ ...scope, step: "residue", status: residue.status, message: residue.message, attachments: residue.attachments, start: t, stop: Date.now() });
+    if (need.phases.includes("post-uninstall")) await runPhase("post-uninstall", ids, need);
   };
 
   /**
@@ -271,8 +305,8 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
   };
 
   try {
-    before = await fingerprint(conn);
-    log.info("fingerprint before", { step: "fingerprint", packages: Object.keys(before.packages).length, files: Object.keys(before.files).length, listening: before.listening });
+    before = await stateNow();
+    log.info("state before", { step: "state", packages: Object.keys(before.packages).length, files: Object.keys(before.files).length, listening: before.listening });
     await runPhase("baseline", [], all);
 
     if (p.mode === "isolate" || p.artifacts.length === 1) {
@@ -287,19 +321,24 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
         // Which patch, or which combination, breaks it: each alone first.
         hooks.progress(`the aggregate of ${ids.length} patches was rejected; verifying each alone to find the cause`);
         const alone = await singles(p.artifacts);
-        const culprits = alone.length ? alone : (await smallestFailingCombination(p.artifacts, async (subset) => {
-          if (dirty) return "broken";
-          const sub = subset.map((a) => a.patch.id);
-          await verify(subset);
-          const v = verdictOf(sub, unionRequirements(subset.map(reqOf)));
-          if (!(await restoreExactly(sub))) dirty = `the machine could not be restored exactly after ${sub.join(", ")}`;
-          return v === "rejected" ? "fail" : v === "approved" ? "pass" : "broken";
-        })).map((a) => a.patch.id);
-        const message = alone.length
-          ? `the aggregate failed; alone, ${alone.join(", ")} fail${alone.length === 1 ? "s" : ""}`
-          : culprits.length
-            ? `each patch passes alone; together ${culprits.join(" + ")} break it`
-            : "the aggregate failed once but neither a patch alone nor any combination failed again (not reproduced: judged on each patch alone)";
+        let culprits = alone;
+        let message = `the aggregate failed; alone, ${alone.join(", ")} fail${alone.length === 1 ? "s" : ""}`;
+        if (!alone.length) {
+          // Each passes alone: the smallest combination that breaks it (QuickXplain over real runs).
+          const byId = new Map(p.artifacts.map((a) => [a.patch.id, a]));
+          const found = await bisect(ids, async (sub) => {
+            if (dirty) return "broken";
+            const subset = sub.map((id) => byId.get(id)!);
+            await verify(subset);
+            const v = verdictOf(sub, unionRequirements(subset.map(reqOf)));
+            if (!(await restoreExactly(sub))) dirty = `the machine could not be restored exactly after ${sub.join(", ")}`;
+            return v === "rejected" ? "fail" : v === "approved" ? "pass" : "broken";
+          }, { knownPass: ids.map((id) => [id]), knownFail: [ids] });
+          culprits = [...new Set(found.culprits.flat())];
+          message = found.culprits.length
+            ? `each patch passes alone; together ${found.culprits.map((c) => c.join(" + ")).join(", and ")} break it`
+            : `the aggregate failed but no patch or combination failed again (${found.message}): judged on each patch alone`;
+        }
         hooks.blame({ machine: name, group: ids, culprits, message });
         hooks.progress(`blame: ${message}`);
       }
@@ -324,26 +363,3 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
 
 const sameSet = (a: string[] | undefined, b: string[]) => !!a && a.length === b.length && a.every((x) => b.includes(x));
 
-/**
- * The smallest set of patches (pairs first, then triples...) whose aggregate fails, when each
- * passes alone. Evaluations are real runs, so the search stops at the first failing size.
- */
-export async function smallestFailingCombination<T>(items: T[], evaluate: (subset: T[]) => Promise<"pass" | "fail" | "broken">): Promise<T[]> {
-  for (let size = 2; size < items.length; size++) {
-    for (const subset of combinations(items, size)) {
-      const r = await evaluate(subset);
-      if (r === "fail") return subset;
-      if (r === "broken") return [];
-    }
-  }
-  // Only the whole set fails together (or the failure did not reproduce: nobody is blamed).
-  return items.length >= 2 && (await evaluate(items)) === "fail" ? items : [];
-}
-
-function* combinations<T>(items: T[], size: number, start = 0): Generator<T[]> {
-  if (size === 0) {
-    yield [];
-    return;
-  }
-  for (let i = start; i <= items.length - size; i++) for (const rest of combinations(items, size - 1, i + 1)) yield [items[i]!, ...rest];
-}

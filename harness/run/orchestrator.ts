@@ -9,6 +9,7 @@ import { checkLabFitsHost, loadBatch, type LoadedBatch } from "../config/loader.
 import { networkName } from "../lab/addressing.ts";
 import { ConfigErrors, ConfigError, asPatchlabError, LabError, type PatchlabError } from "../core/errors.ts";
 import { RunLogs, say } from "../core/log.ts";
+import { scrubTree } from "../core/redact.ts";
 import { reportsRoot } from "../core/paths.ts";
 import { docker as engine, requireEngine } from "../lab/drivers/docker-engine.ts";
 import { DockerDriver } from "../lab/drivers/docker-driver.ts";
@@ -21,15 +22,17 @@ import { decide, type ConfigProblem, type Decision, type GateInput } from "../ga
 import { loadWaivers, type LoadedWaivers } from "../gate/load-waivers.ts";
 import { runSuite } from "./mocha-runner.ts";
 import { Journal, type JournalData } from "./journal.ts";
-import { runMachinePipeline, suitesFor, type Blame, type Mode, type StepRecord, type SuiteRecord } from "./machine-pipeline.ts";
+import { runMachinePipeline, suitesFor, type Blame, type Mode, type Note, type StepRecord, type SuiteRecord } from "./machine-pipeline.ts";
 import { loadPlan, type Plan, type PlanPatch } from "../plan/plan.ts";
 import { newRunId } from "./run-id.ts";
 import { finishedMachines, readRecords, recordsOf, RecordsFile } from "./records.ts";
 import { withProgress } from "./progress.ts";
+import type { IdempotencePolicy } from "../patch/idempotence.ts";
 import { ownerAlive, ownerToken } from "../core/owner.ts";
 import { writeBadInputReport, writeRunReport } from "./finish.ts";
 import { writeLifecycleJunit } from "../report/junit-lifecycle.ts";
 import { runLabels } from "../report/labels.ts";
+import { textAttachment } from "../report/attachments.ts";
 import { ALL_PHASES, buildGateInput, todayUtc, type PatchTargets, type Requirements } from "./gate-input.ts";
 
 export interface RunOptions {
@@ -52,6 +55,8 @@ export interface RunOptions {
   concurrency?: number;
   /** Continue this killed run (its id or directory): finished machines keep their results. */
   resume?: string;
+  /** Applying a patch twice must change nothing: reject (default), warn, or off. */
+  idempotence?: IdempotencePolicy;
 }
 
 export interface RunOutcome {
@@ -76,8 +81,9 @@ export function targetsOf(machines: MachineHandle[], artifacts: PatchArtifact[])
  * What a patch must show on a machine: the plan's phases, depth and application checks, or by
  * default every phase and every suite; and the restart the patch declares.
  */
-export function requirementsFor(m: MachineHandle, a: PatchArtifact, planned?: PlanPatch): Requirements {
+export function requirementsFor(m: MachineHandle, a: PatchArtifact, planned?: PlanPatch, idempotence: IdempotencePolicy = "reject"): Requirements {
   return {
+    idempotence: idempotence !== "off",
     phases: planned?.phases ?? ALL_PHASES,
     suites: suitesFor(m),
     restart: a.patch.restart === "machine",
@@ -220,6 +226,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
     fs.rmSync(path.join(runDir, "patches"), { recursive: true, force: true });
     say(err.describe());
     const decision = writeBadInputReport({ runDir, runId, batchRef, loaded, err, problems: err.exitCode === 3 ? problemsOf(err) : undefined });
+    scrubTree(runDir);
     return { runId, runDir, decision };
   }
   const { batch } = loaded;
@@ -231,13 +238,14 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
   const options = { mode: opts.mode ?? "chain", timeoutS: opts.timeoutS, html: opts.html, ...(opts.planFile ? { plan: path.resolve(opts.planFile) } : {}), ...(waivers.file ? { waivers: waivers.file } : {}), ...(opts.concurrency ? { concurrency: opts.concurrency } : {}) } as const;
   const journal = resumed ? new Journal(runDir, { resume: resumed.journal }) : new Journal(runDir, { runId, batch: loaded.file, lab: lab.name, options });
   // What finished machines verified before the run was killed stays; what the others half-did goes.
-  const kept = resumed ? recordsOf(readRecords(runDir), finishedMachines(readRecords(runDir))) : { steps: [], suites: [], blames: [] };
+  const kept = resumed ? recordsOf(readRecords(runDir), finishedMachines(readRecords(runDir))) : { steps: [], suites: [], blames: [], notes: [] };
   const records = new RecordsFile(runDir, kept);
   say(`run ${runId}: batch ${batch.name} (${artifacts.length} patch(es)) on lab ${lab.name}; reports in ${path.relative(process.cwd(), runDir) || runDir}${resumed ? `; resumed (${new Set(kept.steps.map((s) => s.machine)).size} machine(s) already done)` : ""}`);
 
   const steps: StepRecord[] = [...kept.steps];
   const suites: SuiteRecord[] = [...kept.suites];
   const blames: Blame[] = [...kept.blames];
+  const notes: Note[] = [...kept.notes];
   let driver: DockerDriver | undefined;
   let ephemeral = false;
   let targets: Map<MachineHandle, PatchArtifact[]> | undefined;
@@ -259,7 +267,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
     const pki = await driver.pki(lab);
 
     // Targets and provisioner by patch kind; apt patches fill the lab update server first.
-    const kindCtx: KindContext = { lab, machines, connect: (m) => driver!.connect(m), progress: say };
+    const kindCtx: KindContext = { lab, machines, connect: (m) => driver!.connect(m), progress: say, runId, provisioning: { workDir: path.join(runDir, "backups") } };
     // A plan names each patch's machines; without one, the patch kind decides (roles, or who lacks the update).
     const only = plan ? new Map(plan.patches.map((x) => [x.patch, x.applicability === "applicable" ? x.machines : []])) : undefined;
     targets = await targetsFor(artifacts, kindCtx, only);
@@ -285,8 +293,9 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
             machine: m,
             all: machines,
             artifacts: mine,
-            requirements: new Map(mine.map((a) => [a.patch.id, requirementsFor(m, a, plan?.patches.find((x) => x.patch === a.patch.id))])),
+            requirements: new Map(mine.map((a) => [a.patch.id, requirementsFor(m, a, plan?.patches.find((x) => x.patch === a.patch.id), opts.idempotence)])),
             mode: opts.mode ?? "chain",
+            idempotence: opts.idempotence ?? "reject",
             provisioner,
             runId: runId!,
             runDir,
@@ -310,13 +319,18 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
                 records.append({ type: "step", ...r });
                 journal.record({ machine: r.machine, ...(r.patch ? { patch: r.patch } : {}), step: r.step, status: r.status, message: r.message, durationMs: r.stop - r.start });
                 const about = r.group ?? (r.patch ? [r.patch] : mine.map((a) => a.patch.id));
-                writeLifecycleResult(resultsDir, { runId: runId!, lab: lab.name, ...r, ...runLabels({ batch: batch.name, patches: about.map(patchInfo), machine: m.spec, phase: r.step }) });
+                const { output: _output, attachments, ...rest } = r;
+                writeLifecycleResult(resultsDir, { runId: runId!, lab: lab.name, ...rest, attachments: (attachments ?? []).map((x) => textAttachment(x.name, x.content)), ...runLabels({ batch: batch.name, patches: about.map(patchInfo), machine: m.spec, phase: r.step }) });
               },
               suite: (r) => {
                 suites.push(r);
                 records.append({ type: "suite", ...r });
                 const failed = r.result.tests.filter((t) => t.status !== "passed").length;
                 journal.record({ machine: r.machine, ...(r.patch ? { patch: r.patch } : {}), step: `suite ${r.result.suite} ${r.phase}`, status: r.result.crashed ? "broken" : failed ? "failed" : "passed", message: r.result.crashed ? r.result.detail : `${r.result.tests.length - failed}/${r.result.tests.length} passed` });
+              },
+              note: (n) => {
+                notes.push(n);
+                records.append({ type: "note", ...n });
               },
               blame: (b) => {
                 blames.push(b);
@@ -355,7 +369,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
   }
 
   // 3. Gate: what was required against what was recorded. A failed run still decides: undecided, never approved.
-  const input = buildGateInput(patchTargets(artifacts, targets, lab.name, failure?.message, plan), steps, suites, { today: todayUtc(), waivers: waivers.waivers, blames });
+  const input = buildGateInput(patchTargets(artifacts, targets, lab.name, failure?.message, plan), steps, suites, { today: todayUtc(), waivers: waivers.waivers, blames, notes });
   writeGateInput(runDir, input);
   let decision = decide(input);
   if (failure) {
@@ -369,5 +383,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
   }
   writeLifecycleJunit(path.join(runDir, "junit", "lifecycle.xml"), steps);
   const written = await writeRunReport({ runDir, runId, batch: loaded, decision, html: opts.html, journal, input, waiversFile: waivers.file, ...(opts.historyFrom ? { historyFrom: opts.historyFrom } : {}) });
+  // Last pass over everything the run wrote (suite processes' Allure results included): no lab credential stays.
+  scrubTree(runDir);
   return { runId, runDir, decision: written };
 }

@@ -6,21 +6,23 @@ import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { SuiteRunResult } from "../report/outcome-model.ts";
-import type { Blame, StepRecord, SuiteRecord } from "./machine-pipeline.ts";
+import type { Blame, Note, StepRecord, SuiteRecord } from "./machine-pipeline.ts";
 
 export const RECORDS_FILE = "records.jsonl";
 
 const scope = { machine: z.string().min(1), patch: z.string().optional(), group: z.array(z.string()).optional() };
-const Step = z.object({ type: z.literal("step"), ...scope, step: z.enum(["install", "restart", "uninstall", "restore", "pipeline"]), status: z.enum(["passed", "failed", "broken", "skipped"]), message: z.string(), output: z.string().optional(), start: z.number(), stop: z.number() }).strict();
+const Step = z.object({ type: z.literal("step"), ...scope, step: z.enum(["install", "restart", "idempotence", "uninstall", "residue", "restore", "pipeline"]), status: z.enum(["passed", "failed", "broken", "skipped"]), message: z.string(), output: z.string().optional(), start: z.number(), stop: z.number() }).strict();
 const Suite = z.object({ type: z.literal("suite"), ...scope, phase: z.enum(["baseline", "post-install", "post-uninstall"]), result: SuiteRunResult }).strict();
 const BlameLine = z.object({ type: z.literal("blame"), machine: z.string().min(1), group: z.array(z.string()), culprits: z.array(z.string()), message: z.string() }).strict();
-export const RecordLine = z.discriminatedUnion("type", [Step, Suite, BlameLine]);
+const NoteLine = z.object({ type: z.literal("note"), machine: z.string().min(1), patches: z.array(z.string()), message: z.string() }).strict();
+export const RecordLine = z.discriminatedUnion("type", [Step, Suite, BlameLine, NoteLine]);
 export type RecordLine = z.infer<typeof RecordLine>;
 
 export interface RunRecords {
   steps: StepRecord[];
   suites: SuiteRecord[];
   blames: Blame[];
+  notes: Note[];
 }
 
 export class RecordsFile {
@@ -28,13 +30,14 @@ export class RecordsFile {
   private fd: number;
 
   /** Starts the file with `kept` (a resume keeps what finished machines recorded), or empty. */
-  constructor(runDir: string, kept: RunRecords = { steps: [], suites: [], blames: [] }) {
+  constructor(runDir: string, kept: RunRecords = { steps: [], suites: [], blames: [], notes: [] }) {
     this.file = path.join(runDir, RECORDS_FILE);
     fs.mkdirSync(runDir, { recursive: true });
     const lines = [
       ...kept.steps.map((s) => ({ type: "step" as const, ...s })),
       ...kept.suites.map((s) => ({ type: "suite" as const, ...s })),
       ...kept.blames.map((b) => ({ type: "blame" as const, ...b })),
+      ...kept.notes.map((n) => ({ type: "note" as const, ...n })),
     ].map((l) => JSON.stringify(RecordLine.parse(l)) + "\n");
     const tmp = `${this.file}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, lines.join(""));
@@ -42,8 +45,10 @@ export class RecordsFile {
     this.fd = fs.openSync(this.file, "a");
   }
 
-  append(line: RecordLine): void {
-    fs.writeSync(this.fd, JSON.stringify(RecordLine.parse(line)) + "\n");
+  append(line: RecordLine | (RecordLine & { attachments?: unknown })): void {
+    // Attachments (state diffs, installer output) go to the report, not into the record of what happened.
+    const { attachments: _evidence, ...rest } = line as RecordLine & { attachments?: unknown };
+    fs.writeSync(this.fd, JSON.stringify(RecordLine.parse(rest)) + "\n");
     fs.fsyncSync(this.fd);
   }
 
@@ -54,7 +59,7 @@ export class RecordsFile {
 
 /** Everything a run recorded; lines that do not parse (a torn write) are left out. */
 export function readRecords(runDir: string): RunRecords {
-  const out: RunRecords = { steps: [], suites: [], blames: [] };
+  const out: RunRecords = { steps: [], suites: [], blames: [], notes: [] };
   const file = path.join(runDir, RECORDS_FILE);
   if (!fs.existsSync(file)) return out;
   for (const raw of fs.readFileSync(file, "utf8").split("\n")) {
@@ -70,7 +75,8 @@ export function readRecords(runDir: string): RunRecords {
     const { type, ...rest } = r.data;
     if (type === "step") out.steps.push(rest as StepRecord);
     else if (type === "suite") out.suites.push(rest as SuiteRecord);
-    else out.blames.push(rest as Blame);
+    else if (type === "blame") out.blames.push(rest as Blame);
+    else out.notes.push(rest as Note);
   }
   return out;
 }
@@ -82,5 +88,5 @@ export function finishedMachines(r: RunRecords): Set<string> {
 
 /** Only the records of the given machines (a resume drops what unfinished machines half-did). */
 export function recordsOf(r: RunRecords, machines: Set<string>): RunRecords {
-  return { steps: r.steps.filter((s) => machines.has(s.machine)), suites: r.suites.filter((s) => machines.has(s.machine)), blames: r.blames.filter((b) => machines.has(b.machine)) };
+  return { steps: r.steps.filter((s) => machines.has(s.machine)), suites: r.suites.filter((s) => machines.has(s.machine)), blames: r.blames.filter((b) => machines.has(b.machine)), notes: r.notes.filter((n) => machines.has(n.machine)) };
 }

@@ -7,7 +7,13 @@
 import fs from "node:fs";
 import path from "node:path";
 
-export const PHASES = ["snapshot+fingerprint", "baseline", "install", "post-install", "uninstall", "post-uninstall", "restore+fingerprint", "between steps", "snapshot delete"] as const;
+// The pipeline's own work, in order: snapshot and machine state; baseline suites; install (with
+// its checks: exit code, detection, disk, services, state diff); the restart decision;
+// post-install suites; idempotence (each patch applied again); uninstall (with its checks);
+// residue (state against before the install); post-uninstall suites; restore with the rollback
+// check. "between steps": state captures and restart scans before an install or uninstall, and
+// the harness's bookkeeping.
+export const PHASES = ["snapshot+state", "baseline", "install", "restart", "post-install", "idempotence", "uninstall", "residue", "post-uninstall", "restore+state", "between steps", "snapshot delete"] as const;
 export type PhaseName = (typeof PHASES)[number];
 
 export interface MachineBreakdown {
@@ -31,7 +37,7 @@ export interface RunBreakdown {
 /** A moment in a machine's pipeline; a step is one event at its start that lasts until `stop`. */
 interface Ev { t: number; kind: "fingerprint" | "suite" | "step"; phase?: PhaseName; stop?: number; checksMs?: number; }
 
-const stepPhase: Record<string, PhaseName> = { install: "install", uninstall: "uninstall", restore: "restore+fingerprint", restart: "install" };
+const stepPhase: Record<string, PhaseName> = { install: "install", restart: "restart", idempotence: "idempotence", uninstall: "uninstall", residue: "residue", restore: "restore+state" };
 
 function lines(file: string): Record<string, unknown>[] {
   if (!fs.existsSync(file)) return [];
@@ -55,7 +61,8 @@ export function breakdownRun(runDir: string): RunBreakdown {
     for (const l of log) {
       const t = Number(l.time);
       const msg = String(l.msg ?? "");
-      if (msg === "fingerprint before") evs.push({ t, kind: "fingerprint" });
+      // "state before" today; "fingerprint before" in runs of older patchlabs.
+      if (msg === "state before" || msg === "fingerprint before") evs.push({ t, kind: "fingerprint" });
       const m = /^suite \S+ (baseline|post-install|post-uninstall)$/.exec(msg);
       if (m) evs.push({ t, kind: "suite", phase: m[1] as PhaseName });
     }
@@ -73,7 +80,7 @@ export function breakdownRun(runDir: string): RunBreakdown {
     const add = (ph: PhaseName, ms: number) => (b.phases[ph] = (b.phases[ph] ?? 0) + Math.max(0, ms));
     let prev = p.start;
     for (const e of evs) {
-      if (e.kind === "fingerprint") add("snapshot+fingerprint", e.t - prev);
+      if (e.kind === "fingerprint") add("snapshot+state", e.t - prev);
       else if (e.kind === "step") {
         add("between steps", e.t - prev);
         add(e.phase!, e.stop! - e.t);

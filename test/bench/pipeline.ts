@@ -59,7 +59,7 @@ export async function benchPipeline(docker: Docker, batchFile: string, work: str
             suiteRuns.push({ phase, ms: performance.now() - t, checksMs: r.tests.reduce((a, x) => a + x.durationMs, 0) });
             return r;
           },
-          hooks: { step: (r) => steps.push(r), suite: (r) => suites.push(r), blame: () => undefined, progress: () => undefined },
+          hooks: { step: (r) => steps.push(r), suite: (r) => suites.push(r), blame: () => undefined, note: () => undefined, progress: () => undefined },
         });
         const ms = performance.now() - t0;
         const peakTreeMb = rss.stop().treeMb;

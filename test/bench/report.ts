@@ -44,7 +44,7 @@ function scenarioTable(r: ScenarioResult): string[] {
 function phaseTable(r: ScenarioResult): string[] {
   const b = r.patchlab.breakdown;
   const raw = r.rawSequential?.steps ?? {};
-  const rawStep: Record<string, string> = { "snapshot+fingerprint": "snapshot", baseline: "baseline", install: "install", "post-install": "post-install", uninstall: "uninstall", "post-uninstall": "post-uninstall", "restore+fingerprint": "restore" };
+  const rawStep: Record<string, string> = { "snapshot+state": "snapshot", baseline: "baseline", install: "install", "post-install": "post-install", uninstall: "uninstall", "post-uninstall": "post-uninstall", "restore+state": "restore" };
   const out = ["| phase | patchlab | suite runs | checks' own time | raw script | patchlab − raw | per suite run |", "|---|---:|---:|---:|---:|---:|---:|"];
   let pt = 0;
   let rt = 0;

@@ -156,7 +156,15 @@ describe("catalog, scan, update server and plan on the reference lab (real Debia
     try {
       // The signed indexes are already cached (shared), the .debs are not: they must come from the doctored mirror.
       fs.mkdirSync(cache, { recursive: true });
-      for (const sub of ["releases", "indexes"]) execFileSync("cp", ["-al", path.join(cacheDir(), sub), path.join(cache, sub)]);
+      for (const sub of ["releases", "indexes"]) {
+        // Hard links when the cache and the temp dir share a filesystem, else a copy.
+        try {
+          execFileSync("cp", ["-al", path.join(cacheDir(), sub), path.join(cache, sub)], { stdio: "pipe" });
+        } catch {
+          fs.rmSync(path.join(cache, sub), { recursive: true, force: true });
+          execFileSync("cp", ["-a", path.join(cacheDir(), sub), path.join(cache, sub)]);
+        }
+      }
       const pick = pickForWeb();
       const batch = path.join(dir, "tampered.yaml");
       fs.writeFileSync(batch, `name: tampered\nlab: reference\npatches:\n  - ${path.join(catalogDir, "debian", "bookworm-security", `${pick}.yaml`)}\n`);
@@ -219,7 +227,8 @@ describe("catalog, scan, update server and plan on the reference lab (real Debia
     expect(md).to.include("web-team@corp.example");
     expect(md).to.include("### Rollback plan");
 
-    const r = await cli(["run", batch, "--plan", path.join(out, "plan.json")], { env });
+    // --isolate: each patch on its own, so its own phases are visible (chained, a machine's group takes the union).
+    const r = await cli(["run", batch, "--isolate", "--plan", path.join(out, "plan.json")], { env });
     const journal = JournalData.parse(readJson(path.join(runDirFrom(r.stdout), "run.json")));
     const stepsOf = (id: string) => journal.steps.filter((s) => s.patch === id).map((s) => s.step);
     expect(stepsOf("P-critical")).to.include("install");

@@ -14,6 +14,7 @@ import { cli, docker, type CliResult } from "./support.ts";
 interface Outcome {
   r: CliResult;
   wrote: string[];
+  gate?: { verdict: string; exitCode: number };
 }
 
 /** Everything under `dir`, relative: a refused command must leave it empty. */
@@ -60,7 +61,10 @@ describe("hostile input corpus through the real CLI: exit 3, and nothing created
       const state = path.join(os.tmpdir(), `${path.basename(dir)}-state`);
       try {
         const r = await cli(c.command, { env: { ...c.env, PATCHLAB_REPORTS_DIR: reports, PATCHLAB_STATE_DIR: state }, cwd: dir, timeoutMs: 60_000 });
-        outcomes.set(c.name, { r, wrote: [...filesUnder(reports).map((f) => `reports/${f}`), ...filesUnder(state).map((f) => `state/${f}`)] });
+        const wrote = [...filesUnder(reports).map((f) => `reports/${f}`), ...filesUnder(state).map((f) => `state/${f}`)];
+        const gateFile = wrote.find((f) => f.endsWith("/gate.json"));
+        const gate = gateFile ? JSON.parse(fs.readFileSync(path.join(reports, gateFile.replace(/^reports\//, "")), "utf8")) : undefined;
+        outcomes.set(c.name, { r, wrote, gate });
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
         fs.rmSync(reports, { recursive: true, force: true });
@@ -82,13 +86,23 @@ describe("hostile input corpus through the real CLI: exit 3, and nothing created
   });
 
   for (const c of cases) {
-    it(`${c.name}: exit 3 naming ${[c.expect.file, c.expect.field].filter(Boolean).join(" / ")}, nothing written`, function () {
+    it(`${c.name}: exit 3 naming ${[c.expect.file, c.expect.field].filter(Boolean).join(" / ")}, nothing written${c.command[0] === "run" ? " but the bad-input verdict" : ""}`, function () {
       if (c.name === "lab-subnet-overlaps-docker-network" && !bridgeOverlaps) this.skip(); // this engine has no default bridge on 172.17/16
       const o = outcomes.get(c.name)!;
       expect(o.r.code, o.r.stderr).to.equal(3);
       for (const part of [c.expect.file, c.expect.field, c.expect.message, c.expect.remedy].filter(Boolean)) expect(o.r.stderr).to.include(part);
       expect(o.r.stderr).to.match(/remedy:|Usage:/);
-      expect(o.wrote).to.deep.equal([]);
+      if (c.command[0] === "run") {
+        // `run` writes its verdict even for bad input (CI reads gate.json): that and nothing else.
+        const written = o.wrote.filter((f) => !/^reports\/[^/]+$/.test(f)).map((f) => f.replace(/^reports\/[^/]+\//, "reports/<run>/"));
+        if (written.length) {
+          expect(written.sort()).to.deep.equal(["reports/<run>/gate.json", "reports/<run>/summary.md"]);
+          expect(o.gate?.verdict).to.equal("bad-input");
+          expect(o.gate?.exitCode).to.equal(3);
+        }
+      } else {
+        expect(o.wrote).to.deep.equal([]);
+      }
     });
   }
 });

@@ -69,8 +69,15 @@ export interface DebSpec {
   name: string;
   version: string;
   depends?: string;
-  files?: Record<string, string>;
+  /** Default "all". */
+  architecture?: string;
+  multiArch?: string;
+  files?: Record<string, string | Buffer>;
+  /** Symbolic links: path in the package -> target. */
+  links?: Record<string, string>;
+  preinst?: string;
   postinst?: string;
+  prerm?: string;
   postrm?: string;
 }
 
@@ -83,7 +90,8 @@ export function buildDeb(dir: string, spec: DebSpec): string {
     [
       `Package: ${spec.name}`,
       `Version: ${spec.version}`,
-      "Architecture: all",
+      `Architecture: ${spec.architecture ?? "all"}`,
+      ...(spec.multiArch ? [`Multi-Arch: ${spec.multiArch}`] : []),
       "Maintainer: patchlab tests <tests@corp.example>",
       ...(spec.depends ? [`Depends: ${spec.depends}`] : []),
       `Description: patchlab test fixture ${spec.name}`,
@@ -95,10 +103,15 @@ export function buildDeb(dir: string, spec: DebSpec): string {
     fs.mkdirSync(path.dirname(p), { recursive: true });
     fs.writeFileSync(p, content);
   }
-  for (const script of ["postinst", "postrm"] as const) {
+  for (const [link, target] of Object.entries(spec.links ?? {})) {
+    const p = path.join(tree, link);
+    fs.mkdirSync(path.dirname(p), { recursive: true });
+    fs.symlinkSync(target, p);
+  }
+  for (const script of ["preinst", "postinst", "prerm", "postrm"] as const) {
     if (spec[script]) fs.writeFileSync(path.join(tree, "DEBIAN", script), spec[script]!, { mode: 0o755 });
   }
-  const deb = path.join(dir, `${spec.name}_${spec.version}_all.deb`);
+  const deb = path.join(dir, `${spec.name}_${spec.version}_${spec.architecture ?? "all"}.deb`);
   execFileSync("dpkg-deb", ["--root-owner-group", "-Zgzip", "--build", tree, deb], { stdio: "pipe" });
   return deb;
 }

@@ -29,7 +29,7 @@ describe("bench breakdown", () => {
     ];
     fs.writeFileSync(path.join(dir, "records.jsonl"), rec.map((r) => JSON.stringify(r)).join("\n") + "\n");
     const log = [
-      { time: 1_150, msg: "fingerprint before" },
+      { time: 1_150, msg: "state before" },
       { time: 2_000, msg: "suite roles/web baseline" },
       { time: 3_400, msg: "suite roles/web post-install" },
       { time: 4_700, msg: "suite roles/web post-uninstall" },
@@ -43,7 +43,7 @@ describe("bench breakdown", () => {
     expect(b.labUpMs).to.equal(400);
     const web = b.machines[0]!;
     expect(web.wallMs).to.equal(5_200);
-    expect(web.phases).to.deep.include({ "snapshot+fingerprint": 150, baseline: 850, "post-install": 1_000, "post-uninstall": 1_000, "restore+fingerprint": 500, uninstall: 200 });
+    expect(web.phases).to.deep.include({ "snapshot+state": 150, baseline: 850, "post-install": 1_000, "post-uninstall": 1_000, "restore+state": 500, uninstall: 200 });
     expect(web.phases.install).to.equal(200 + 100 + 100 + 100);
     expect(web.checksMs).to.deep.equal({ baseline: 500, "post-install": 400, "post-uninstall": 450 });
     expect(web.suiteRuns).to.deep.equal({ baseline: 1, "post-install": 1, "post-uninstall": 1 });

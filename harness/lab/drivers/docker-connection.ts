@@ -4,7 +4,8 @@ import { PassThrough, type Readable } from "node:stream";
 import path from "node:path";
 import type Docker from "dockerode";
 import tar from "tar-stream";
-import { LabError } from "../../core/errors.ts";
+import { classifyError, REMEDIES } from "../../core/classify.ts";
+import { LabError, type LabErrorKind } from "../../core/errors.ts";
 import type { Connection, ExecOptions, ExecResult, FileToUpload } from "../types.ts";
 
 const DEFAULT_TIMEOUT_MS = 120_000;
@@ -62,7 +63,7 @@ export class DockerConnection implements Connection {
       const r = await Promise.race([finished, timedOut]);
       if (r === "timeout") {
         (stream as unknown as { destroy(): void }).destroy();
-        throw this.execError(argv, `timed out after ${timeoutMs} ms`);
+        throw this.execError(argv, `timed out after ${timeoutMs} ms`, undefined, "timeout");
       }
     } finally {
       clearTimeout(timer);
@@ -133,11 +134,11 @@ export class DockerConnection implements Connection {
     return this.ready(deadline);
   }
 
-  private execError(argv: string[], what: string, cause?: unknown): LabError {
+  private execError(argv: string[], what: string, cause?: unknown, kind: LabErrorKind = classifyError(cause) ?? "exec"): LabError {
     return new LabError(
-      "exec",
+      kind,
       `command on ${this.machine} ${what}: ${argv.join(" ").slice(0, 200)}`,
-      "check that the machine is running (`patchlab lab status`) and the command exists in its image",
+      kind === "exec" ? "check that the machine is running (`patchlab lab status`) and the command exists in its image" : `${REMEDIES[kind]}; \`patchlab lab status\` shows the machine`,
       { machine: this.machine },
       { cause },
     );

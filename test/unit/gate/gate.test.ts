@@ -20,8 +20,10 @@ function healthy(machines = ["web"], opts: { restart?: boolean } = {}): PatchInp
   const required = machines.flatMap((m) => requiredOn(m, { phases: ALL_PHASES, suites: ["roles/web"], restart: !!opts.restart }));
   const evidence: Evidence[] = machines.flatMap((m) => [
     step(m, "install"),
-    ...(opts.restart ? [step(m, "restart")] : []),
+    step(m, "restart"),
+    step(m, "idempotence"),
     step(m, "uninstall"),
+    { kind: "step" as const, machine: m, phase: "uninstall" as const, name: "residue", status: "passed" as const },
     step(m, "restore"),
     step(m, "pipeline"),
     suite(m, "baseline", pass()),

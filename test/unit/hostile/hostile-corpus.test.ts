@@ -10,30 +10,50 @@ import { expect } from "chai";
 import { checkLabFitsHost, loadBatch, loadLab } from "../../../harness/config/loader.ts";
 import { ConfigError, ConfigErrors } from "../../../harness/core/errors.ts";
 import { networkName } from "../../../harness/lab/addressing.ts";
-import { prepareDeb } from "../../../harness/patch/deb.ts";
+import { prepareArtifacts } from "../../../harness/patch/registry.ts";
+import { loadWaivers } from "../../../harness/gate/load-waivers.ts";
+import { loadPolicy } from "../../../harness/plan/plan.ts";
 import { repoRoot } from "../../../harness/core/paths.ts";
 import { loadCorpus, materialize, unitHostFacts, type HostileCase } from "./corpus.ts";
 
 const corpus = loadCorpus();
 
-/** What `lab up <lab>` and `run <batch>` do before they reach the engine. */
+/** The options of an in-process case: `--waivers <f>` (run) and `--policy <f>` (plan); nothing else. */
+function optionsOf(c: HostileCase): Record<string, string> | undefined {
+  const rest = c.command.slice(c.command[0] === "lab" ? 3 : 2);
+  const out: Record<string, string> = {};
+  for (let i = 0; i < rest.length; i += 2) {
+    const [k, v] = [rest[i]!, rest[i + 1]];
+    if (v === undefined || !((c.command[0] === "run" && k === "--waivers") || (c.command[0] === "plan" && k === "--policy"))) return undefined;
+    out[k] = v;
+  }
+  return out;
+}
+
+const isInProcess = (c: HostileCase) =>
+  ((c.command[0] === "lab" && c.command[1] === "up") || c.command[0] === "run" || c.command[0] === "plan") && optionsOf(c) !== undefined;
+
+/** What `lab up <lab>`, `run <batch>` and `plan <batch>` do before they reach the engine. */
 async function refuse(c: HostileCase, dir: string): Promise<unknown> {
   const facts = unitHostFacts(c);
   const [cmd, sub, target] = c.command;
+  const o = optionsOf(c)!;
   const saved = { ...process.env };
   Object.assign(process.env, c.env);
   try {
-    if (cmd === "lab" && sub === "up" && c.command.length === 3) {
+    if (cmd === "lab") {
       const lab = await loadLab(path.resolve(dir, target!));
       await checkLabFitsHost(lab, undefined, networkName(lab.lab.name), facts);
-    } else if (cmd === "run" && c.command.length === 2) {
+    } else if (cmd === "run") {
       const b = await loadBatch(path.resolve(dir, sub!));
       await checkLabFitsHost(b.lab, undefined, networkName(b.lab.lab.name), facts);
+      if (o["--waivers"]) await loadWaivers(path.resolve(dir, o["--waivers"]));
       const work = path.join(dir, ".work");
-      for (const p of b.patches) await prepareDeb(p.patch, p.file, work);
+      await prepareArtifacts(b.patches, work);
       expect(fs.existsSync(work), "accepted; and built packages into the run directory").to.equal(false);
     } else {
-      throw new Error(`not an in-process case: ${c.command.join(" ")}`);
+      await loadBatch(path.resolve(dir, sub!));
+      await loadPolicy(path.resolve(dir, o["--policy"] ?? "default"));
     }
   } catch (e) {
     return e;
@@ -54,9 +74,6 @@ function cli(args: string[], cwd: string, env: Record<string, string>): Promise<
   });
 }
 
-const isInProcess = (c: HostileCase) =>
-  (c.command[0] === "lab" && c.command[1] === "up" && c.command.length === 3) || (c.command[0] === "run" && c.command.length === 2);
-
 export function matchingError(e: unknown, c: HostileCase): ConfigError | undefined {
   const errors = e instanceof ConfigErrors ? e.errors : e instanceof ConfigError ? [e] : [];
   const x = c.expect;
@@ -72,26 +89,41 @@ export function matchingError(e: unknown, c: HostileCase): ConfigError | undefin
 
 describe("hostile input corpus (test/fixtures/hostile): refused as bad input, naming file, field and remedy", function () {
   this.timeout(20_000);
+  // Command-line cases start the real CLI (a second each): all at once, up front.
+  const cliRuns = new Map<string, Promise<{ code: number; stderr: string; wrote: boolean }>>();
+  before(() => {
+    for (const c of corpus.filter((x) => !isInProcess(x))) {
+      const dir = materialize(c, unitHostFacts(c));
+      const env = { ...c.env, PATCHLAB_REPORTS_DIR: path.join(dir, ".reports"), PATCHLAB_STATE_DIR: path.join(dir, ".state") };
+      const run = cli(c.command, dir, env).then((r) => ({ ...r, wrote: fs.existsSync(env.PATCHLAB_REPORTS_DIR) || fs.existsSync(env.PATCHLAB_STATE_DIR) }));
+      cliRuns.set(c.name, run.finally(() => fs.rmSync(dir, { recursive: true, force: true })));
+    }
+  });
+  after(async () => {
+    await Promise.allSettled(cliRuns.values());
+  });
+
   it("holds at least 30 cases, each with an expectation", () => {
     expect(corpus.length).to.be.at.least(30);
   });
 
   for (const c of corpus) {
     it(`${c.name}: ${c.about}`, async () => {
+      if (!isInProcess(c)) {
+        const r = await cliRuns.get(c.name)!;
+        expect(r.code, r.stderr).to.equal(3);
+        for (const part of [c.expect.field, c.expect.message, c.expect.file, c.expect.remedy].filter(Boolean)) expect(r.stderr).to.include(part);
+        // (`run` writes its bad-input verdict to gate.json: the integration test checks that is all.)
+        if (c.command[0] !== "run") expect(r.wrote, "wrote reports or state").to.equal(false);
+        return;
+      }
       const dir = materialize(c, unitHostFacts(c));
       try {
-        if (isInProcess(c)) {
-          const e = await refuse(c, dir);
-          expect(e, "the input was accepted").to.not.equal(undefined);
-          const described = e instanceof ConfigErrors || e instanceof ConfigError ? e.describe() : String((e as Error)?.stack ?? e);
-          expect(e instanceof ConfigErrors || e instanceof ConfigError, `not bad input (exit 3) but:\n${described}`).to.equal(true);
-          expect(matchingError(e, c), `no error names ${JSON.stringify(c.expect)}; got:\n${described}`).to.not.equal(undefined);
-        } else {
-          const r = await cli(c.command, dir, { ...c.env, PATCHLAB_REPORTS_DIR: path.join(dir, ".reports"), PATCHLAB_STATE_DIR: path.join(dir, ".state") });
-          expect(r.code, r.stderr).to.equal(3);
-          for (const part of [c.expect.field, c.expect.message, c.expect.file, c.expect.remedy].filter(Boolean)) expect(r.stderr).to.include(part);
-          expect(fs.existsSync(path.join(dir, ".reports")) || fs.existsSync(path.join(dir, ".state")), "wrote reports or state").to.equal(false);
-        }
+        const e = await refuse(c, dir);
+        expect(e, "the input was accepted").to.not.equal(undefined);
+        const described = e instanceof ConfigErrors || e instanceof ConfigError ? e.describe() : String((e as Error)?.stack ?? e);
+        expect(e instanceof ConfigErrors || e instanceof ConfigError, `not bad input (exit 3) but:\n${described}`).to.equal(true);
+        expect(matchingError(e, c), `no error names ${JSON.stringify(c.expect)}; got:\n${described}`).to.not.equal(undefined);
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }

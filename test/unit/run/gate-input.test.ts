@@ -14,7 +14,7 @@ const artifact = (id: string, roles: ("web" | "db" | "ssh")[]): PatchArtifact =>
 const { handles: machines } = fakeLab([{ name: "web", roles: ["web"], ip: "172.30.99.10" }, { name: "db", roles: ["db"], ip: "172.30.99.11" }, { name: "client", roles: ["client"], ip: "172.30.99.12" }]);
 const passed = { suite: "web", crashed: false, detail: "", tests: [{ name: "serves", status: "passed" as const, durationMs: 1 }] };
 const step = (patch: string | undefined, kind: StepRecord["step"], status: StepRecord["status"]): StepRecord => ({ machine: "web", ...(patch ? { patch } : {}), step: kind, status, message: status, start: 0, stop: 0 });
-const fullRun = (id: string): StepRecord[] => [step(id, "install", "passed"), step(id, "uninstall", "passed"), step(id, "restore", "passed"), step(undefined, "pipeline", "passed")];
+const fullRun = (id: string): StepRecord[] => ["install", "restart", "idempotence", "uninstall", "residue", "restore"].map((k) => step(id, k as StepRecord["step"], "passed")).concat([step(undefined, "pipeline", "passed")]);
 const suitesOf = (id: string): SuiteRecord[] => (["baseline", "post-install", "post-uninstall"] as const).map((phase) => ({ machine: "web", phase, result: passed, ...(phase === "baseline" ? {} : { patch: id }) }));
 const input = (as: PatchArtifact[], steps: StepRecord[], suites: SuiteRecord[]) => buildGateInput(patchTargets(as, targetsOf(machines, as), "ref"), steps, suites, { today: "2026-11-27", waivers: [] });
 
@@ -27,14 +27,14 @@ describe("run: targets and gate input", () => {
   it("by default a machine must show every suite in every phase, and every lifecycle step", () => {
     const r = requiredOn("web", requirementsFor(machines[0]!, artifact("W", ["web"])));
     expect(r.map((x) => `${x.phase}:${x.kind}:${x.name}`)).to.deep.equal([
-      "install:step:install", "uninstall:step:uninstall", "restore:step:restore", "pipeline:step:pipeline",
+      "install:step:install", "restart:step:restart", "idempotence:step:idempotence", "uninstall:step:uninstall", "uninstall:step:residue", "restore:step:restore", "pipeline:step:pipeline",
       "baseline:suite:web", "post-install:suite:web", "post-uninstall:suite:web",
     ]);
   });
 
   it("a plan without uninstall and restart asks for neither", () => {
     const r = requiredOn("web", { phases: ["baseline", "install", "post-install"], suites: ["roles/web"], restart: false });
-    expect(r.map((x) => x.name)).to.deep.equal(["install", "restore", "pipeline", "web", "web"]);
+    expect(r.map((x) => x.name)).to.deep.equal(["install", "restart", "idempotence", "restore", "pipeline", "web", "web"]);
   });
 
   it("every phase passing with clean steps approves", () => {
