@@ -11,8 +11,9 @@
 # Exit status: the number of failed checks (0 = all passed).
 #
 # Arguments: <role> <ip> <fqdn>. Environment: MACHINES="name fqdn ip roles,..;..." (every lab
-# machine, for the dns checks), DOMAIN (the lab's zone). Credentials are the lab's fixed test
-# ones (harness/lab/roles/credentials.ts), passed to the tools by environment, as the suites do.
+# machine, for the dns checks), DOMAIN (the lab's zone). Credentials: the lab's test ones (the
+# images' labuser/labpass today; DB_PASSWORD and SMB_PASSWORD override them once the roles take
+# theirs from the secrets file), passed to the tools by environment, as the suites do.
 role=$1 ip=$2 fqdn=$3
 failed=0
 ok() { echo "ok $1"; }
@@ -80,7 +81,7 @@ dns() {
 }
 
 db() {
-  export PGPASSWORD=labpass
+  export PGPASSWORD=${DB_PASSWORD:-labpass}
   psqlc() { PGCONNECT_TIMEOUT=5 psql -h "$ip" -p 5432 -U labuser -d inventory -X -q -A -t -F '|' -v ON_ERROR_STOP=1 -f -; }
   # Login over TCP as the lab role (inet_server_addr proves the network path).
   out=$(echo "select current_user, inet_server_addr(), 6 * 7;" | psqlc 2>&1)
@@ -104,7 +105,7 @@ db() {
 }
 
 file() {
-  export PASSWD=labpass
+  export PASSWD=${SMB_PASSWORD:-labpass}
   smb() { smbclient -t 5 "//$ip/shared" -U labuser -c "$1" 2>&1; }
   # The share lists readme.txt.
   if smb ls | grep -q '^ *readme\.txt '; then ok "lists the share"; else no "lists the share" "no readme.txt"; fi
