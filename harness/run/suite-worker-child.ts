@@ -11,7 +11,10 @@ import { pathToFileURL } from "node:url";
 import Mocha from "mocha";
 
 export interface SuiteJob {
+  /** The file mocha loads: the spec, or its bundle (suite-worker.ts bundle mode). */
   spec: string;
+  /** The spec the results are about: put back on every test, so a bundle's results read as the spec's. */
+  specFile: string;
   /** Added to process.env before anything reads it (labels, context file, parameters, done file). */
   env: Record<string, string>;
   reporterOptions: Record<string, unknown>;
@@ -53,6 +56,7 @@ function readJob(): Promise<SuiteJob> {
   });
 }
 
+// The support dir to preload (tsx mode); none for bundles, which carry their support code.
 const supportDir = process.argv[2] ?? "";
 const [job] = await Promise.all([readJob(), preload(supportDir)]);
 Object.assign(process.env, job.env);
@@ -67,5 +71,17 @@ const mocha = new Mocha({
 });
 mocha.addFile(job.spec);
 await mocha.loadFilesAsync();
+if (job.spec !== job.specFile) {
+  // Allure's fullName and history id, and JUnit's file, come from each runnable's file.
+  // Mocha's hook lists are private in its types: read them as plain arrays.
+  type Hooks = Record<"_beforeAll" | "_beforeEach" | "_afterAll" | "_afterEach", Mocha.Hook[]>;
+  const relabel = (s: Mocha.Suite): void => {
+    s.file = job.specFile;
+    const h = s as unknown as Hooks;
+    for (const r of [...s.tests, ...h._beforeAll, ...h._beforeEach, ...h._afterAll, ...h._afterEach]) r.file = job.specFile;
+    for (const c of s.suites) relabel(c);
+  };
+  relabel(mocha.suite);
+}
 // As the CLI's --exit: a leftover socket (dockerode keep-alive) must not keep a finished suite alive.
 mocha.run((failures) => process.exit(Math.min(failures, 255)));

@@ -11,10 +11,12 @@
 // pass `suites.runSuite` where `runSuite` from mocha-runner.ts is passed today (same options),
 // and `suites.close()` in the run's finally block. killRunningSuites() reaches its processes too.
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
 import { LabError } from "../core/errors.ts";
 import { repoRoot } from "../core/paths.ts";
 import { readAllureOutcomes } from "../report/allure-read.ts";
@@ -29,6 +31,7 @@ import type { SuiteJob } from "./suite-worker-child.ts";
 const CHILD = path.join(repoRoot, "harness/run/suite-worker-child.ts");
 const HOOKS_FILE = path.join(repoRoot, "suites/support/allure-hooks.ts");
 const SUPPORT_DIR = path.join(repoRoot, "suites/support");
+const BUNDLE_DIR = path.join(repoRoot, ".build", "suites");
 const KILL_GRACE_MS = 2000;
 const OUTPUT_TAIL = 16_000;
 
@@ -39,9 +42,9 @@ class Spare {
   private sinks: ((b: Buffer) => void)[] = [];
   readonly closed: Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: string }>;
 
-  constructor(env: NodeJS.ProcessEnv) {
+  constructor(env: NodeJS.ProcessEnv, argv: string[]) {
     // Own process group (detached), so a kill reaches anything the suite started too.
-    this.child = spawn(process.execPath, ["--import", "tsx", CHILD, SUPPORT_DIR], { cwd: repoRoot, env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
+    this.child = spawn(process.execPath, argv, { cwd: repoRoot, env, detached: true, stdio: ["pipe", "pipe", "pipe"] });
     const onData = (b: Buffer) => {
       this.output = (this.output + b.toString("utf8")).slice(-OUTPUT_TAIL);
       for (const s of this.sinks) s(b);
@@ -94,9 +97,23 @@ export class SuiteWorkerPool {
   private closed = false;
   private readonly size: number;
   private readonly env: NodeJS.ProcessEnv;
+  private readonly argv: string[];
+  private readonly bundler: Bundler | undefined;
 
-  constructor(opts: { size?: number } = {}) {
+  /**
+   * size: processes kept ready (the run's concurrency). bundle: suites are bundled with esbuild
+   * (spec, support and harness code in one file, packages from node_modules) and the processes
+   * run plain node without tsx: a cheaper start (about half the time and two thirds the memory);
+   * results name the spec file as before.
+   */
+  constructor(opts: { size?: number; bundle?: boolean } = {}) {
     this.size = Math.max(0, opts.size ?? 1);
+    if (opts.bundle) {
+      this.bundler = new Bundler();
+      this.argv = [this.bundler.bundleSync(CHILD, "worker")];
+    } else {
+      this.argv = ["--import", "tsx", CHILD, SUPPORT_DIR];
+    }
     // Inherited Allure settings (a test plan, labels of an outer run) would silently change this run.
     this.env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("ALLURE_")));
     pools.add(this);
@@ -109,13 +126,13 @@ export class SuiteWorkerPool {
 
   /** Idle processes to have ready: refilled whenever one is taken. */
   private topUp(): void {
-    while (!this.closed && this.idle.length < this.size) this.idle.push(new Spare(this.env));
+    while (!this.closed && this.idle.length < this.size) this.idle.push(new Spare(this.env, this.argv));
   }
 
   private take(): Spare {
     // A spare that died while waiting (it could not load) is replaced: its job would only crash.
     this.idle = this.idle.filter((s) => s.alive || (s.killGroup("SIGKILL"), false));
-    const spare = this.idle.shift() ?? new Spare(this.env);
+    const spare = this.idle.shift() ?? new Spare(this.env, this.argv);
     this.running.add(spare);
     this.topUp();
     return spare;
@@ -127,6 +144,8 @@ export class SuiteWorkerPool {
     for (const s of [...this.idle, ...this.running]) s.killGroup("SIGKILL");
     this.idle = [];
     pools.delete(this);
+    // Its processes are gone: so can its bundles.
+    for (const d of this.bundler?.dirs ?? []) fs.rmSync(d, { recursive: true, force: true });
   }
 
   /** Same contract as mocha-runner.ts runSuite. */
@@ -179,9 +198,10 @@ export class SuiteWorkerPool {
       env[SUITE_PARAMETERS_ENV] = JSON.stringify(parameters);
       env[SUITE_DONE_ENV] = doneFile;
       const job: SuiteJob = {
-        spec,
+        spec: this.bundler ? await this.bundler.bundle(spec, name) : spec,
+        specFile: spec,
         env,
-        hooksFile: HOOKS_FILE,
+        hooksFile: this.bundler ? await this.bundler.bundle(HOOKS_FILE, "hooks") : HOOKS_FILE,
         timeoutMs: Math.min(opts.testTimeoutMs ?? 60_000, opts.timeoutMs),
         reporterOptions: {
           resultsDir: staging,
@@ -226,6 +246,58 @@ export class SuiteWorkerPool {
       clearTimeout(killTimer);
       this.running.delete(spare);
       if (log !== undefined) fs.closeSync(log);
+    }
+  }
+}
+
+/**
+ * esbuild bundles of suite files, rebuilt when any of their inputs changed (checked on every use:
+ * a suite edited mid-run is picked up, never a stale bundle). Packages stay external.
+ */
+class Bundler {
+  private cache = new Map<string, { out: string; inputs: [string, number][] }>();
+  readonly dirs = new Set<string>();
+
+  private fresh(entry: string): string | undefined {
+    const hit = this.cache.get(entry);
+    return hit && hit.inputs.every(([f, t]) => fs.statSync(f, { throwIfNoEntry: false })?.mtimeMs === t) ? hit.out : undefined;
+  }
+
+  private options(entry: string, name: string): esbuild.BuildOptions & { outfile: string } {
+    const tag = createHash("sha1").update(entry).digest("hex").slice(0, 8);
+    const dir = path.join(BUNDLE_DIR, `${process.pid}-${Date.now()}`);
+    this.dirs.add(dir);
+    const outfile = path.join(dir, `${name}-${tag}.mjs`);
+    return {
+      entryPoints: [entry], outfile, bundle: true, format: "esm", platform: "node", target: "node20", packages: "external", sourcemap: "inline", metafile: true, logLevel: "silent", absWorkingDir: repoRoot,
+      // An import by file: URL is a file of ours too (tsx loads it; plain node could not).
+      plugins: [{ name: "file-urls", setup: (b) => b.onResolve({ filter: /^file:/ }, (a) => ({ path: fileURLToPath(a.path) })) }],
+    };
+  }
+
+  private remember(entry: string, outfile: string, inputs: Record<string, unknown>): string {
+    this.cache.set(entry, { out: outfile, inputs: Object.keys(inputs).map((f) => { const abs = path.resolve(repoRoot, f); return [abs, fs.statSync(abs).mtimeMs] as [string, number]; }) });
+    return outfile;
+  }
+
+  bundleSync(entry: string, name: string): string {
+    const hit = this.fresh(entry);
+    if (hit) return hit;
+    const { plugins: _, ...o } = this.options(entry, name); // the worker itself imports no file: URL
+    const r = esbuild.buildSync(o);
+    return this.remember(entry, o.outfile, r.metafile!.inputs);
+  }
+
+  async bundle(entry: string, name: string): Promise<string> {
+    const hit = this.fresh(entry);
+    if (hit) return hit;
+    const o = this.options(entry, name);
+    try {
+      const r = await esbuild.build(o);
+      return this.remember(entry, o.outfile, r.metafile!.inputs);
+    } catch (e) {
+      // A spec that does not compile crashes its run with the compiler's words, as tsx would.
+      throw new LabError("harness", `suite ${path.relative(repoRoot, entry)} does not compile: ${(e as Error).message.slice(0, 1500)}`, "fix the suite file");
     }
   }
 }

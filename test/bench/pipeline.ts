@@ -1,7 +1,8 @@
 // What the warm suite worker gives a machine's whole cycle: patchlab's own machine pipeline
 // (runMachinePipeline, exactly what `run` calls per machine) for one patch on the web machine,
 // with suites run by mocha-runner.ts (a mocha CLI process per suite run, today's wiring) and by
-// suite-worker.ts (warm processes), alternated so both see the same load. Not through the CLI:
+// suite-worker.ts (warm processes; with tsx, or bundled suites on plain node), alternated so all
+// see the same load. Not through the CLI:
 // the orchestrator imports its runner directly (the switch is the lead's), so this drives the
 // pipeline in-process with the same inputs the orchestrator builds.
 import fs from "node:fs";
@@ -20,7 +21,9 @@ import type { SuiteRunResult } from "../../harness/report/outcome-model.ts";
 import { median } from "./util.ts";
 import { sampleRss } from "./rss.ts";
 
-export interface PipelineRun { runner: "mocha CLI process" | "warm worker"; ms: number; suiteRuns: { phase: string; ms: number; checksMs: number }[]; verdictOk: boolean; peakTreeMb: number; }
+export interface PipelineRun { runner: Runner; ms: number; suiteRuns: { phase: string; ms: number; checksMs: number }[]; verdictOk: boolean; peakTreeMb: number; }
+const RUNNERS = ["mocha CLI process", "warm worker", "warm worker, bundled suites"] as const;
+type Runner = (typeof RUNNERS)[number];
 export interface PipelineFigures { rounds: number; runs: PipelineRun[]; summary: Record<string, { pipelineP50: number; suiteRunP50: number; checksP50: number; peakTreeMb: number }>; }
 
 export async function benchPipeline(docker: Docker, batchFile: string, work: string, rounds: number): Promise<PipelineFigures> {
@@ -35,7 +38,7 @@ export async function benchPipeline(docker: Docker, batchFile: string, work: str
   let pool: SuiteWorkerPool | undefined;
   try {
     for (let i = 0; i < rounds; i++) {
-      for (const runner of ["mocha CLI process", "warm worker"] as const) {
+      for (const runner of RUNNERS) {
         const runDir = path.join(work, "pipeline", `${i}-${runner.replace(/\W+/g, "-")}`);
         const results = path.join(runDir, "allure-results");
         const suiteRuns: PipelineRun["suiteRuns"] = [];
@@ -43,7 +46,7 @@ export async function benchPipeline(docker: Docker, batchFile: string, work: str
         const suites: SuiteRecord[] = [];
         // A pool is born with its run, as the orchestrator would make it (one machine at work: one
         // process ahead): the first suite run may still wait for its warm-up.
-        pool = runner === "warm worker" ? new SuiteWorkerPool({ size: 1 }) : undefined;
+        pool = runner === "mocha CLI process" ? undefined : new SuiteWorkerPool({ size: 1, bundle: runner === "warm worker, bundled suites" });
         const run = pool ? pool.runSuite : runSuite;
         // The bench process and every suite process it has (warm ones included), sampled.
         const rss = sampleRss(process.pid);
@@ -74,7 +77,7 @@ export async function benchPipeline(docker: Docker, batchFile: string, work: str
     pool?.close();
   }
   const summary: PipelineFigures["summary"] = {};
-  for (const runner of ["mocha CLI process", "warm worker"]) {
+  for (const runner of RUNNERS) {
     const mine = runs.filter((r) => r.runner === runner);
     summary[runner] = { pipelineP50: median(mine.map((r) => r.ms)), suiteRunP50: median(mine.flatMap((r) => r.suiteRuns.map((x) => x.ms))), checksP50: median(mine.flatMap((r) => r.suiteRuns.map((x) => x.checksMs))), peakTreeMb: Math.max(...mine.map((r) => r.peakTreeMb)) };
   }

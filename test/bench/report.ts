@@ -81,12 +81,12 @@ export function goals(r: BenchResults): string[] {
     }
   }
   const cold = r.pipeline?.summary["mocha CLI process"];
-  const warm = r.pipeline?.summary["warm worker"];
+  const warm = r.pipeline?.summary["warm worker, bundled suites"] ?? r.pipeline?.summary["warm worker"];
   if (cold && warm && single?.rawSequential) {
     const raw = single.rawSequential.steps[single.patchlab.breakdown.machines[0]?.machine ?? ""] ?? {};
     const rawPhase = ((raw.baseline ?? 0) + (raw["post-install"] ?? 0) + (raw["post-uninstall"] ?? 0)) / 3;
-    row("suite phase overhead beyond the raw probes, with the warm worker (p50 suite run − raw probes)", "< 0.5 s", warm.suiteRunP50 - rawPhase, (v) => v < 500, s);
-    row("one patch on one machine vs the raw cycle, with the warm worker (projected: CLI run − pipeline saving)", "≤ 1.3x", (single.patchlab.ms - (cold.pipelineP50 - warm.pipelineP50)) / single.rawSequential.ms, (v) => v <= 1.3, x);
+    row("suite phase overhead beyond the raw probes, with the warm worker, bundled (p50 suite run − raw probes)", "< 0.5 s", warm.suiteRunP50 - rawPhase, (v) => v < 500, s);
+    row("one patch on one machine vs the raw cycle, with the warm worker, bundled (projected: CLI run − pipeline saving)", "≤ 1.3x", (single.patchlab.ms - (cold.pipelineP50 - warm.pipelineP50)) / single.rawSequential.ms, (v) => v <= 1.3, x);
   }
   if (ref?.rawParallel) row("end to end vs the parallel raw script", "≤ 1.15x", ref.patchlab.ms / ref.rawParallel.ms, (v) => v <= 1.15, x);
   if (ref?.rawSequential) row("end to end vs the sequential raw script", "< 1x", ref.patchlab.ms / ref.rawSequential.ms, (v) => v < 1, x);

@@ -58,6 +58,7 @@ describe("suite-worker: warm suite processes, same results as mocha-runner", fun
   this.timeout(120_000);
   let dir: string;
   let pool: SuiteWorkerPool;
+  let bundled: SuiteWorkerPool;
   const opts = (spec: string, results: string, over: Partial<RunSuiteOptions> = {}): RunSuiteOptions => ({
     suite: path.join(dir, spec),
     context,
@@ -74,22 +75,34 @@ describe("suite-worker: warm suite processes, same results as mocha-runner", fun
     fs.writeFileSync(path.join(dir, "counter.ts"), "let n = 0;\nexport const bump = () => ++n;\n");
     for (const [name, text] of Object.entries(SPECS)) fs.writeFileSync(path.join(dir, name), text);
     pool = new SuiteWorkerPool({ size: 2 });
+    bundled = new SuiteWorkerPool({ size: 1, bundle: true });
   });
   after(() => {
     pool.close();
+    bundled.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
   const COMPARED = ["pass.spec.ts", "fail.spec.ts", "broken.spec.ts", "hook.spec.ts", "exit.spec.ts", "empty.spec.ts"];
-  const pairs = new Map<string, Promise<[SuiteRunResult, SuiteRunResult]>>();
+  const triples = new Map<string, Promise<[SuiteRunResult, SuiteRunResult, SuiteRunResult]>>();
   for (const spec of COMPARED) {
-    it(`${spec}: the same outcomes as the mocha CLI child`, async () => {
-      // All pairs start together on first use: the file's time is one round, not seven.
-      if (!pairs.size) for (const x of COMPARED) pairs.set(x, Promise.all([runSuite(opts(x, "cli")), pool.runSuite(opts(x, "warm"))]));
-      const [cold, warm] = await pairs.get(spec)!;
+    it(`${spec}: the same outcomes as the mocha CLI child, warm and bundled`, async () => {
+      // All start together on first use: the file's time is one round, not one per spec.
+      if (!triples.size) for (const x of COMPARED) triples.set(x, Promise.all([runSuite(opts(x, "cli")), pool.runSuite(opts(x, "warm")), bundled.runSuite(opts(x, "bundled"))]));
+      const [cold, warm, bundle] = await triples.get(spec)!;
       expect(shape(warm)).to.deep.equal(shape(cold));
+      expect(shape(bundle)).to.deep.equal(shape(cold));
     });
   }
+
+  it("a bundled suite's results name the spec file, as the mocha CLI's do (same Allure fullName and history)", async () => {
+    const ids = (dirName: string) => fs.readdirSync(path.join(dir, dirName)).filter((f) => f.endsWith("-result.json"))
+      .map((f) => JSON.parse(fs.readFileSync(path.join(dir, dirName, f), "utf8")) as { fullName: string; name: string })
+      .filter((r) => r.name === "adds numbers").map((r) => r.fullName);
+    await Promise.all([runSuite(opts("pass.spec.ts", "names-cli")), bundled.runSuite(opts("pass.spec.ts", "names-bundled"))]);
+    expect(ids("names-bundled")).to.deep.equal(ids("names-cli"));
+    expect(ids("names-cli")[0]).to.contain("pass.spec.ts");
+  });
 
   it("writes JUnit and Allure results with the run's labels and a fresh invocation each", async () => {
     const a = await pool.runSuite(opts("pass.spec.ts", "labels", { labels: { role: "web", suite: "web" } }));
@@ -109,14 +122,16 @@ describe("suite-worker: warm suite processes, same results as mocha-runner", fun
   });
 
   it("every run gets fresh modules: module state and the cached suite context do not leak into the next run", async () => {
-    for (let i = 0; i < 2; i++) {
-      const r = await pool.runSuite(opts("counter.spec.ts", "fresh"));
+    for (const p of [pool, bundled]) {
+      const r = await p.runSuite(opts("counter.spec.ts", "fresh"));
       expect(r.tests.map((t) => [t.status, t.message ?? ""]), r.detail).to.deep.equal([["passed", ""]]);
     }
-    const base = await pool.runSuite(opts("context.spec.ts", "fresh", { context: { ...context, phase: "baseline" } }));
-    expect(base.tests.map((t) => t.status), base.tests[0]?.message).to.deep.equal(["failed"]); // it expects post-install: it saw baseline
-    const post = await pool.runSuite(opts("context.spec.ts", "fresh"));
-    expect(post.tests.map((t) => t.status), post.tests[0]?.message).to.deep.equal(["passed"]);
+    for (const p of [pool, bundled]) {
+      const base = await p.runSuite(opts("context.spec.ts", "fresh", { context: { ...context, phase: "baseline" } }));
+      expect(base.tests.map((t) => t.status), base.tests[0]?.message).to.deep.equal(["failed"]); // it expects post-install: it saw baseline
+      const post = await p.runSuite(opts("context.spec.ts", "fresh"));
+      expect(post.tests.map((t) => t.status), post.tests[0]?.message).to.deep.equal(["passed"]);
+    }
   });
 
   it("a hung suite is killed with its process group at timeoutMs and reported crashed", async () => {
