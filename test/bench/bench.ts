@@ -61,6 +61,18 @@ const results: BenchResults = {
 const markLoad = async (label: string) => results.load.push({ label, ...loadNow(), othersContainers: await othersContainers() });
 await markLoad("start");
 
+const stamp = results.at.replace(/[-:]/g, "").replace("T", "-").slice(0, 13);
+const json = path.join(outDir, `${stamp}.json`);
+const md = path.join(outDir, `${stamp}.md`);
+/** Writes what is measured so far: a bench stopped midway keeps its finished sections. */
+function writeOut(final: boolean): void {
+  fs.writeFileSync(json, JSON.stringify(results, null, 2) + "\n");
+  fs.writeFileSync(md, renderMarkdown(results));
+  fs.copyFileSync(json, path.join(outDir, "latest.json"));
+  fs.copyFileSync(md, path.join(outDir, "latest.md"));
+  if (final && only.size === ALL.length) updateReadme(path.join(repoRoot, "README.md"), results, md);
+}
+
 /** Runs one section; a section that fails is a note in the report, and the others still run. */
 async function section(name: (typeof ALL)[number], fn: () => Promise<void>): Promise<void> {
   if (!only.has(name)) return;
@@ -70,6 +82,7 @@ async function section(name: (typeof ALL)[number], fn: () => Promise<void>): Pro
     console.error(`[bench] section ${name} failed: ${(e as Error).stack ?? e}`);
     results.notes.push(`section ${name} failed: ${String((e as Error).message ?? e).split("\n").slice(0, 3).join(" ")}`);
   }
+  writeOut(false);
 }
 
 await section("scan", async () => {
@@ -168,12 +181,5 @@ await section("scaling", async () => {
   await markLoad("after scaling");
 });
 
-const stamp = results.at.replace(/[-:]/g, "").replace("T", "-").slice(0, 13);
-const json = path.join(outDir, `${stamp}.json`);
-const md = path.join(outDir, `${stamp}.md`);
-fs.writeFileSync(json, JSON.stringify(results, null, 2) + "\n");
-fs.writeFileSync(md, renderMarkdown(results));
-fs.copyFileSync(json, path.join(outDir, "latest.json"));
-fs.copyFileSync(md, path.join(outDir, "latest.md"));
-if (only.size === ALL.length) updateReadme(path.join(repoRoot, "README.md"), results, md);
+writeOut(true);
 console.log(`\n${renderMarkdown(results)}\nfigures: ${path.relative(process.cwd(), md)} and .json; work files in ${work}`);
