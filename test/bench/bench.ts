@@ -103,13 +103,6 @@ const docker = await requireEngine();
 const { lab } = await loadLab("reference");
 const driver = new DockerDriver(docker);
 
-await section("ops", async () => {
-  results.ops = await withDockerLock("single operations", async () => {
-    must(await patchlab(["lab", "up", "reference"]), "lab up reference");
-    return benchOps(docker, driver, lab, 5);
-  });
-});
-
 await section("e2e", async () => {
   const noAnsible = ensureAnsible();
   if (noAnsible) results.notes.push(`Ansible runner skipped: ${noAnsible}`);
@@ -134,6 +127,21 @@ await section("pipeline", async () => {
   const one = writeBatch(dir, "bench-pipeline", "reference", ["BENCH-WEB-OK"]);
   results.pipeline = await withDockerLock("machine pipeline: mocha CLI vs warm worker", () => benchPipeline(docker, one, work, Math.max(3, Math.round(ROUNDS / 2))));
   await markLoad("after pipeline");
+});
+
+await section("snapshots", async () => {
+  const concurrency = defaultConcurrency(5);
+  results.snapshots = await withDockerLock("snapshot and restore percentiles", async () => {
+    must(await patchlab(["lab", "up", "reference"]), "lab up reference");
+    return benchSnapshots(driver, lab, ROUNDS, concurrency);
+  });
+  await markLoad("after snapshots");
+});
+
+await section("scaling", async () => {
+  const good = patches.find((p) => p.id === "BENCH-WEB-OK")!;
+  results.scaling = await benchScaling(path.join(work, "scale"), SIZES, good);
+  await markLoad("after scaling");
 });
 
 await section("security", async () => {
@@ -166,19 +174,11 @@ await section("security", async () => {
   });
 });
 
-await section("snapshots", async () => {
-  const concurrency = defaultConcurrency(5);
-  results.snapshots = await withDockerLock("snapshot and restore percentiles", async () => {
+await section("ops", async () => {
+  results.ops = await withDockerLock("single operations", async () => {
     must(await patchlab(["lab", "up", "reference"]), "lab up reference");
-    return benchSnapshots(driver, lab, ROUNDS, concurrency);
+    return benchOps(docker, driver, lab, 5);
   });
-  await markLoad("after snapshots");
-});
-
-await section("scaling", async () => {
-  const good = patches.find((p) => p.id === "BENCH-WEB-OK")!;
-  results.scaling = await benchScaling(path.join(work, "scale"), SIZES, good);
-  await markLoad("after scaling");
 });
 
 writeOut(true);
