@@ -59,9 +59,15 @@ function phaseTable(r: ScenarioResult): string[] {
     out.push(`| ${ph} | ${s(pl)} | ${runs || ""} | ${runs ? s(checks) : ""} | ${rawStep[ph] ? s(rw) : "—"} | ${s(pl - rw)} | ${runs ? s((pl - rw) / runs) : ""} |`);
   }
   out.push(`| **machine pipelines, summed** | **${s(pt)}** | | | **${s(rt)}** | **${s(pt - rt)}** | |`);
+  out.push(`| of which checks the raw cycle does not do (restart decision, idempotence, residue, state captures) | ${s(extraChecksMs(r))} | | | — | | |`);
   out.push(`| lab-up (reuse check of the running lab) | ${s(b.labUpMs)} | | | — | | |`);
   out.push(`| rest of the CLI run (start, inputs, gate, reports) | ${s(r.patchlab.ms - b.labUpMs - b.pipelinesMs)} | | | — | | |`);
   return out;
+}
+
+/** patchlab's lifecycle checks the raw runners do not do: restart decision, idempotence, residue, state captures. */
+export function extraChecksMs(r: ScenarioResult): number {
+  return sum(r.patchlab.breakdown.machines.flatMap((m) => [m.phases.restart, m.phases.idempotence, m.phases.residue, m.phases["between steps"]]));
 }
 
 export function goals(r: BenchResults): string[] {
@@ -71,7 +77,10 @@ export function goals(r: BenchResults): string[] {
   const row = (g: string, target: string, v: number | undefined, ok: (v: number) => boolean, fmt: (v: number) => string) =>
     rows.push(`| ${g} | ${target} | ${v === undefined || !Number.isFinite(v) ? "not measured" : fmt(v)} | ${v === undefined || !Number.isFinite(v) ? "—" : ok(v) ? "yes" : "**no**"} |`);
   const x = (v: number) => `${v.toFixed(2)}x`;
-  if (single?.rawSequential) row("one patch on one machine vs the raw cycle", "≤ 1.3x", single.patchlab.ms / single.rawSequential.ms, (v) => v <= 1.3, x);
+  if (single?.rawSequential) {
+    row("one patch on one machine vs the raw cycle", "≤ 1.3x", single.patchlab.ms / single.rawSequential.ms, (v) => v <= 1.3, x);
+    row("… counting only the work the raw cycle does too (less restart decision, idempotence, residue, state captures)", "≤ 1.3x", (single.patchlab.ms - extraChecksMs(single)) / single.rawSequential.ms, (v) => v <= 1.3, x);
+  }
   if (single) {
     const b = single.patchlab.breakdown.machines[0];
     const raw = single.rawSequential?.steps[b?.machine ?? ""] ?? {};
