@@ -6,10 +6,12 @@
 // loads all that and then waits for its job); taking one starts its replacement, which warms
 // up while the machine installs, uninstalls or runs its suite.
 //
-// Switch (the orchestrator's owner): create one pool per run,
-//   const suites = new SuiteWorkerPool({ size: limit });   // limit = the run's concurrency
-// pass `suites.runSuite` where `runSuite` from mocha-runner.ts is passed today (same options),
-// and `suites.close()` in the run's finally block. killRunningSuites() reaches its processes too.
+// Switch (the orchestrator's owner), in runBatch: right after requireEngine() (so the first
+// processes warm up during lab-up),
+//   const suitePool = new SuiteWorkerPool({ size: opts.concurrency ?? os.availableParallelism(), bundle: true });
+// then pass `suitePool.runSuite(...)` where `runSuite(...)` from mocha-runner.ts is called today
+// (same options object), and `suitePool.close()` in the finally that releases the lab lock. The
+// CLI's signal handlers call killAllSuiteWorkers() beside killRunningSuites().
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import fs from "node:fs";
