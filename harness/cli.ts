@@ -2,12 +2,12 @@
 // harness/commands/ and below.
 import fs from "node:fs";
 import path from "node:path";
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { repoRoot } from "./core/paths.ts";
 import { asPatchlabError, ExitCode } from "./core/errors.ts";
 import { say } from "./core/log.ts";
 import { redactOutput } from "./core/redact.ts";
-import { parseCount, parseIdempotence, parseSeconds } from "./config/cli-args.ts";
+import { parseCount, parseIdempotence, parseSeconds, parseSoak } from "./config/cli-args.ts";
 import type { MachineStatus } from "./lab/types.ts";
 
 // Command modules load on first use: `patchlab --help` and `--version` need none of them, and
@@ -19,6 +19,7 @@ const load = {
   gate: () => import("./commands/gate.ts"),
   demo: () => import("./commands/demo.ts"),
   report: () => import("./commands/report.ts"),
+  verify: () => import("./commands/verify.ts"),
   loader: () => import("./config/loader.ts"),
   schemas: () => import("./config/schemas.ts"),
 };
@@ -130,6 +131,16 @@ lab
     json(await (await load.lab()).labFingerprint(ref, o.machine));
   });
 
+/** --depth: how much each suite checks (limited: its one smoke check; full: every check). */
+const depthOpt = [
+  "--depth <depth>",
+  "suite depth: limited (each suite's smoke check) or full (every check)",
+  (v: string): "limited" | "full" => {
+    if (v !== "limited" && v !== "full") throw new InvalidArgumentError(`use limited or full, got "${v}"`);
+    return v;
+  },
+] as const;
+
 program
   .command("run [batch]")
   .description("verify a patch batch on the lab and gate it: exit 0 approved, 1 rejected, 2 undecided, 3 bad input")
@@ -142,17 +153,36 @@ program
   .option("--history-from <dir>", "with --html: continue the Allure history of a previous report, history dir or run dir (a fresh CI workspace)")
   .option("--isolate", "verify each patch alone (default: a machine's patches are installed together with one restart, and bisected when the aggregate fails)")
   .option("--idempotence <policy>", "a patch applied twice must change nothing: reject (default), warn, or off", parseIdempotence, "reject")
+  .option("--watch-policy <policy>", "watchers' thresholds and window: a name under lab-config/policies/ or a file (default: watch)")
+  .option("--no-watch", "no log, counter and latency watchers (the gate then requires none)")
+  .option("--soak <seconds>", "observe this long after install, re-running the limited suites (default: the watch policy's; 0: no soak)", parseSoak)
   .option("--concurrency <n>", "machines worked on at once (default: from the host's cores and memory)", parseCount)
   .option("--resume <run>", "continue a killed run (id or directory) with its batch and options; finished machines keep their results")
+  .option(...depthOpt)
   .option(...timeout)
-  .action(async (batch: string | undefined, o: { html?: boolean; keep?: boolean; timeout: number; waivers?: string; json?: boolean; quiet?: boolean; plan?: string; isolate?: boolean; historyFrom?: string; concurrency?: number; resume?: string; idempotence: "reject" | "warn" | "off" }) => {
+  .action(async (batch: string | undefined, o: { html?: boolean; keep?: boolean; timeout: number; waivers?: string; json?: boolean; quiet?: boolean; plan?: string; isolate?: boolean; historyFrom?: string; concurrency?: number; resume?: string; idempotence: "reject" | "warn" | "off"; watch: boolean; watchPolicy?: string; soak?: number; depth?: "limited" | "full" }) => {
     if (o.quiet) process.env.PATCHLAB_QUIET = "1";
     const d = await (await load.run()).runCommand(batch, {
       html: !!o.html, keep: !!o.keep, timeoutS: o.timeout, mode: o.isolate ? "isolate" : "chain", json: !!o.json,
       ...(o.waivers ? { waiversFile: o.waivers } : {}), ...(o.plan ? { planFile: o.plan } : {}), ...(o.historyFrom ? { historyFrom: o.historyFrom } : {}),
       ...(o.concurrency ? { concurrency: o.concurrency } : {}), ...(o.resume ? { resume: o.resume } : {}), idempotence: o.idempotence,
+      ...(o.watch === false ? { watch: false as const } : o.watchPolicy ? { watch: o.watchPolicy } : {}), ...(o.soak !== undefined ? { soakSeconds: o.soak } : {}),
+      ...(o.depth ? { depth: o.depth } : {}),
     });
     process.exitCode = d.exitCode;
+  });
+
+program
+  .command("verify [lab]")
+  .description("run the suites against the live lab with no patch (a smoke test): exit 0 all passed, 1 a check failed, 2 a check broken")
+  .option("-m, --machine <name...>", "only these machines (default: all)")
+  .option("--suite <name>", "only this suite: dns, roles/dns, dokuwiki, apps/dokuwiki/<name>")
+  .option(...depthOpt, "full")
+  .action(async (ref: string | undefined, o: { machine?: string[]; suite?: string; depth: "limited" | "full" }) => {
+    const { verifyLab, formatVerify } = await load.verify();
+    const r = await verifyLab(ref, { depth: o.depth, ...(o.machine ? { machines: o.machine } : {}), ...(o.suite ? { suite: o.suite } : {}) });
+    console.log(formatVerify(r));
+    process.exitCode = r.exitCode;
   });
 
 program
@@ -283,6 +313,20 @@ program
     const r = await (await import("./commands/plan.ts")).planCommand(batch, o);
     if (o.json) json(r.plan);
     else console.log(r.text);
+  });
+
+program
+  .command("watch <target>")
+  .description("keep watching running machines (a machine, or every server machine of a lab) against their stored baseline; exit 1 if a finding rejects")
+  .option("--lab <lab>", "lab of the machine (default: reference)")
+  .option("--for <duration>", "how long to watch (e.g. 2w, 36h, 30m)", "2w")
+  .option("--interval <duration>", "time between observation windows (default: the policy's)")
+  .option("--record-baseline", "observe one window now and store it as the baseline (before deploying)")
+  .option("--window <duration>", "with --record-baseline: window length (default: the policy's)")
+  .option("--policy <policy>", "watch policy name or file", "watch")
+  .option("--json", "one JSON line per finding")
+  .action(async (target: string, o: { lab?: string; for: string; interval?: string; recordBaseline?: boolean; window?: string; policy: string; json?: boolean }) => {
+    process.exitCode = await (await import("./commands/watch.ts")).watchCommand(target, o);
   });
 
 /**

@@ -31,3 +31,12 @@ export function parseIdempotence(value: string): "reject" | "warn" | "off" {
   if (value === "reject" || value === "warn" || value === "off") return value;
   throw new InvalidArgumentError(`expected reject, warn or off, got "${value}"`);
 }
+
+/** Seconds of soak: 0 (none) up to a week (--soak). */
+export function parseSoak(value: string): number {
+  const text = value.trim();
+  if (!/^\d+(\.\d+)?$/.test(text)) throw new InvalidArgumentError(`expected a number of seconds such as 60 (0: no soak), got "${value}"`);
+  const n = Number(text);
+  if (n > 7 * 86_400) throw new InvalidArgumentError(`at most a week (${7 * 86_400} s), got "${value}"`);
+  return n;
+}

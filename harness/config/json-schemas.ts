@@ -9,11 +9,12 @@ import { JournalData } from "../run/journal.ts";
 import { Plan, Policy } from "../plan/schema.ts";
 import { repoRoot } from "../core/paths.ts";
 import { Secrets } from "../core/secrets.ts";
+import { WatchPolicy } from "../watch/policy.ts";
 
 export const schemasDir = path.join(repoRoot, "lab-config", "schemas");
 
 // gate.json is written by patchlab, not by people, but CI tooling reads it: export it too.
-const exported = { lab: Lab, patch: Patch, batch: Batch, gate: Decision, "gate-input": GateInput, waivers: WaiverFile, run: JournalData, policy: Policy, plan: Plan, secrets: Secrets } as const;
+const exported = { lab: Lab, patch: Patch, batch: Batch, gate: Decision, "gate-input": GateInput, waivers: WaiverFile, run: JournalData, policy: Policy, plan: Plan, secrets: Secrets, "watch-policy": WatchPolicy } as const;
 
 /** File name -> file text of every exported schema, exactly as committed. */
 export function renderSchemas(): Record<string, string> {

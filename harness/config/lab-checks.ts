@@ -21,6 +21,7 @@ import {
   WIDEST_LAB_PREFIX,
   within,
 } from "./ipv4.ts";
+import { checkLabSuites } from "../run/suites-for.ts";
 import { problemAt } from "./problem.ts";
 import { repoRoot } from "../core/paths.ts";
 import { closest } from "./suggest.ts";
@@ -44,6 +45,7 @@ export function checkLab(source: YamlSource, data: unknown, configRoot: string):
     ...checkImages(source, machines, configRoot),
     ...checkClient(source, data, machines),
     ...checkExtraSuites(source, machines),
+    ...checkLabSuites(source, data), // every role and application must have a suite
   ];
 }
 

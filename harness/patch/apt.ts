@@ -118,7 +118,8 @@ export class AptProvisioner implements PatchProvisioner {
     }
     const notReady = await this.pointAtUpdateServer(conn);
     if (notReady) return done(notReady);
-    this.before.set(planKey(conn.machine, a.patch.id), await installedPackages(conn));
+    // A second install (the idempotence check) keeps what the machine had before the first.
+    if (!this.before.has(planKey(conn.machine, a.patch.id))) this.before.set(planKey(conn.machine, a.patch.id), await installedPackages(conn));
     const r = await conn.exec(["apt-get", ...APT_OPTS, "install", ...plan.install.map((p) => `${p.name}=${p.version}`)], { timeoutMs: 900_000, env: APT_ENV });
     const output = (r.stdout + r.stderr).trim();
     if (r.exitCode !== 0) {
@@ -167,6 +168,7 @@ export class AptProvisioner implements PatchProvisioner {
       ...remove.filter((n) => now.has(n)).map((n) => `${n} is still installed`),
     ];
     if (off.length) return done({ ok: false, blame: "patch", message: `after the downgrade, ${off.slice(0, 5).join("; ")}`, output });
+    this.before.delete(planKey(conn.machine, a.patch.id));
     return done({ ok: true, message: `back to ${back.join(", ") || "the previous versions"}${remove.length ? `; removed ${remove.join(", ")}` : ""}`, output });
   }
 }

@@ -2,7 +2,7 @@
 // model, so the gate decides on exactly what the report shows.
 import fs from "node:fs";
 import path from "node:path";
-import type { TestOutcome, TestStatus } from "./outcome-model.ts";
+import { LATENCY_PARAMETER, type TestOutcome, type TestStatus } from "./outcome-model.ts";
 
 interface AllureResultFile {
   name?: string;
@@ -11,6 +11,7 @@ interface AllureResultFile {
   status?: string;
   statusDetails?: { message?: string };
   labels?: { name: string; value: string }[];
+  parameters?: { name: string; value: string }[];
   start?: number;
   stop?: number;
 }
@@ -62,11 +63,13 @@ export function readAllureOutcomes(dir: string, mustHave: Record<string, string>
     const matches = Object.entries(mustHave).every(([k, v]) => labels.some((l) => l.name === k && l.value === v));
     if (!matches) continue;
     const message = r.statusDetails?.message;
+    const latency = Number(r.parameters?.find((p) => p.name === LATENCY_PARAMETER)?.value ?? NaN);
     tests.push({
       name: fullTitle(r),
       status: toStatus(r.status),
       ...(message ? { message: message.slice(0, MAX_MESSAGE) } : {}),
       durationMs: Math.max(0, (r.stop ?? r.start ?? 0) - (r.start ?? 0)),
+      ...(Number.isFinite(latency) && latency >= 0 ? { latencyMs: latency } : {}),
       start: r.start ?? 0,
     });
   }

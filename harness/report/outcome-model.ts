@@ -7,6 +7,11 @@ import { z } from "zod";
  * Allure's statuses: `failed` = an assertion failed (the product is wrong);
  * `broken` = any other error (the lab or harness could not run the check).
  */
+/** Allure parameter in which a check records its service answer time (ms), excluded from the history id. */
+export const LATENCY_PARAMETER = "latencyMs";
+/** Allure parameter numbering a check's attempts when it was retried (excluded from the history id). */
+export const ATTEMPT_PARAMETER = "attempt";
+
 export const TestStatus = z.enum(["passed", "failed", "broken", "skipped"]);
 export type TestStatus = z.infer<typeof TestStatus>;
 

@@ -5,7 +5,8 @@ import type { Evidence, GateInput, GatePhase, PatchInput, Required } from "../ga
 import type { Waiver } from "../gate/waivers.ts";
 import type { MachineHandle } from "../lab/types.ts";
 import type { PatchArtifact } from "../patch/types.ts";
-import type { Blame, Note, StepRecord, SuiteRecord } from "./machine-pipeline.ts";
+import type { Blame, Note, StepRecord, SuiteRecord, WatchRecord } from "./machine-pipeline.ts";
+import { toWatchEvidence } from "../watch/evidence.ts";
 
 /** Phases a plan can ask for (the catalog's plan.json; see harness/plan/). */
 export type PlanPhase = "baseline" | "install" | "post-install" | "uninstall" | "post-uninstall";
@@ -25,6 +26,8 @@ export interface Requirements {
   applications?: boolean;
   /** Whether applying the patch twice is checked (default true). */
   idempotence?: boolean;
+  /** Whether the soak's watchers are required after install. */
+  soak?: boolean;
 }
 
 const SUITE_PHASES: PlanPhase[] = ["baseline", "post-install", "post-uninstall"];
@@ -53,6 +56,9 @@ export function requiredOn(machine: string, r: Requirements): Required[] {
     for (const s of r.suites) out.push({ machine, phase, kind: "suite", name: suiteShortName(s) });
     for (const w of r.watchers ?? []) out.push({ machine, phase, kind: "watch", name: w });
   }
+  if (r.soak && r.phases.includes("post-install")) {
+    for (const w of [...(r.watchers ?? []), "soak"]) out.push({ machine, phase: "soak", kind: "watch", name: w });
+  }
   return out;
 }
 
@@ -68,6 +74,7 @@ const STEP_PHASE: Record<StepRecord["step"], GatePhase> = {
 
 export const stepEvidence = (s: StepRecord): Evidence => ({ kind: "step", machine: s.machine, phase: STEP_PHASE[s.step], name: s.step, status: s.status, ...(s.message ? { message: s.message } : {}) });
 export const suiteEvidence = (s: SuiteRecord): Evidence => ({ kind: "suite", machine: s.machine, phase: s.phase, name: s.result.suite, result: s.result });
+export const watchEvidence = (w: WatchRecord): Evidence => toWatchEvidence({ ...w.result, machine: w.machine, phase: w.phase });
 
 /**
  * Whether a record speaks for `patch`: its own single-patch records, the records of a group it
@@ -89,9 +96,9 @@ export function speaksFor(patch: string, r: { patch?: string; group?: string[]; 
 const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((x) => b.includes(x));
 
 /** Evidence one patch may use on its machines. */
-export function evidenceFor(patch: string, machines: string[], steps: StepRecord[], suites: SuiteRecord[], blames: Blame[] = []): Evidence[] {
-  const mine = (r: StepRecord | SuiteRecord) => machines.includes(r.machine) && speaksFor(patch, r, blames);
-  return [...steps.filter(mine).map(stepEvidence), ...suites.filter(mine).map(suiteEvidence)];
+export function evidenceFor(patch: string, machines: string[], steps: StepRecord[], suites: SuiteRecord[], blames: Blame[] = [], watches: WatchRecord[] = []): Evidence[] {
+  const mine = (r: StepRecord | SuiteRecord | WatchRecord) => machines.includes(r.machine) && speaksFor(patch, r, blames);
+  return [...steps.filter(mine).map(stepEvidence), ...suites.filter(mine).map(suiteEvidence), ...watches.filter(mine).map(watchEvidence)];
 }
 
 export interface PatchTargets {
@@ -109,8 +116,9 @@ export function buildGateInput(
   patches: PatchTargets[],
   steps: StepRecord[],
   suites: SuiteRecord[],
-  opts: { today: string; waivers: Waiver[]; blames?: Blame[]; notes?: Note[] },
+  opts: { today: string; waivers: Waiver[]; blames?: Blame[]; notes?: Note[]; watches?: WatchRecord[] },
 ): GateInput {
+  const watches = opts.watches ?? [];
   const blames = opts.blames ?? [];
   const extra = opts.notes ?? [];
   return {
@@ -121,7 +129,7 @@ export function buildGateInput(
       const id = p.artifact.patch.id;
       const names = p.targets.map((t) => t.machine.spec.name);
       // Patches installed together with this one on any of its machines, and what blame said.
-      const together = [...new Set([...steps, ...suites].filter((r) => r.group?.includes(id) && names.includes(r.machine)).flatMap((r) => r.group!))].filter((x) => x !== id);
+      const together = [...new Set([...steps, ...suites, ...watches].filter((r) => r.group?.includes(id) && names.includes(r.machine)).flatMap((r) => r.group!))].filter((x) => x !== id);
       const notes = [
         ...blames.filter((b) => b.group.includes(id) && names.includes(b.machine)).map((b) => `${b.machine}: ${b.message}`),
         ...extra.filter((n) => n.patches.includes(id) && names.includes(n.machine)).map((n) => n.message),
@@ -149,7 +157,7 @@ export function buildGateInput(
         ...base,
         applicable: true,
         required: p.targets.flatMap((t) => requiredOn(t.machine.spec.name, t.requirements)),
-        evidence: evidenceFor(id, names, steps, suites, blames),
+        evidence: evidenceFor(id, names, steps, suites, blames, watches),
       };
     }),
   };

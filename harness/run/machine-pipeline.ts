@@ -19,11 +19,18 @@ import { idempotenceCheck, type IdempotencePolicy } from "../patch/idempotence.t
 import { installCheck, uninstallCheck } from "../patch/install-check.ts";
 import { residueCheckOn, rollbackCheck } from "../patch/residue.ts";
 import { applyRestart, decideRestart, labHealthyExcept, scanRestart } from "../patch/restart-detect.ts";
-import type { SuiteRunResult } from "../report/outcome-model.ts";
+import type { SuiteRunResult, TestOutcome } from "../report/outcome-model.ts";
+import { latencyFindings, type BaselineResult, type CheckResult, type MachineWatch, type WatchPolicy } from "../watch/index.ts";
 import { decide } from "../gate/gate.ts";
-import type { Phase, SuiteContext } from "./suite-context.ts";
+import type { Depth, Phase, SuiteContext } from "./suite-context.ts";
+import { suitesFor as suitesForMachine } from "./suites-for.ts";
 import { bisect } from "./bisect.ts";
-import { requiredOn, stepEvidence, suiteEvidence, type Requirements } from "./gate-input.ts";
+import { requiredOn, stepEvidence, suiteEvidence, watchEvidence, type Requirements } from "./gate-input.ts";
+
+/** How long a role may take to be ready after an install or uninstall step (PATCHLAB_READY_AFTER_STEP_MS). */
+const READY_AFTER_STEP_MS = Number(process.env.PATCHLAB_READY_AFTER_STEP_MS ?? 20_000);
+/** How long a machine restart may take until every role is ready again (a TCG VM boots in ~25 s). */
+const RESTART_MS = Number(process.env.PATCHLAB_RESTART_MS ?? 120_000);
 
 export type StepKind = "install" | "restart" | "idempotence" | "uninstall" | "residue" | "restore" | "pipeline";
 
@@ -51,6 +58,15 @@ export interface Note {
   message: string;
 }
 
+/** What one watcher saw on one machine in one phase (logs, counters, latency, soak). */
+export interface WatchRecord {
+  machine: string;
+  patch?: string;
+  group?: string[];
+  phase: "baseline" | "post-install" | "soak" | "post-uninstall";
+  result: CheckResult;
+}
+
 export interface SuiteRecord {
   machine: string;
   /** Patch under test alone; absent for baseline (which serves every patch of the machine) and for a group. */
@@ -76,6 +92,7 @@ export interface PipelineHooks {
   suite(r: SuiteRecord): void;
   blame(b: Blame): void;
   note(n: Note): void;
+  watch?(w: WatchRecord): void;
   /** What the machine is doing now, for people (the machine's name is the caller's to add). */
   progress(line: string): void;
 }
@@ -93,6 +110,8 @@ export interface PipelineInput {
   mode: Mode;
   /** A patch applied a second time must change nothing: reject (default), warn, or off. */
   idempotence?: IdempotencePolicy;
+  /** Watchers of logs, counters and latency (absent: none), and whether to soak after install. */
+  watch?: { make: () => MachineWatch; policy: WatchPolicy; soak: boolean };
   provisioner: PatchProvisioner;
   runId: string;
   runDir: string;
@@ -104,22 +123,19 @@ export interface PipelineInput {
   hooks: PipelineHooks;
 }
 
-/**
- * Suites a machine must pass: one per server role (the client is the vantage point, not a
- * service), plus the lab file's extra suites (absolute paths by now). A role whose spec file is
- * missing still counts: its suite cannot run, so the patch needs review instead of passing silently.
- */
+/** Suites a machine must pass when nothing narrows them: every role, application and extra suite (see suites-for.ts). */
 export function suitesFor(m: MachineHandle): string[] {
-  return [...m.spec.roles.filter((r) => r !== "client").map((r) => `roles/${r}`), ...m.spec.suites];
+  return suitesForMachine(m, { depth: "full", applications: true });
 }
 
-export function suiteContext(p: Pick<PipelineInput, "all" | "machine" | "runId" | "caCertPath">, phase: Phase, patches: string[]): SuiteContext {
+export function suiteContext(p: Pick<PipelineInput, "all" | "machine" | "runId" | "caCertPath">, phase: Phase, patches: string[], depth: Depth = "full"): SuiteContext {
   const client = p.all.find((m) => m.spec.roles.includes("client"));
   if (!client) throw new LabError("harness", `lab ${p.machine.lab.name} has no client machine`, "add a machine with role client to the lab file");
   const toSuite = (m: MachineHandle) => ({ container: m.container, ip: m.ip, fqdn: m.fqdn, roles: m.spec.roles });
   return {
     runId: p.runId,
     phase,
+    depth,
     patches,
     lab: { name: p.machine.lab.name, domain: p.machine.lab.domain, subnet: p.machine.lab.network.subnet },
     target: { name: p.machine.spec.name, ...toSuite(p.machine) },
@@ -139,6 +155,8 @@ export function unionRequirements(rs: Requirements[]): Requirements {
     // One run serves every member: the deepest any of them needs.
     depth: rs.some((r) => (r.depth ?? "full") === "full") ? "full" : "limited",
     applications: rs.some((r) => r.applications ?? true),
+    idempotence: rs.some((r) => r.idempotence ?? true),
+    soak: rs.some((r) => !!r.soak),
   };
 }
 
@@ -153,6 +171,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
   // What one run recorded, so the pipeline can judge an aggregate with the gate itself.
   const steps: StepRecord[] = [];
   const suites: SuiteRecord[] = [];
+  const watches: WatchRecord[] = [];
 
   const step = (r: Omit<StepRecord, "machine">) => {
     const rec = { machine: name, ...r };
@@ -166,22 +185,59 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
   const scopeOf = (ids: string[]): Scope => (ids.length === 1 ? { patch: ids[0]! } : { group: ids });
   const tagOf = (ids: string[]) => (ids.length === 1 ? ids[0]! : `chain-${ids.length}`);
 
-  const runPhase = async (phase: Phase, ids: string[], need: Requirements) => {
+  const suitesOf = async (phase: Phase, ids: string[], need: Requirements): Promise<TestOutcome[]> => {
+    const outcomes: TestOutcome[] = [];
     for (const s of need.suites) {
       hooks.progress(`${phase}${ids.length ? ` ${ids.join("+")}` : ""}: suite ${s}`);
-      const result = await p.runSuite(s, suiteContext(p, phase, ids.length ? ids : p.artifacts.map((a) => a.patch.id)), phase, phase === "baseline" ? undefined : tagOf(ids));
+      const result = await p.runSuite(s, suiteContext(p, phase, ids.length ? ids : p.artifacts.map((a) => a.patch.id), need.depth ?? "full"), phase, phase === "baseline" ? undefined : tagOf(ids));
       log.info(`suite ${s} ${phase}`, { step: `suite ${phase}`, suite: s, patches: ids, crashed: result.crashed, tests: result.tests.map((t) => `${t.status} ${t.name}`) });
       const rec: SuiteRecord = { machine: name, phase, result, ...(phase === "baseline" ? {} : scopeOf(ids)) };
       suites.push(rec);
       hooks.suite(rec);
+      outcomes.push(...result.tests);
     }
+    return outcomes;
+  };
+  // The watchers observe each suite phase for (at least) the window the policy sets, alike in every phase.
+  const watch = p.watch?.make();
+  let watchBase: BaselineResult | undefined;
+  let baselineOutcomes: TestOutcome[] = [];
+  const recordWatch = (results: CheckResult[], ids: string[]) => {
+    for (const result of results) {
+      const rec: WatchRecord = { machine: name, phase: result.phase as WatchRecord["phase"], result, ...(result.phase === "baseline" ? {} : scopeOf(ids)) };
+      watches.push(rec);
+      hooks.watch?.(rec);
+    }
+  };
+  const runPhase = async (phase: Phase, ids: string[], need: Requirements): Promise<TestOutcome[]> => {
+    if (!watch) return suitesOf(phase, ids, need);
+    const during = suitesOf(phase, ids, need);
+    if (phase === "baseline") {
+      const [outcomes, base] = await Promise.all([during, watch.baseline(during)]);
+      watchBase = base;
+      baselineOutcomes = outcomes;
+      recordWatch(base.results, ids);
+      return outcomes;
+    }
+    const [outcomes, results] = await Promise.all([during, watch.phase(phase, watchBase?.baselines ?? {}, during)]);
+    // The suites' own service latency against the baseline's: slower answers are a finding even when every check passed.
+    const slower = latencyFindings(baselineOutcomes, outcomes, p.watch!.policy);
+    const latency = results.find((r) => r.name === "latency");
+    if (slower.length) {
+      if (latency) latency.findings.push(...slower);
+      else results.push({ name: "latency", machine: name, phase, findings: slower });
+    }
+    recordWatch(results, ids);
+    return outcomes;
   };
 
   const snap: SnapshotRef = await driver.snapshot(m, `pre-run-${p.runId}`.slice(0, 128), p.runId);
   const volatile = volatileFor(m);
   let before: MachineState | undefined;
   const stateNow = (since?: MachineState) => machineState(conn, { volatile, ...(since ? { since } : {}) });
-  const ready = (dl: number) => conn.waitUntilReady(dl);
+  // After an install or uninstall the services were already running or restarted by the step
+  // itself: a role not ready within this is a finding, not something to wait minutes for.
+  const readyAfterStep = (dl: number) => conn.waitUntilReady(Math.min(dl, Date.now() + READY_AFTER_STEP_MS));
   const labHealthy = () => labHealthyExcept(driver, m.lab, name);
 
   /** Restore the snapshot and prove it exact: the rollback check of what was just verified. */
@@ -223,7 +279,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
         step({ patch: a.patch.id, ...inGroup, step: "install", status: "skipped", message: `not installed: an earlier install in the chain failed`, start: t, stop: t });
         continue;
       }
-      const r = await installCheck(conn, p.provisioner, a, { before: prev, ready, deadline: deadline(), labHealthy, checkServices: !need.restart });
+      const r = await installCheck(conn, p.provisioner, a, { before: prev, ready: readyAfterStep, deadline: deadline(), labHealthy, checkServices: !need.restart });
       step({ patch: a.patch.id, ...inGroup, step: "install", status: r.status, message: r.message, ...(r.outcome?.output ? { output: r.outcome.output } : {}), attachments: r.attachments, start: t, stop: Date.now() });
       // Installed but a check failed (a service left stopped): the patch is on the machine, so the
       // suites still show what users would see; the failed install check already rejects it.
@@ -238,12 +294,24 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     // One restart for the whole group: what the manifests declare, or what the machine shows.
     let t = Date.now();
     const decision = decideRestart(await scanRestart(conn), { declared: need.restart ? "machine" : "none", installerSaysRestart: restartRequired, before: beforeScan, artifacts: group });
-    const restart = await applyRestart(conn, decision, { restartMachine: (dl) => conn.restart(dl), ready, labHealthy }, { deadline: deadline() });
+    const restart = await applyRestart(conn, decision, { restartMachine: (dl) => conn.restart(Math.min(dl, Date.now() + RESTART_MS)), ready: readyAfterStep, labHealthy }, { deadline: deadline() });
     const undeclared = decision.undeclared ? `restart needed but not declared${decision.causedBy.length ? ` by ${decision.causedBy.join(", ")}` : ""}: ${decision.reasons.join("; ")}` : "";
     step({ ...scope, step: "restart", status: restart.status === "skipped" ? "passed" : restart.status, message: [restart.message, undeclared].filter(Boolean).join("; "), ...(restart.output ? { output: restart.output } : {}), start: t, stop: Date.now() });
     if (undeclared) hooks.note({ machine: name, patches: decision.causedBy.length ? decision.causedBy : ids, message: `${name}: ${undeclared} (the harness restarted ${restart.restarted.join(", ") || "nothing"})` });
 
-    if (need.phases.includes("post-install")) await runPhase("post-install", ids, need);
+    if (need.phases.includes("post-install")) {
+      const after = await runPhase("post-install", ids, need);
+      // The soak: something that breaks only after the immediate checks passed.
+      if (watch && watchBase && p.watch!.soak) {
+        hooks.progress(`soak ${ids.join("+")}: ${p.watch!.policy.soak.seconds} s`);
+        const limited = { ...need, depth: "limited" as const };
+        const soak = await watch.soak(watchBase.baselines, {
+          reference: after,
+          runLimitedSuites: async () => (await Promise.all(limited.suites.map((s) => p.runSuite(s, suiteContext(p, "post-install", ids, "limited"), "post-install", `${tagOf(ids)}-soak`)))).flatMap((r) => r.tests),
+        });
+        recordWatch(soak.results, ids);
+      }
+    }
 
     // Applying each patch again must change nothing.
     if (p.idempotence !== "off") {
@@ -258,7 +326,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     let prevU = await stateNow(beforeInstall);
     for (const a of [...group].reverse()) {
       t = Date.now();
-      const r = await uninstallCheck(conn, p.provisioner, a, { before: prevU, ready, deadline: deadline(), labHealthy });
+      const r = await uninstallCheck(conn, p.provisioner, a, { before: prevU, ready: readyAfterStep, deadline: deadline(), labHealthy });
       step({ patch: a.patch.id, ...inGroup, step: "uninstall", status: r.status, message: r.message, ...(r.outcome?.output ? { output: r.outcome.output } : {}), attachments: r.attachments, start: t, stop: Date.now() });
       removed &&= !!r.outcome?.ok && r.detected !== true;
       prevU = r.after ?? prevU;
@@ -267,7 +335,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     // A downgrade replaces libraries again: restart what still runs the patched code (not evidence, upkeep).
     const again = decideRestart(await scanRestart(conn), { declared: "none", before: beforeScan });
     if (again.needed !== "none") {
-      const r = await applyRestart(conn, again, { restartMachine: (dl) => conn.restart(dl), ready, labHealthy }, { deadline: deadline() });
+      const r = await applyRestart(conn, again, { restartMachine: (dl) => conn.restart(Math.min(dl, Date.now() + RESTART_MS)), ready: readyAfterStep, labHealthy }, { deadline: deadline() });
       log.info("restart after uninstall", { step: "uninstall", status: r.status, message: r.message });
     }
     // What the uninstall left behind: the state now against the state before the first install.
@@ -283,7 +351,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
    */
   const verdictOf = (ids: string[], need: Requirements) => {
     const mine = (r: { patch?: string; group?: string[] }) => (ids.length === 1 ? r.patch === ids[0] && !r.group : sameSet(r.group, ids));
-    const evidence = [...steps.filter(mine).map(stepEvidence), ...suites.filter((r) => r.phase === "baseline" || mine(r)).map(suiteEvidence)];
+    const evidence = [...steps.filter(mine).map(stepEvidence), ...suites.filter((r) => r.phase === "baseline" || mine(r)).map(suiteEvidence), ...watches.filter((r) => r.phase === "baseline" || mine(r)).map(watchEvidence)];
     const required = requiredOn(name, need).filter((r) => r.name !== "pipeline" && r.name !== "restore");
     return decide({ today: "1970-01-01", patches: [{ patch: ids.join("+"), required, evidence }] }).patches[0]!.verdict;
   };

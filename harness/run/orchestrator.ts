@@ -22,12 +22,15 @@ import { decide, type ConfigProblem, type Decision, type GateInput } from "../ga
 import { loadWaivers, type LoadedWaivers } from "../gate/load-waivers.ts";
 import { runSuite } from "./mocha-runner.ts";
 import { Journal, type JournalData } from "./journal.ts";
-import { runMachinePipeline, suitesFor, type Blame, type Mode, type Note, type StepRecord, type SuiteRecord } from "./machine-pipeline.ts";
+import { suitesFor } from "./suites-for.ts";
+import type { Depth } from "./suite-context.ts";
+import { runMachinePipeline, type Blame, type Mode, type Note, type WatchRecord, type StepRecord, type SuiteRecord } from "./machine-pipeline.ts";
 import { loadPlan, type Plan, type PlanPatch } from "../plan/plan.ts";
 import { newRunId } from "./run-id.ts";
 import { finishedMachines, readRecords, recordsOf, RecordsFile } from "./records.ts";
 import { withProgress } from "./progress.ts";
 import type { IdempotencePolicy } from "../patch/idempotence.ts";
+import { dockerEngineProbe, loadWatchPolicy, machineWatch, summaryText, watchChecks, writeWatchAllure, type WatchPolicy } from "../watch/index.ts";
 import { ownerAlive, ownerToken } from "../core/owner.ts";
 import { writeBadInputReport, writeRunReport } from "./finish.ts";
 import { writeLifecycleJunit } from "../report/junit-lifecycle.ts";
@@ -45,6 +48,8 @@ export interface RunOptions {
   runId?: string;
   /** Waivers file (default lab-config/waivers.yaml when it exists). */
   waiversFile?: string;
+  /** Suite depth of every patch the plan does not set (default full). */
+  depth?: Depth;
   /** plan.json from `patchlab plan`: which machines, phases, depth and application checks each patch needs. */
   planFile?: string;
   /** chain (default): a machine's patches installed together, one restart; isolate: each alone. */
@@ -57,6 +62,10 @@ export interface RunOptions {
   resume?: string;
   /** Applying a patch twice must change nothing: reject (default), warn, or off. */
   idempotence?: IdempotencePolicy;
+  /** Watch policy (name under lab-config/policies/ or a path; default "watch"), or false: no watchers. */
+  watch?: string | false;
+  /** Soak seconds after install (overrides the watch policy's; 0: no soak). */
+  soakSeconds?: number;
 }
 
 export interface RunOutcome {
@@ -81,19 +90,29 @@ export function targetsOf(machines: MachineHandle[], artifacts: PatchArtifact[])
  * What a patch must show on a machine: the plan's phases, depth and application checks, or by
  * default every phase and every suite; and the restart the patch declares.
  */
-export function requirementsFor(m: MachineHandle, a: PatchArtifact, planned?: PlanPatch, idempotence: IdempotencePolicy = "reject"): Requirements {
+export function requirementsFor(m: MachineHandle, a: PatchArtifact, planned?: PlanPatch, runDepth: Depth = "full", idempotence: IdempotencePolicy = "reject"): Requirements {
+  const depth = planned?.depth ?? runDepth;
+  const applications = planned?.applications ?? true;
   return {
     idempotence: idempotence !== "off",
     phases: planned?.phases ?? ALL_PHASES,
-    suites: suitesFor(m),
+    suites: suitesFor(m, { depth, applications }),
     restart: a.patch.restart === "machine",
-    depth: planned?.depth ?? "full",
-    applications: planned?.applications ?? true,
+    depth,
+    applications,
   };
 }
 
 /** Per patch, its target machines and what each must show (or why it has none). */
-export function patchTargets(artifacts: PatchArtifact[], targets: Map<MachineHandle, PatchArtifact[]> | undefined, labName: string, unknownWhy?: string, plan?: Plan): PatchTargets[] {
+export function patchTargets(
+  artifacts: PatchArtifact[],
+  targets: Map<MachineHandle, PatchArtifact[]> | undefined,
+  labName: string,
+  unknownWhy?: string,
+  plan?: Plan,
+  runDepth?: Depth,
+  need: (m: MachineHandle, a: PatchArtifact, planned?: PlanPatch) => Requirements = (m, a, planned) => requirementsFor(m, a, planned, runDepth),
+): PatchTargets[] {
   return artifacts.map((a) => {
     const planned = plan?.patches.find((x) => x.patch === a.patch.id);
     if (planned?.applicability === "not-applicable") return { artifact: a, targets: [], notApplicable: planned.reason };
@@ -103,7 +122,7 @@ export function patchTargets(artifacts: PatchArtifact[], targets: Map<MachineHan
     const ms = [...targets.entries()].filter(([, as]) => as.includes(a)).map(([m]) => m);
     return {
       artifact: a,
-      targets: ms.map((m) => ({ machine: m, requirements: requirementsFor(m, a, planned) })),
+      targets: ms.map((m) => ({ machine: m, requirements: need(m, a, planned) })),
       ...(ms.length ? {} : { noTarget: { status: "skipped" as const, message: `${noTargetReason(a.patch, labName)}: nothing verified it` } }),
     };
   });
@@ -206,6 +225,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
   let runId = opts.runId;
   let runDir = "";
   let plan: Plan | undefined;
+  let watchPolicy: WatchPolicy | undefined;
   const artifacts: PatchArtifact[] = [];
   try {
     loaded = await loadBatch(batchRef);
@@ -216,6 +236,10 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
     waivers = await loadWaivers(opts.waiversFile);
     resolveExtraSuites(loaded);
     if (opts.planFile) plan = checkPlan(loadPlan(opts.planFile), loaded, opts.planFile);
+    if (opts.watch !== false) {
+      watchPolicy = await loadWatchPolicy(opts.watch ?? process.env.PATCHLAB_WATCH_POLICY ?? "watch");
+      if (opts.soakSeconds !== undefined) watchPolicy = { ...watchPolicy, soak: { ...watchPolicy.soak, seconds: opts.soakSeconds } };
+    }
     // Build/locate every patch first: a bad package tree is bad input, found before the lab is touched.
     // By kind (harness/patch/registry.ts): a .deb is built or read, an apt update checked against the signed index.
     artifacts.push(...(await prepareArtifacts(loaded.patches, path.join(runDir, "patches"))));
@@ -238,14 +262,21 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
   const options = { mode: opts.mode ?? "chain", timeoutS: opts.timeoutS, html: opts.html, ...(opts.planFile ? { plan: path.resolve(opts.planFile) } : {}), ...(waivers.file ? { waivers: waivers.file } : {}), ...(opts.concurrency ? { concurrency: opts.concurrency } : {}) } as const;
   const journal = resumed ? new Journal(runDir, { resume: resumed.journal }) : new Journal(runDir, { runId, batch: loaded.file, lab: lab.name, options });
   // What finished machines verified before the run was killed stays; what the others half-did goes.
-  const kept = resumed ? recordsOf(readRecords(runDir), finishedMachines(readRecords(runDir))) : { steps: [], suites: [], blames: [], notes: [] };
+  const kept = resumed ? recordsOf(readRecords(runDir), finishedMachines(readRecords(runDir))) : { steps: [], suites: [], blames: [], notes: [], watches: [] };
   const records = new RecordsFile(runDir, kept);
   say(`run ${runId}: batch ${batch.name} (${artifacts.length} patch(es)) on lab ${lab.name}; reports in ${path.relative(process.cwd(), runDir) || runDir}${resumed ? `; resumed (${new Set(kept.steps.map((s) => s.machine)).size} machine(s) already done)` : ""}`);
+
+  // What each patch must show on each machine: the plan's (or every) phase and suite, the
+  // lifecycle checks, and the watchers in every suite phase (and the soak).
+  const watchNames = watchPolicy ? watchChecks(watchPolicy).map((c) => c.name) : [];
+  const soak = !!watchPolicy && watchPolicy.soak.seconds > 0;
+  const needOf = (m: MachineHandle, a: PatchArtifact, planned?: PlanPatch): Requirements => ({ ...requirementsFor(m, a, planned, opts.depth, opts.idempotence), watchers: watchNames, soak });
 
   const steps: StepRecord[] = [...kept.steps];
   const suites: SuiteRecord[] = [...kept.suites];
   const blames: Blame[] = [...kept.blames];
   const notes: Note[] = [...kept.notes];
+  const watches: WatchRecord[] = [...kept.watches];
   let driver: DockerDriver | undefined;
   let ephemeral = false;
   let targets: Map<MachineHandle, PatchArtifact[]> | undefined;
@@ -286,14 +317,19 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
     const done = new Set(kept.steps.map((s) => s.machine));
     const todo = [...targets.entries()].filter(([m]) => !done.has(m.spec.name));
     const limit = opts.concurrency ?? defaultConcurrency(todo.length);
+    // Watchers of logs, counters and latency on every machine (the Docker engine's view plus inside the machine).
+    const watchFor = (m: MachineHandle) =>
+      watchPolicy ? { make: () => machineWatch({ machine: m, conn: driver!.connect(m), engine: dockerEngineProbe(docker, m.container, m.spec.name), policy: watchPolicy!, log: logs.machine(m.spec.name), pki }), policy: watchPolicy, soak } : undefined;
     await withProgress(todo.map(([m, mine]) => ({ name: m.spec.name, m, mine })), { concurrency: limit }, async ({ m, mine }, progress) => {
         try {
+          const watch = watchFor(m);
           await runMachinePipeline({
+            ...(watch ? { watch } : {}),
             driver: driver!,
             machine: m,
             all: machines,
             artifacts: mine,
-            requirements: new Map(mine.map((a) => [a.patch.id, requirementsFor(m, a, plan?.patches.find((x) => x.patch === a.patch.id), opts.idempotence)])),
+            requirements: new Map(mine.map((a) => [a.patch.id, needOf(m, a, plan?.patches.find((x) => x.patch === a.patch.id))])),
             mode: opts.mode ?? "chain",
             idempotence: opts.idempotence ?? "reject",
             provisioner,
@@ -327,6 +363,14 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
                 records.append({ type: "suite", ...r });
                 const failed = r.result.tests.filter((t) => t.status !== "passed").length;
                 journal.record({ machine: r.machine, ...(r.patch ? { patch: r.patch } : {}), step: `suite ${r.result.suite} ${r.phase}`, status: r.result.crashed ? "broken" : failed ? "failed" : "passed", message: r.result.crashed ? r.result.detail : `${r.result.tests.length - failed}/${r.result.tests.length} passed` });
+              },
+              watch: (w) => {
+                watches.push(w);
+                // Charts and sample lines go to the report; the record keeps what was found.
+                records.append({ type: "watch", ...w, result: { ...w.result, findings: w.result.findings.map(({ evidence: _e, ...f }) => f) } });
+                writeWatchAllure(resultsDir, w.result, { ...(w.patch ? { patch: w.patch } : w.group ? { patch: w.group.join(",") } : {}), runId: runId!, lab: lab.name, start: Date.now(), stop: Date.now() });
+                const found = w.result.findings.length || w.result.error;
+                if (found) say(summaryText([w.result]).trimEnd());
               },
               note: (n) => {
                 notes.push(n);
@@ -369,7 +413,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
   }
 
   // 3. Gate: what was required against what was recorded. A failed run still decides: undecided, never approved.
-  const input = buildGateInput(patchTargets(artifacts, targets, lab.name, failure?.message, plan), steps, suites, { today: todayUtc(), waivers: waivers.waivers, blames, notes });
+  const input = buildGateInput(patchTargets(artifacts, targets, lab.name, failure?.message, plan, opts.depth, needOf), steps, suites, { today: todayUtc(), waivers: waivers.waivers, blames, notes, watches });
   writeGateInput(runDir, input);
   let decision = decide(input);
   if (failure) {

@@ -9,12 +9,21 @@ import { ServerRole } from "../config/schemas.ts";
 export const SUITE_CONTEXT_ENV = "PATCHLAB_SUITE_CONTEXT";
 /** JSON object of Allure parameters the suite process puts on every test (suites/support/allure-hooks.ts). */
 export const SUITE_PARAMETERS_ENV = "PATCHLAB_ALLURE_PARAMETERS";
+/** Like SUITE_PARAMETERS_ENV, but shown only: excluded from the history id (e.g. the attempt number). */
+export const SUITE_SHOWN_PARAMETERS_ENV = "PATCHLAB_ALLURE_SHOWN_PARAMETERS";
 /** File the suite process writes once mocha has finished normally; absent = the process died. */
 export const SUITE_DONE_ENV = "PATCHLAB_SUITE_DONE_FILE";
 
 /** When suites run in a patch's lifecycle. Install/uninstall themselves are steps, not phases. */
 export const Phase = z.enum(["baseline", "post-install", "post-uninstall"]);
 export type Phase = z.infer<typeof Phase>;
+
+/**
+ * How much a suite checks: `limited` runs each suite's one fast smoke check, `full` every
+ * check. Chosen per run (--depth) or per patch by the plan.
+ */
+export const Depth = z.enum(["limited", "full"]);
+export type Depth = z.infer<typeof Depth>;
 
 export const SuiteMachine = z
   .object({
@@ -30,6 +39,7 @@ export const SuiteContext = z
   .object({
     runId: z.string().min(1),
     phase: Phase,
+    depth: Depth.optional().describe("limited: each suite's smoke check only; full (also when absent): every check"),
     patches: z.array(z.string().min(1)).describe("patch ids installed (or about to be) in this batch"),
     lab: z
       .object({ name: z.string().min(1), domain: z.string().min(1), subnet: z.cidrv4() })
@@ -44,9 +54,11 @@ export const SuiteContext = z
   })
   .strict();
 export type SuiteContext = z.infer<typeof SuiteContext>;
+/** What callers may hand in: fields with a default (depth) may be left out. */
+export type SuiteContextInput = z.input<typeof SuiteContext>;
 
 /** Validates and writes the context; returns the path to put in PATCHLAB_SUITE_CONTEXT. */
-export function writeSuiteContext(file: string, context: SuiteContext): string {
+export function writeSuiteContext(file: string, context: SuiteContextInput): string {
   const parsed = SuiteContext.parse(context);
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(parsed, null, 2) + "\n");
@@ -62,4 +74,39 @@ export function parseSuiteContext(raw: unknown, source: string): SuiteContext {
   if (r.success) return r.data;
   const problems = r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
   throw new Error(`suite context ${source} is invalid: ${problems}`);
+}
+
+/** The machines a context describes, as the lab driver knows them (structural: no lab import). */
+interface HandleLike {
+  spec: { name: string; roles: SuiteMachine["roles"] };
+  lab: { name: string; domain: string; network: { subnet: string } };
+  container: string;
+  ip: string;
+  fqdn: string;
+}
+
+/** A suite context for `target` in a lab whose machines are `all`; throws when the lab has no client. */
+export function buildSuiteContext(o: {
+  runId: string;
+  phase: Phase;
+  depth: Depth;
+  patches: string[];
+  target: HandleLike;
+  all: HandleLike[];
+  caCertPath: string;
+}): SuiteContext {
+  const client = o.all.find((m) => m.spec.roles.includes("client"));
+  if (!client) throw new Error(`lab ${o.target.lab.name} has no client machine: suites need one to run from`);
+  const toSuite = (m: HandleLike) => ({ container: m.container, ip: m.ip, fqdn: m.fqdn, roles: m.spec.roles });
+  return SuiteContext.parse({
+    runId: o.runId,
+    phase: o.phase,
+    depth: o.depth,
+    patches: o.patches,
+    lab: { name: o.target.lab.name, domain: o.target.lab.domain, subnet: o.target.lab.network.subnet },
+    target: { name: o.target.spec.name, ...toSuite(o.target) },
+    machines: Object.fromEntries(o.all.map((m) => [m.spec.name, toSuite(m)])),
+    client: { name: client.spec.name, container: client.container },
+    caCertPath: o.caCertPath,
+  });
 }

@@ -2,7 +2,8 @@
 // machine, pinned to the target's address. Test titles stay free of machine names so the
 // same check lines up across phases and runs (baseline vs post-install is the gate's ratchet).
 import { expect } from "chai";
-import { onClient, sh } from "../support/client.ts";
+import { check, smoke } from "../support/check.ts";
+import { sh, timedOnClient } from "../support/client.ts";
 import { targetWithRole } from "../support/context.ts";
 import { CLIENT_CA_FILE, describeResponse, httpGet } from "../support/http.ts";
 import { serverCertificate } from "../support/tls.ts";
@@ -23,18 +24,18 @@ describe("web role", function () {
     ip = t.ip;
   });
 
-  it("web serves its home page over HTTP", async function () {
+  smoke("web serves its home page over HTTP", async function () {
     const r = await httpGet(`http://${fqdn}/`, { ip });
     expect(r.status, `GET http://${fqdn}/ : ${describeResponse(r)}`).to.equal(200);
     expect(r.body, `GET http://${fqdn}/ : home page lacks the marker ${HOME_MARKER}; ${describeResponse(r)}`).to.include(HOME_MARKER);
   });
 
-  it("web answers its health check at /healthz", async function () {
+  check("web answers its health check at /healthz", async function () {
     const r = await httpGet(`http://${fqdn}/healthz`, { ip });
     expect(r.status, `GET http://${fqdn}/healthz : ${describeResponse(r)}`).to.equal(200);
   });
 
-  it("web serves HTTPS with a certificate the lab CA vouches for", async function () {
+  check("web serves HTTPS with a certificate the lab CA vouches for", async function () {
     // No -k: curl verifies the chain against the lab CA and the name against the SAN.
     const r = await httpGet(`https://${fqdn}/`, { ip, cacert: CLIENT_CA_FILE });
     expect(r.curlExit, `GET https://${fqdn}/ verified with ${CLIENT_CA_FILE}: ${describeResponse(r)}`).to.equal(0);
@@ -42,14 +43,14 @@ describe("web role", function () {
     expect(r.body, `GET https://${fqdn}/ : home page lacks the marker ${HOME_MARKER}; ${describeResponse(r)}`).to.include(HOME_MARKER);
   });
 
-  it("web's certificate names the machine in its subjectAltName", async function () {
+  check("web's certificate names the machine in its subjectAltName", async function () {
     const cert = await serverCertificate(fqdn, ip);
     expect(cert, `certificate of ${fqdn}: ${"error" in cert ? cert.error : ""}`).not.to.have.property("error");
     if ("error" in cert) return;
     expect(cert.altNames, `certificate of ${fqdn} (subject ${cert.subject}) has SANs ${cert.altNames.join(", ") || "(none)"}`).to.include(`DNS:${fqdn}`);
   });
 
-  it(`web's certificate is valid for more than ${MIN_CERT_DAYS} more days`, async function () {
+  check(`web's certificate is valid for more than ${MIN_CERT_DAYS} more days`, async function () {
     const cert = await serverCertificate(fqdn, ip);
     expect(cert, `certificate of ${fqdn}: ${"error" in cert ? cert.error : ""}`).not.to.have.property("error");
     if ("error" in cert) return;
@@ -57,10 +58,10 @@ describe("web role", function () {
     expect(daysLeft, `certificate of ${fqdn} expires ${cert.notAfter.toISOString()} (${daysLeft.toFixed(1)} days left)`).to.be.greaterThan(MIN_CERT_DAYS);
   });
 
-  it(`web answers a burst of ${BURST} sequential requests without error`, async function () {
+  check(`web answers a burst of ${BURST} sequential requests without error`, async function () {
     // One exec running a bounded loop on the client: 50 docker execs would measure the engine, not the server.
     const url = `http://${fqdn}/`;
-    const r = await onClient(
+    const r = await timedOnClient(
       `i=0; while [ $i -lt ${BURST} ]; do ` +
         `curl -s -o /dev/null -w '%{http_code}\\n' --max-time 5 --resolve ${sh(`${fqdn}:80:${ip}`)} ${sh(url)}; ` +
         `i=$((i+1)); done`,
@@ -73,7 +74,7 @@ describe("web role", function () {
     expect(bad.length, `burst to ${url}: ${bad.length} of ${BURST} requests failed (${shown})`).to.equal(0);
   });
 
-  it("web sends a Server header", async function () {
+  check("web sends a Server header", async function () {
     // Any HTTP answer will do: the status is the home page check's business.
     const r = await httpGet(`http://${fqdn}/`, { ip });
     expect(r.curlExit, `GET http://${fqdn}/ : ${describeResponse(r)}`).to.equal(0);

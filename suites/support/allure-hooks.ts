@@ -6,10 +6,10 @@
 //   results it happened to write.
 import fs from "node:fs";
 import { parameter } from "allure-js-commons";
-import { SUITE_DONE_ENV, SUITE_PARAMETERS_ENV } from "../../harness/run/suite-context.ts";
+import { SUITE_DONE_ENV, SUITE_PARAMETERS_ENV, SUITE_SHOWN_PARAMETERS_ENV } from "../../harness/run/suite-context.ts";
 
-function parameters(): Record<string, string> {
-  const raw = process.env[SUITE_PARAMETERS_ENV];
+function parameters(env: string): Record<string, string> {
+  const raw = process.env[env];
   if (!raw) return {};
   return JSON.parse(raw) as Record<string, string>;
 }
@@ -17,7 +17,9 @@ function parameters(): Record<string, string> {
 export const mochaHooks = {
   // A root `before all` applies to the root scope, which Allure merges into every test.
   beforeAll: async function patchlabParameters() {
-    for (const [name, value] of Object.entries(parameters())) await parameter(name, value);
+    for (const [name, value] of Object.entries(parameters(SUITE_PARAMETERS_ENV))) await parameter(name, value);
+    // Shown but excluded from the history id: a retry must stay the same test in Allure.
+    for (const [name, value] of Object.entries(parameters(SUITE_SHOWN_PARAMETERS_ENV))) await parameter(name, value, { excluded: true });
   },
 };
 

@@ -1,5 +1,6 @@
 // HTTP(S) from the client with curl, pinned to the target's address with --resolve: a web
 // check must test the web server, not whatever the lab's DNS answers after a dns patch.
+import { serviceTime } from "./check.ts";
 import { onClient, sh } from "./client.ts";
 
 /** Where the client image installs the lab CA (and update-ca-certificates trusts it). */
@@ -25,14 +26,27 @@ export interface HttpOptions {
 export async function httpGet(url: string, opts: HttpOptions = {}): Promise<HttpResponse> {
   const u = new URL(url);
   const port = u.port || (u.protocol === "https:" ? "443" : "80");
-  const args = ["curl", "-sS", "-i", "--max-time", String(opts.maxTimeS ?? 10)];
+  // curl's own clock (connect + TLS + answer) on stderr: the service's time, not docker exec's.
+  const args = ["curl", "-sS", "-i", "--max-time", String(opts.maxTimeS ?? 10), "-w", sh(`%{stderr}${TIME_MARK} %{time_total}\n`)];
   if (opts.ip) args.push("--resolve", sh(`${u.hostname}:${port}:${opts.ip}`));
   // --capath to a missing dir: Debian's curl would otherwise also trust every CA in
   // /etc/ssl/certs, and "verifies against the lab CA" would quietly mean "against any CA".
   if (opts.cacert) args.push("--cacert", sh(opts.cacert), "--capath", "/nonexistent-capath");
   args.push(sh(url));
   const r = await onClient(args.join(" "), { timeoutMs: ((opts.maxTimeS ?? 10) + 10) * 1000 });
-  return parseCurl(r.exitCode, r.stdout, r.stderr);
+  const { seconds, rest } = curlTime(r.stderr);
+  if (seconds !== undefined && r.exitCode === 0) serviceTime(seconds * 1000);
+  return parseCurl(r.exitCode, r.stdout, rest);
+}
+
+const TIME_MARK = "patchlab-curl-time";
+
+/** Splits curl's `-w` timing line off its stderr. */
+export function curlTime(stderr: string): { seconds: number | undefined; rest: string } {
+  const re = new RegExp(`^${TIME_MARK} ([\\d.]+)\\n?`, "m");
+  const m = re.exec(stderr);
+  if (!m) return { seconds: undefined, rest: stderr };
+  return { seconds: Number(m[1]), rest: stderr.replace(m[0], "") };
 }
 
 export function parseCurl(exitCode: number, stdout: string, stderr: string): HttpResponse {

@@ -1,6 +1,6 @@
 // The certificate a server presents, as seen from the client (openssl ships with the
 // client's ca-certificates package).
-import { onClient, sh } from "./client.ts";
+import { sh, timedOnClient } from "./client.ts";
 
 export interface ServerCertificate {
   subject: string;
@@ -11,7 +11,7 @@ export interface ServerCertificate {
 
 /** The leaf certificate at ip:port for SNI `host`, or the reason none could be read. */
 export async function serverCertificate(host: string, ip: string, port = 443): Promise<ServerCertificate | { error: string }> {
-  const r = await onClient(
+  const r = await timedOnClient(
     `openssl s_client -connect ${sh(`${ip}:${port}`)} -servername ${sh(host)} </dev/null 2>/dev/null` +
       ` | openssl x509 -noout -subject -enddate -ext subjectAltName`,
     { timeoutMs: 20_000 },

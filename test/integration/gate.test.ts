@@ -121,7 +121,8 @@ describe("re-gating a saved run without touching the lab", function () {
   it("a new waiver changes the decision; an expired one does not, and says so", async function () {
     const engineBefore = await labelled("patchlab.run");
     const waivers = path.join(dir, "waivers.yaml");
-    fs.writeFileSync(waivers, `waivers:\n  - id: W-TEST-1\n    patch: REGATE-1\n    check: "web role > *"\n    reason: "accepted for the test: web is rebuilt after this patch"\n    approver: "Test Approver"\n    expires: 2999-12-31\n`);
+    // The new home page is accepted, and so is what its uninstall leaves (the page removed).
+    fs.writeFileSync(waivers, `waivers:\n  - id: W-TEST-1\n    patch: REGATE-1\n    check: "web role > *"\n    reason: "accepted for the test: web is rebuilt after this patch"\n    approver: "Test Approver"\n    expires: 2999-12-31\n  - id: W-TEST-2\n    patch: REGATE-1\n    check: residue\n    reason: "the old home page is not restored on uninstall; accepted"\n    approver: "Test Approver"\n    expires: 2999-12-31\n`);
     const t0 = Date.now();
     const ok = await cli(["gate", runDir, "--waivers", waivers]);
     const ms = Date.now() - t0;

@@ -22,11 +22,11 @@ describe("reference lab on Docker", function () {
     for (const i of imgs) await docker.getImage(i.Id).remove({ force: true });
   });
 
-  it("lab status shows all six machines running with every role healthy", async function () {
+  it("lab status shows every machine running with every role healthy", async function () {
     const r = await cli(["lab", "status", "--json"]);
     expect(r.code, r.stderr).to.equal(0);
     const rows = JSON.parse(r.stdout) as StatusRow[];
-    expect(rows.map((x) => x.machine).sort()).to.deep.equal(["app", "client", "db", "dns", "file", "web"]);
+    expect(rows.map((x) => x.machine)).to.include.members(["app", "client", "db", "dns", "file", "ssh", "web"]);
     for (const row of rows) {
       expect(row.state, row.machine).to.equal("running");
       for (const h of row.health) expect(h.healthy, `${row.machine}/${h.role}: ${h.detail}`).to.equal(true);

@@ -22,7 +22,7 @@ export function cli(args: string[], opts: { env?: Record<string, string>; timeou
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: opts.cwd ?? repoRoot,
-      env: { ...process.env, PATCHLAB_QUIET: "0", ...opts.env },
+      env: { ...process.env, PATCHLAB_QUIET: "0", PATCHLAB_WATCH_POLICY: path.join(repoRoot, "test/fixtures/policies/watch-ci.yaml"), ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -40,7 +40,7 @@ export function cli(args: string[], opts: { env?: Record<string, string>; timeou
 
 /** Start the CLI and hand back the process, for tests that kill it mid-run. */
 export function cliProcess(args: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  return spawn(process.execPath, [BIN, ...args], { cwd: repoRoot, env: { ...process.env, PATCHLAB_WATCH_POLICY: path.join(repoRoot, "test/fixtures/policies/watch-ci.yaml"), ...env }, stdio: ["ignore", "pipe", "pipe"] });
 }
 
 export function tmpDir(prefix: string): string {

@@ -6,10 +6,9 @@ import type { RoleModule } from "./types.ts";
 export const WIKI_PATH = "/dokuwiki/";
 export const WIKI_START = "/dokuwiki/doku.php?id=start";
 export const WIKI_MARKER = "patchlab-wiki-ok";
-export const WIKI_USER = "labadmin";
-export const WIKI_PASSWORD = "labpass";
 
 export const appRole: RoleModule = {
   role: "app",
+  logs: [{ path: "/var/log/apache2/error.log" }, { path: "/var/log/apache2/access.log", errorPattern: '" 5\\d\\d ' }],
   readiness: () => [port(80), httpGet({ path: WIKI_START, expect: (s) => s === 200 })],
 };

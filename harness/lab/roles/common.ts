@@ -1,6 +1,7 @@
 // Helpers shared by the role modules.
 import type { ServerRole } from "../../config/schemas.ts";
 import { LabError } from "../../core/errors.ts";
+import type { WaitStrategy } from "../../readiness/wait.ts";
 import type { Connection, ExecOptions, ExecResult, MachineHandle } from "../types.ts";
 
 export function hasRole(m: MachineHandle, role: ServerRole): boolean {
@@ -72,4 +73,30 @@ export async function waitBooted(conn: Connection, timeoutMs = 120_000): Promise
       { machine: conn.machine },
     );
   }
+}
+
+/**
+ * Like readiness's `command`, for probes that log in: the secrets travel in the command's
+ * environment, and neither the command line nor the secrets appear in any message.
+ */
+export function commandWithSecrets(cmd: string, env: Record<string, string>, label: string): WaitStrategy {
+  return {
+    describe: () => label,
+    probe: async (t) => {
+      try {
+        const r = await t.conn.exec(cmd, { timeoutMs: 5000, env });
+        const out = redact((r.stdout + r.stderr).trim().split("\n").slice(-1)[0] ?? "", env);
+        return { ok: r.exitCode === 0, detail: `${label} -> exit ${r.exitCode}${out ? `: ${out.slice(0, 200)}` : ""}` };
+      } catch {
+        return { ok: false, detail: `${label}: could not run the probe on ${t.machine}` };
+      }
+    },
+  };
+}
+
+/** Replaces every secret value in `text` with `***`. */
+export function redact(text: string, secrets: Record<string, string>): string {
+  let out = text;
+  for (const v of Object.values(secrets)) if (v) out = out.split(v).join("***");
+  return out;
 }

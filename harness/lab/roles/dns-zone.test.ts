@@ -48,3 +48,27 @@ describe("roles: dns zone from the lab's machines", () => {
     expect(z.zone).to.match(/^@\tIN\tNS\tns1\.corp\.example\.$/m);
   });
 });
+
+describe("roles: dns reverse zones from the lab's machines", () => {
+  it("has a PTR per machine in the /24's in-addr.arpa zone, declared in named.conf.local", () => {
+    const { handles } = reference();
+    const z = labZone("lab.test", handles);
+    expect(z.reverse.map((r) => r.name)).to.deep.equal(["99.30.172.in-addr.arpa"]);
+    const r = z.reverse[0]!;
+    expect(r.file).to.equal("/etc/bind/db.99.30.172.in-addr.arpa");
+    expect(r.zone).to.match(/^\$ORIGIN 99\.30\.172\.in-addr\.arpa\.$/m);
+    expect(r.zone).to.match(/^@\tIN\tSOA\tdns\.lab\.test\. hostmaster\.lab\.test\. \( \d+ /m);
+    expect(r.zone).to.match(/^@\tIN\tNS\tdns\.lab\.test\.$/m);
+    expect(r.zone).to.match(/^10\tIN\tPTR\tweb\.lab\.test\.$/m);
+    expect(r.zone).to.match(/^15\tIN\tPTR\tclient\.lab\.test\.$/m);
+    expect(z.namedConfLocal).to.contain('zone "99.30.172.in-addr.arpa"').and.contain('file "/etc/bind/db.99.30.172.in-addr.arpa"');
+  });
+
+  it("splits machines across /24s into one reverse zone each", () => {
+    const { handles } = fakeLab([
+      { name: "dns", roles: ["dns"], ip: "10.1.2.3" },
+      { name: "far", roles: ["web"], ip: "10.1.3.4" },
+    ]);
+    expect(labZone("lab.test", handles).reverse.map((r) => r.name)).to.deep.equal(["2.1.10.in-addr.arpa", "3.1.10.in-addr.arpa"]);
+  });
+});

@@ -9,6 +9,7 @@ import { clientRole } from "./client.ts";
 import { dbRole } from "./db.ts";
 import { dnsRole } from "./dns.ts";
 import { fileRole } from "./file.ts";
+import { sshRole } from "./ssh.ts";
 import type { LabPki, ProvisionContext, RoleModule } from "./types.ts";
 import { updatesRole } from "./updates.ts";
 import { webRole } from "./web.ts";
@@ -19,6 +20,7 @@ const modules: Partial<Record<ServerRole, RoleModule>> = {
   db: dbRole,
   file: fileRole,
   app: appRole,
+  ssh: sshRole,
   client: clientRole,
   updates: updatesRole,
 };

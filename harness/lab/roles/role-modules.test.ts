@@ -1,6 +1,7 @@
-// Every role but ssh has a module whose readiness probes say what they wait for; the web
+// Every role has a module whose readiness probes say what they wait for; the web
 // certificate names cover every name the lab reaches the web machine by.
 import { expect } from "chai";
+import { ServerRole } from "../../config/schemas.ts";
 import { ConfigError } from "../../core/errors.ts";
 import { machineReadiness, roleModule } from "./index.ts";
 import { fakeLab } from "./testing.ts";
@@ -18,15 +19,16 @@ describe("roles: role modules", () => {
     { name: "app", roles: ["app"], ip: "172.30.99.14" },
     { name: "client", roles: ["client"], ip: "172.30.99.15" },
     { name: "multi", roles: ["web", "db"], ip: "172.30.99.16" },
+    { name: "ssh", roles: ["ssh"], ip: "172.30.99.17" },
   ]);
   const h = (name: string) => handles.find((m) => m.spec.name === name)!;
 
-  it("has a module for every role but ssh, each naming its role", () => {
-    for (const role of ["web", "dns", "db", "file", "app", "client"] as const) expect(roleModule(role).role).to.equal(role);
+  it("has a module for every role, each naming its role", () => {
+    for (const role of ServerRole.options) expect(roleModule(role).role).to.equal(role);
   });
 
-  it("ssh is a ConfigError with a remedy", () => {
-    expect(() => roleModule("ssh")).to.throw(ConfigError, /role ssh has no module yet/);
+  it("a role without a module is a ConfigError with a remedy", () => {
+    expect(() => roleModule("nosuch" as never)).to.throw(ConfigError, /role nosuch has no module yet/);
   });
 
   it("readiness says what each role waits for", () => {
@@ -37,12 +39,13 @@ describe("roles: role modules", () => {
     expect(describe("file").join()).to.contain("tcp/445").and.contain("smbclient");
     expect(describe("app").join()).to.contain("/dokuwiki/doku.php?id=start");
     expect(describe("client")).to.have.length(1);
+    expect(describe("ssh")).to.deep.equal(["tcp/22 answering an SSH banner"]);
     expect(describe("multi")).to.have.length(5);
   });
 
-  it("only web, dns and client need provisioning", () => {
-    const provisioned = (["web", "dns", "db", "file", "app", "client"] as const).filter((r) => roleModule(r).provision);
-    expect(provisioned).to.deep.equal(["web", "dns", "client"]);
+  it("only web, dns, ssh, client and updates need provisioning", () => {
+    const provisioned = ServerRole.options.filter((r) => roleModule(r).provision);
+    expect(provisioned).to.deep.equal(["web", "dns", "ssh", "client", "updates"]);
   });
 
   it("the web certificate is for the FQDN (CN), the short name, www and the address", () => {

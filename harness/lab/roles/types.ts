@@ -29,4 +29,15 @@ export interface RoleModule {
    * leaves the same state). Snapshots are taken after it, so restores keep its work.
    */
   provision?(conn: Connection, m: MachineHandle, ctx: ProvisionContext): Promise<void>;
+  /**
+   * Log files the role's services write (globs allowed), for the log watcher (harness/watch/).
+   * `errorPattern` (a case-insensitive regex) says which lines of that file are error-level,
+   * over the watch policy's pattern.
+   */
+  logs?: RoleLog[];
+}
+
+export interface RoleLog {
+  path: string;
+  errorPattern?: string;
 }

@@ -27,6 +27,7 @@ function fingerprint(pem: string): string {
 
 export const webRole: RoleModule = {
   role: "web",
+  logs: [{ path: "/var/log/nginx/error.log" }, { path: "/var/log/nginx/access.log", errorPattern: '" 5\\d\\d ' }],
   readiness: () => [port(80), port(443), httpGet({ path: "/healthz", expect: (s) => s === 200 })],
   async provision(conn, m, ctx) {
     await waitBooted(conn);

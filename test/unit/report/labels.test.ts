@@ -83,7 +83,7 @@ describe("report: labels every result carries", () => {
       };
       expect(suiteLabels(context, "web")).to.include({ story: "1 baseline", suite: "1 baseline", subSuite: "web", host: "web", feature: "PL-DEMO-0001, DSA-5678-1" });
       const results = path.join(dir, "results");
-      const r = await runSuite({ suite: spec, context, resultsDir: results, junitFile: path.join(dir, "j.xml"), timeoutMs: 30_000, ...runLabels({ batch: "monthly", patches: [good, dsa], machine: web, phase: "baseline" }) });
+      const r = await runSuite({ suite: spec, context, resultsDir: results, junitFile: path.join(dir, "j.xml"), timeoutMs: 30_000, retries: 0, ...runLabels({ batch: "monthly", patches: [good, dsa], machine: web, phase: "baseline" }) });
       expect(r.tests.map((t) => t.status)).to.deep.equal(["passed", "failed"]);
       const files = fs.readdirSync(results).filter((f) => f.endsWith("-result.json")).map((f) => JSON.parse(fs.readFileSync(path.join(results, f), "utf8")) as { labels: { name: string; value: string }[]; links: { url: string }[] });
       expect(files).to.have.length(2);
