@@ -20,6 +20,8 @@ export interface SuiteJob {
   reporterOptions: Record<string, unknown>;
   hooksFile: string;
   timeoutMs: number;
+  /** Only the checks to run again (mocha-runner.ts's retry), as the CLI's --grep. */
+  grep?: string;
 }
 
 const require = createRequire(import.meta.url);
@@ -66,6 +68,7 @@ const mocha = new Mocha({
   reporterOptions: job.reporterOptions,
   timeout: job.timeoutMs,
   color: false,
+  ...(job.grep !== undefined ? { grep: job.grep } : {}),
   ...(hooks.mochaHooks ? { rootHooks: hooks.mochaHooks } : {}),
   ...(hooks.mochaGlobalTeardown ? { globalTeardown: [hooks.mochaGlobalTeardown] } : {}),
 });

@@ -13,21 +13,15 @@
 // (same options object), and `suitePool.close()` in the finally that releases the lab lock. The
 // CLI's signal handlers call killAllSuiteWorkers() beside killRunningSuites().
 import { spawn, type ChildProcess } from "node:child_process";
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 import { LabError } from "../core/errors.ts";
 import { repoRoot } from "../core/paths.ts";
-import { readAllureOutcomes } from "../report/allure-read.ts";
-import { writeAllureResult } from "../report/lifecycle.ts";
-import { INVOCATION_LABEL, suiteLabels, suiteParameters } from "../report/labels.ts";
-import { decorateResults } from "../report/result-files.ts";
-import type { SuiteRunResult, TestOutcome } from "../report/outcome-model.ts";
-import { resolveSuiteSpec, suiteName, type RunSuiteOptions } from "./mocha-runner.ts";
-import { SUITE_CONTEXT_ENV, SUITE_DONE_ENV, SUITE_PARAMETERS_ENV, SuiteContext, writeSuiteContext } from "./suite-context.ts";
+import type { SuiteRunResult } from "../report/outcome-model.ts";
+import { runSuite, suiteName, type ChildExit, type RunSuiteOptions, type SuiteLauncher } from "./mocha-runner.ts";
 import type { SuiteJob } from "./suite-worker-child.ts";
 
 const CHILD = path.join(repoRoot, "harness/run/suite-worker-child.ts");
@@ -150,77 +144,28 @@ export class SuiteWorkerPool {
     for (const d of this.bundler?.dirs ?? []) fs.rmSync(d, { recursive: true, force: true });
   }
 
-  /** Same contract as mocha-runner.ts runSuite. */
-  runSuite = async (opts: RunSuiteOptions): Promise<SuiteRunResult> => {
-    const name = suiteName(opts.suite);
-    const spec = resolveSuiteSpec(opts.suite);
-    const context = SuiteContext.safeParse(opts.context);
-    if (!context.success) {
-      throw new LabError("harness", `suite ${opts.suite}: invalid suite context: ${context.error.message}`, "this is a patchlab bug: the orchestrator built a context that does not match harness/run/suite-context.ts");
-    }
-    const labels = { ...suiteLabels(context.data, name), ...opts.labels };
-    for (const k of Object.keys(labels)) {
-      if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(k)) {
-        throw new LabError("harness", `suite ${opts.suite}: label name "${k}" is not usable`, "label names are passed as ALLURE_LABEL_<name> env vars: use letters, digits and '_'");
-      }
-    }
-    const invocation = randomUUID();
-    const parameters = opts.parameters ?? suiteParameters(context.data);
-    const reportCrash = (problem: string, tests: TestOutcome[], start: number): SuiteRunResult => {
-      writeAllureResult(opts.resultsDir, {
-        name: `${name} suite did not finish`,
-        fullName: `patchlab:${path.relative(repoRoot, spec)}: suite run`,
-        status: "broken",
-        message: problem,
-        start,
-        stop: Date.now(),
-        labels: { ...labels, [INVOCATION_LABEL]: invocation },
-        ...(opts.meta ? { meta: opts.meta } : {}),
-        parameters,
-      });
-      return { suite: name, tests, crashed: true, detail: problem };
-    };
-    if (!fs.existsSync(spec)) return reportCrash(`no spec file ${path.relative(repoRoot, spec)} for suite ${opts.suite}`, [], Date.now());
+  /**
+   * mocha-runner.ts's runSuite itself (context checks, retries, crash reports, Allure and JUnit
+   * results), with each attempt's suite process taken from this pool instead of a mocha CLI child.
+   */
+  runSuite = (opts: RunSuiteOptions): Promise<SuiteRunResult> => runSuite({ ...opts, launcher: this.launch });
 
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), "patchlab-suite-"));
-    try {
-      const staging = path.join(work, "allure-results");
-      const doneFile = path.join(work, "done");
-      fs.mkdirSync(path.dirname(opts.junitFile), { recursive: true });
-      fs.rmSync(opts.junitFile, { force: true }); // a stale file from an earlier run must not pass for this one
-      const env: Record<string, string> = {};
-      for (const [k, v] of Object.entries(labels)) {
-        // allure-js-commons reads host and thread from their own variables, not ALLURE_LABEL_*.
-        if (k === "host") env.ALLURE_HOST_NAME = v;
-        else if (k === "thread") env.ALLURE_THREAD_NAME = v;
-        else env[`ALLURE_LABEL_${k}`] = v;
-      }
-      env[`ALLURE_LABEL_${INVOCATION_LABEL}`] = invocation;
-      env[SUITE_CONTEXT_ENV] = writeSuiteContext(path.join(work, "context.json"), context.data);
-      env[SUITE_PARAMETERS_ENV] = JSON.stringify(parameters);
-      env[SUITE_DONE_ENV] = doneFile;
-      const job: SuiteJob = {
-        spec: this.bundler ? await this.bundler.bundle(spec, name) : spec,
-        specFile: spec,
-        env,
-        hooksFile: this.bundler ? await this.bundler.bundle(HOOKS_FILE, "hooks") : HOOKS_FILE,
-        timeoutMs: Math.min(opts.testTimeoutMs ?? 60_000, opts.timeoutMs),
-        reporterOptions: {
-          resultsDir: staging,
-          extraReporters: [["xunit", { output: path.resolve(opts.junitFile), suiteName: `${labels.parentSuite ?? ""} ${name} ${labels.machine ?? ""}`.trim() }]],
-        },
-      };
-      const started = Date.now();
-      const exit = await this.runJob(job, opts);
-      const tests = readAllureOutcomes(staging, { [INVOCATION_LABEL]: invocation });
-      if (opts.meta) decorateResults(staging, opts.meta);
-      moveInto(staging, opts.resultsDir);
-      const problem = crashReason(exit, fs.existsSync(doneFile), tests.length, opts.timeoutMs);
-      if (!problem) return { suite: name, tests, crashed: false, detail: countText(tests) };
-      return reportCrash(problem, tests, started);
-    } finally {
-      fs.rmSync(work, { recursive: true, force: true });
-    }
+  private launch: SuiteLauncher = async ({ spec, mocharc, env }, opts) => {
+    const name = suiteName(spec);
+    const hooks = mocharc.require[0] ?? HOOKS_FILE;
+    // Only what differs from the env the spare started with (labels, context file, parameters, done file).
+    const delta: Record<string, string> = {};
+    for (const [k, v] of Object.entries(env)) if (v !== undefined && this.env[k] !== v) delta[k] = v;
+    const job: SuiteJob = {
+      spec: this.bundler ? await this.bundler.bundle(spec, name) : spec,
+      specFile: spec,
+      env: delta,
+      hooksFile: this.bundler ? await this.bundler.bundle(hooks, "hooks") : hooks,
+      timeoutMs: mocharc.timeout,
+      reporterOptions: mocharc["reporter-option"],
+      ...(mocharc.grep !== undefined ? { grep: mocharc.grep } : {}),
+    };
+    return this.runJob(job, opts);
   };
 
   private async runJob(job: SuiteJob, opts: RunSuiteOptions): Promise<ChildExit> {
@@ -300,47 +245,6 @@ class Bundler {
     } catch (e) {
       // A spec that does not compile crashes its run with the compiler's words, as tsx would.
       throw new LabError("harness", `suite ${path.relative(repoRoot, entry)} does not compile: ${(e as Error).message.slice(0, 1500)}`, "fix the suite file");
-    }
-  }
-}
-
-interface ChildExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  timedOut: boolean;
-  spawnError?: string;
-  output: string;
-}
-
-/** Why this run's results cannot be trusted as complete, or undefined when they can (as mocha-runner.ts). */
-function crashReason(exit: ChildExit, done: boolean, results: number, timeoutMs: number): string | undefined {
-  const tail = exit.output.trim() ? `; output: ${exit.output.trim().slice(-1500)}` : "";
-  if (exit.spawnError) return `could not start the suite process: ${exit.spawnError}`;
-  if (exit.timedOut) return `killed after ${timeoutMs} ms: the suite did not finish in time (${results} results written before the kill)`;
-  if (exit.signal) return `suite process killed by ${exit.signal}${tail}`;
-  if (!done) return `suite process exited (code ${exit.code}) before mocha finished${tail}`;
-  if (results === 0) return `suite wrote no result (exit code ${exit.code})${tail}`;
-  return undefined;
-}
-
-function countText(tests: TestOutcome[]): string {
-  const n = (s: string) => tests.filter((t) => t.status === s).length;
-  return `${tests.length} tests: ${n("passed")} passed, ${n("failed")} failed, ${n("broken")} broken, ${n("skipped")} skipped`;
-}
-
-/** Moves result files; copy + delete across file systems (tmp is often another one). */
-function moveInto(from: string, to: string): void {
-  if (!fs.existsSync(from)) return;
-  fs.mkdirSync(to, { recursive: true });
-  for (const f of fs.readdirSync(from)) {
-    const src = path.join(from, f);
-    const dst = path.join(to, f);
-    try {
-      fs.renameSync(src, dst);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EXDEV") throw e;
-      fs.copyFileSync(src, dst);
-      fs.rmSync(src);
     }
   }
 }

@@ -51,7 +51,8 @@ const shape = (r: SuiteRunResult) => ({
   suite: r.suite,
   crashed: r.crashed,
   detail: r.crashed ? r.detail.replace(/; output: [\s\S]*$/, "") : r.detail,
-  tests: r.tests.map((t) => ({ name: t.name, status: t.status, message: t.message })),
+  // attempts too: a failed or broken check is retried once, by either runner the same way.
+  tests: r.tests.map((t) => ({ name: t.name, status: t.status, message: t.message, attempts: t.attempts?.map((a) => ({ status: a.status, message: a.message })) })),
 });
 
 describe("suite-worker: warm suite processes, same results as mocha-runner", function () {
