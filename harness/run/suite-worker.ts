@@ -6,12 +6,12 @@
 // loads all that and then waits for its job); taking one starts its replacement, which warms
 // up while the machine installs, uninstalls or runs its suite.
 //
-// Switch (the orchestrator's owner), in runBatch: right after requireEngine() (so the first
-// processes warm up during lab-up),
+// NOT wired into `patchlab run` (the orchestrator is the lead's). The switch, in runBatch: right
+// after requireEngine() (so the first processes warm up during lab-up),
 //   const suitePool = new SuiteWorkerPool({ size: opts.concurrency ?? os.availableParallelism(), bundle: true });
-// then pass `suitePool.runSuite(...)` where `runSuite(...)` from mocha-runner.ts is called today
-// (same options object), and `suitePool.close()` in the finally that releases the lab lock. The
-// CLI's signal handlers call killAllSuiteWorkers() beside killRunningSuites().
+// then add `launcher: suitePool.launch` to the options of the runSuite(...) call (everything
+// else, retries included, stays mocha-runner.ts's), and `suitePool.close()` in the finally that
+// releases the lab lock. The CLI's signal handlers call killAllSuiteWorkers() beside killRunningSuites().
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
@@ -150,7 +150,8 @@ export class SuiteWorkerPool {
    */
   runSuite = (opts: RunSuiteOptions): Promise<SuiteRunResult> => runSuite({ ...opts, launcher: this.launch });
 
-  private launch: SuiteLauncher = async ({ spec, mocharc, env }, opts) => {
+  /** The launcher for mocha-runner.ts runSuite({ ..., launcher }): what the orchestrator would pass. */
+  readonly launch: SuiteLauncher = async ({ spec, mocharc, env }, opts) => {
     const name = suiteName(spec);
     const hooks = mocharc.require[0] ?? HOOKS_FILE;
     // Only what differs from the env the spare started with (labels, context file, parameters, done file).
