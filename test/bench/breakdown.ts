@@ -12,8 +12,10 @@ import path from "node:path";
 // post-install suites; idempotence (each patch applied again); uninstall (with its checks);
 // residue (state against before the install); post-uninstall suites; restore with the rollback
 // check. "between steps": state captures and restart scans before an install or uninstall, and
-// the harness's bookkeeping.
-export const PHASES = ["snapshot+state", "baseline", "install", "restart", "post-install", "idempotence", "uninstall", "residue", "post-uninstall", "restore+state", "between steps", "snapshot delete"] as const;
+// the harness's bookkeeping. "watch windows+soak": the watchers observe each suite phase for at
+// least their policy's window (10 s by default), so a phase lasts until the last watcher has
+// reported after its suite; and the soak after install. Deliberate waiting, not in the raw cycle.
+export const PHASES = ["snapshot+state", "baseline", "install", "restart", "post-install", "idempotence", "uninstall", "residue", "post-uninstall", "restore+state", "watch windows+soak", "between steps", "snapshot delete"] as const;
 export type PhaseName = (typeof PHASES)[number];
 
 export interface MachineBreakdown {
@@ -35,7 +37,7 @@ export interface RunBreakdown {
 }
 
 /** A moment in a machine's pipeline; a step is one event at its start that lasts until `stop`. */
-interface Ev { t: number; kind: "fingerprint" | "suite" | "step"; phase?: PhaseName; stop?: number; checksMs?: number; }
+interface Ev { t: number; kind: "fingerprint" | "suite" | "step" | "watch"; phase?: PhaseName; stop?: number; checksMs?: number; }
 
 const stepPhase: Record<string, PhaseName> = { install: "install", restart: "restart", idempotence: "idempotence", uninstall: "uninstall", residue: "residue", restore: "restore+state" };
 
@@ -65,6 +67,8 @@ export function breakdownRun(runDir: string): RunBreakdown {
       if (msg === "state before" || msg === "fingerprint before") evs.push({ t, kind: "fingerprint" });
       const m = /^suite \S+ (baseline|post-install|post-uninstall)$/.exec(msg);
       if (m) evs.push({ t, kind: "suite", phase: m[1] as PhaseName });
+      // "log watch observed", "counter watch observed", ...: a watcher reported (after its window).
+      if (/^\w+ watch observed$/.test(msg)) evs.push({ t, kind: "watch", phase: "watch windows+soak" });
     }
     // Test durations come from the records (the log has only names and statuses).
     const suites = records.filter((r) => r.type === "suite" && r.machine === p.machine) as unknown as { phase: PhaseName; result: { tests: { durationMs: number }[] } }[];
@@ -81,6 +85,7 @@ export function breakdownRun(runDir: string): RunBreakdown {
     let prev = p.start;
     for (const e of evs) {
       if (e.kind === "fingerprint") add("snapshot+state", e.t - prev);
+      else if (e.kind === "watch") add("watch windows+soak", e.t - prev);
       else if (e.kind === "step") {
         add("between steps", e.t - prev);
         add(e.phase!, e.stop! - e.t);

@@ -7,6 +7,7 @@ import path from "node:path";
 import { must, patchlab } from "./util.ts";
 import { writeBatch, type BenchPatch } from "./fixtures.ts";
 import { withDockerLock } from "./lock.ts";
+import { SAME_WORK } from "./scenario.ts";
 
 export const SCALE_SUBNET = "172.30.90.0/24";
 export const SCALE_LAB = "bench-scale";
@@ -36,7 +37,8 @@ export async function benchScaling(dir: string, sizes: number[], good: BenchPatc
         console.log(`[bench] scaling: ${n} web machine(s): lab up`);
         const up = must(await patchlab(["lab", "up", lab], { env, log: path.join(dir, "logs", `scale-${n}-up.log`) }), `lab up ${lab}`);
         console.log(`[bench] scaling: ${n} web machine(s): run`);
-        const r = await patchlab(["run", batch, "--json"], { env, log: path.join(dir, "logs", `scale-${n}-run.log`) });
+        // The raw cycle's work (scenario.ts SAME_WORK): with the watchers' 10 s windows a run is mostly waiting.
+        const r = await patchlab(["run", batch, "--json", ...SAME_WORK], { env, log: path.join(dir, "logs", `scale-${n}-run.log`) });
         if (![0, 1].includes(r.code)) throw new Error(`scaling run of ${n} exited ${r.code}:\n${(r.stdout + r.stderr).slice(-2000)}`);
         const verdict = (JSON.parse(r.stdout) as { verdict: string }).verdict;
         out.push({ machines: n, labUpMs: up.ms, runMs: r.ms, verdict, peakTreeMb: r.rss.treeMb, peakMainMb: r.rss.mainMb, maxProcesses: r.rss.maxProcesses, concurrency: "default" });

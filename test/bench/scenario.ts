@@ -23,16 +23,44 @@ export interface RawResult {
   peakMb: number;
 }
 
+/** One `patchlab run` through the CLI, new batch to verdict. */
+export interface PatchlabRun { args: string[]; ms: number; exit: number; verdict: string; verdicts: Record<string, string>; runDir: string; peakTreeMb: number; peakMainMb: number; breakdown: RunBreakdown }
+
+/**
+ * patchlab doing the raw cycle's work: no watchers (their 10 s observation window per suite
+ * phase), no soak, no second application (idempotence). The raw runners do none of those; the
+ * ratios to the raw work are this run's. The run with patchlab's defaults is measured too.
+ */
+export const SAME_WORK = ["--no-watch", "--soak", "0", "--idempotence", "off"];
+
 export interface ScenarioResult {
   name: string;
   batch: string;
   patches: string[];
-  patchlab: { ms: number; exit: number; verdict: string; verdicts: Record<string, string>; runDir: string; peakTreeMb: number; peakMainMb: number; breakdown: RunBreakdown };
+  /** patchlab with SAME_WORK: the run the raw runners repeat and are compared with. */
+  patchlab: PatchlabRun;
+  /** patchlab with its defaults (watchers, soak, idempotence): what a user's run costs. */
+  defaults?: PatchlabRun;
   cycles: Record<string, string[][]>;
   rawSequential?: RawResult;
   rawParallel?: RawResult;
   ansible?: RawResult & { note?: string };
   notes: string[];
+}
+
+/** `patchlab run <batch> --json [extra]`; exit 1 (a rejection) is an answer, not an error. */
+export async function runPatchlab(name: string, batch: string, work: string, extra: string[]): Promise<PatchlabRun> {
+  const label = extra.length ? "same work" : "defaults";
+  console.log(`[bench] ${name}: patchlab run ${path.basename(batch)} (${label})`);
+  const pl = await patchlab(["run", batch, "--json", ...extra], { log: path.join(work, "logs", name, `patchlab-${label.replace(" ", "-")}.log`), env: { PATCHLAB_QUIET: "1" } });
+  if (![0, 1].includes(pl.code)) throw new Error(`patchlab run ${extra.join(" ")} exited ${pl.code} (no decision):\n${(pl.stdout + pl.stderr).slice(-3000)}`);
+  const gate = JSON.parse(pl.stdout) as { verdict: string; run: { id: string }; patches: { patch: string; verdict: string }[] };
+  const runDir = path.join(reportsRoot(), gate.run.id);
+  console.log(`[bench] ${name}: patchlab (${label}) ${(pl.ms / 1000).toFixed(1)} s, verdict ${gate.verdict}`);
+  return {
+    args: extra, ms: pl.ms, exit: pl.code, verdict: gate.verdict, verdicts: Object.fromEntries(gate.patches.map((p) => [p.patch, p.verdict])),
+    runDir, peakTreeMb: pl.rss.treeMb, peakMainMb: pl.rss.mainMb, breakdown: breakdownRun(runDir),
+  };
 }
 
 /** Roles whose suite exists here: the raw runners probe those and only those, as patchlab does. */
@@ -44,28 +72,18 @@ function rawOf(t: Timed): RawResult {
   return { ms: t.ms, code: t.code, steps: Object.fromEntries(rawTimings(t.stdout)), probes: rawProbes(t.stdout), peakMb: t.rss.treeMb };
 }
 
-export async function runScenario(o: { name: string; batch: string; lab: string; ids: string[]; patches: BenchPatch[]; work: string; ansible: boolean; parallel: boolean }): Promise<ScenarioResult> {
+export async function runScenario(o: { name: string; batch: string; lab: string; ids: string[]; patches: BenchPatch[]; work: string; ansible: boolean; parallel: boolean; defaults?: PatchlabRun }): Promise<ScenarioResult> {
   const notes: string[] = [];
   const logs = path.join(o.work, "logs", o.name);
-  // 1. patchlab, new batch to verdict. Exit 1 (a rejection) is an answer, not an error.
-  console.log(`[bench] ${o.name}: patchlab run ${path.basename(o.batch)}`);
-  const pl = await patchlab(["run", o.batch, "--json"], { log: path.join(logs, "patchlab.log"), env: { PATCHLAB_QUIET: "1" } });
-  if (![0, 1].includes(pl.code)) throw new Error(`patchlab run exited ${pl.code} (no decision):\n${(pl.stdout + pl.stderr).slice(-3000)}`);
-  const gate = JSON.parse(pl.stdout) as { verdict: string; run: { id: string }; patches: { patch: string; verdict: string }[] };
-  const runDir = path.join(reportsRoot(), gate.run.id);
-  const cycles = installCycles(runDir);
-  console.log(`[bench] ${o.name}: patchlab ${(pl.ms / 1000).toFixed(1)} s, verdict ${gate.verdict}; cycles ${JSON.stringify(Object.fromEntries(cycles))}`);
-  const result: ScenarioResult = {
-    name: o.name,
-    batch: o.batch,
-    patches: o.ids,
-    patchlab: {
-      ms: pl.ms, exit: pl.code, verdict: gate.verdict, verdicts: Object.fromEntries(gate.patches.map((p) => [p.patch, p.verdict])),
-      runDir, peakTreeMb: pl.rss.treeMb, peakMainMb: pl.rss.mainMb, breakdown: breakdownRun(runDir),
-    },
-    cycles: Object.fromEntries(cycles),
-    notes,
-  };
+  // 1. patchlab, new batch to verdict, doing the raw cycle's work (and with its defaults, unless measured already).
+  const defaults = o.defaults ?? (await runPatchlab(o.name, o.batch, o.work, []));
+  const pl = await runPatchlab(o.name, o.batch, o.work, SAME_WORK);
+  const cycles = installCycles(pl.runDir);
+  console.log(`[bench] ${o.name}: cycles ${JSON.stringify(Object.fromEntries(cycles))}`);
+  const result: ScenarioResult = { name: o.name, batch: o.batch, patches: o.ids, patchlab: pl, defaults, cycles: Object.fromEntries(cycles), notes };
+  if (JSON.stringify(Object.fromEntries(installCycles(defaults.runDir))) !== JSON.stringify(result.cycles)) {
+    notes.push(`patchlab with its defaults did other install cycles (${JSON.stringify(Object.fromEntries(installCycles(defaults.runDir)))}) than with ${SAME_WORK.join(" ")}: the raw runners repeat the latter`);
+  }
 
   // 2. The raw runners' plan: each target machine, its role, and patchlab's install cycles.
   const { lab } = await loadLab(o.lab);

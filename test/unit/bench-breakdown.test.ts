@@ -32,18 +32,20 @@ describe("bench breakdown", () => {
       { time: 1_150, msg: "state before" },
       { time: 2_000, msg: "suite roles/web baseline" },
       { time: 3_400, msg: "suite roles/web post-install" },
+      { time: 3_420, msg: "log watch observed" },
+      { time: 3_450, msg: "counter watch observed" },
       { time: 4_700, msg: "suite roles/web post-uninstall" },
     ];
     fs.writeFileSync(path.join(dir, "logs", "web.log"), log.map((l) => JSON.stringify(l)).join("\n") + "\n");
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it("attributes every interval of a machine's pipeline to a phase, and sums the checks' own time", () => {
+  it("attributes every interval (watchers reporting after their suite: watch windows) of a machine's pipeline to a phase, and sums the checks' own time", () => {
     const b = breakdownRun(dir);
     expect(b.labUpMs).to.equal(400);
     const web = b.machines[0]!;
     expect(web.wallMs).to.equal(5_200);
-    expect(web.phases).to.deep.include({ "snapshot+state": 150, baseline: 850, "post-install": 1_000, "post-uninstall": 1_000, "restore+state": 500, uninstall: 200 });
+    expect(web.phases).to.deep.include({ "snapshot+state": 150, baseline: 850, "post-install": 1_000, "watch windows+soak": 50, "post-uninstall": 1_000, "restore+state": 500, uninstall: 200 });
     expect(web.phases.install).to.equal(200 + 100 + 100 + 100);
     expect(web.checksMs).to.deep.equal({ baseline: 500, "post-install": 400, "post-uninstall": 450 });
     expect(web.suiteRuns).to.deep.equal({ baseline: 1, "post-install": 1, "post-uninstall": 1 });
