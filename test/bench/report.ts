@@ -192,7 +192,7 @@ export function updateReadme(readme: string, r: BenchResults, mdFile: string): v
   const h = r.host;
   const body = [
     START,
-    `Latest figures (\`npm run bench\`, ${r.at.slice(0, 10)}, ${h.cores} cores ${h.cpu}, ${h.memoryGb} GB, load ${r.load[0]?.load1 ?? "?"} at start; full tables in [${path.basename(mdFile)}](reports/bench/${path.basename(mdFile)} "generated, not committed")):`,
+    `Latest figures (\`npm run bench\`, ${r.at.slice(0, 10)}, ${h.cores} cores ${h.cpu}, ${h.memoryGb} GB, load ${r.load[0]?.load1 ?? "?"} at start; full tables in [${path.basename(mdFile)}](reports/bench/${path.basename(mdFile)})):`,
     "",
     ...goals(r),
     END,
