@@ -19,6 +19,7 @@ import { repoRoot, reportsRoot } from "../../harness/core/paths.ts";
 import { requireEngine } from "../../harness/lab/drivers/docker-engine.ts";
 import { DockerDriver } from "../../harness/lab/drivers/docker-driver.ts";
 import { defaultConcurrency } from "../../harness/run/orchestrator.ts";
+import { BENCH_LAB, benchLab } from "./bench-lab.ts";
 import { buildPatches, writeBatch } from "./fixtures.ts";
 import { withDockerLock } from "./lock.ts";
 import { benchOps } from "./ops.ts";
@@ -103,30 +104,32 @@ await section("cli", async () => {
 
 const patches = buildPatches(path.join(work, "patches"));
 const docker = await requireEngine();
-const { lab } = await loadLab("reference");
+// The bench's own copy of the reference lab (bench-lab.ts): what others' tests do to the shared one does not reach it.
+const LAB = benchLab(work);
+const { lab } = await loadLab(LAB);
 const driver = new DockerDriver(docker);
 
 await section("e2e", async () => {
   const noAnsible = ensureAnsible();
   if (noAnsible) results.notes.push(`Ansible runner skipped: ${noAnsible}`);
   const dir = path.dirname(patches[0]!.deb);
-  const all = writeBatch(dir, "bench-reference", "reference", patches.map((p) => p.id));
-  const one = writeBatch(dir, "bench-single", "reference", ["BENCH-WEB-OK"]);
+  const all = writeBatch(dir, "bench-reference", LAB, patches.map((p) => p.id));
+  const one = writeBatch(dir, "bench-single", LAB, ["BENCH-WEB-OK"]);
   await withDockerLock("end to end, one patch on web", async () => {
-    must(await patchlab(["lab", "up", "reference"]), "lab up reference");
-    results.cli = { ...(results.cli ?? { helpMs: NaN }), statusMs: (await patchlab(["lab", "status", "reference"])).ms };
-    results.scenarios.push(await runScenario({ name: "single", batch: one, lab: "reference", ids: ["BENCH-WEB-OK"], patches, work, ansible: !noAnsible, parallel: false }));
+    must(await patchlab(["lab", "up", LAB]), `lab up ${BENCH_LAB}`);
+    results.cli = { ...(results.cli ?? { helpMs: NaN }), statusMs: (await patchlab(["lab", "status", LAB])).ms };
+    results.scenarios.push(await runScenario({ name: "single", batch: one, lab: LAB, ids: ["BENCH-WEB-OK"], patches, work, ansible: !noAnsible, parallel: false }));
   });
   await markLoad("after single");
   // patchlab's defaults on the whole batch wait out the watchers' windows on every machine: a
   // hold of the lock of its own, so no hold lasts much more than a few minutes.
   const defaults = await withDockerLock("end to end, reference batch, patchlab's defaults", async () => {
-    must(await patchlab(["lab", "up", "reference"]), "lab up reference");
+    must(await patchlab(["lab", "up", LAB]), `lab up ${BENCH_LAB}`);
     return runPatchlab("reference", all, work, []);
   });
   await withDockerLock("end to end, reference batch", async () => {
-    must(await patchlab(["lab", "up", "reference"]), "lab up reference");
-    results.scenarios.push(await runScenario({ name: "reference", batch: all, lab: "reference", ids: patches.map((p) => p.id), patches, work, ansible: !noAnsible, parallel: true, defaults }));
+    must(await patchlab(["lab", "up", LAB]), `lab up ${BENCH_LAB}`);
+    results.scenarios.push(await runScenario({ name: "reference", batch: all, lab: LAB, ids: patches.map((p) => p.id), patches, work, ansible: !noAnsible, parallel: true, defaults }));
   });
   await markLoad("after reference");
 });
@@ -134,7 +137,7 @@ await section("e2e", async () => {
 await section("snapshots", async () => {
   const concurrency = defaultConcurrency(5);
   results.snapshots = await withDockerLock("snapshot and restore percentiles", async () => {
-    must(await patchlab(["lab", "up", "reference"]), "lab up reference");
+    must(await patchlab(["lab", "up", LAB]), `lab up ${BENCH_LAB}`);
     return benchSnapshots(driver, lab, ROUNDS, concurrency);
   });
   await markLoad("after snapshots");
@@ -148,14 +151,14 @@ await section("scaling", async () => {
 
 await section("pipeline", async () => {
   const dir = path.dirname(patches[0]!.deb);
-  const one = writeBatch(dir, "bench-pipeline", "reference", ["BENCH-WEB-OK"]);
+  const one = writeBatch(dir, "bench-pipeline", LAB, ["BENCH-WEB-OK"]);
   results.pipeline = await withDockerLock("machine pipeline: mocha CLI vs warm worker", () => benchPipeline(docker, one, work, Math.max(3, Math.round(ROUNDS / 2))));
   await markLoad("after pipeline");
 });
 
 await section("ops", async () => {
   results.ops = await withDockerLock("single operations", async () => {
-    must(await patchlab(["lab", "up", "reference"]), "lab up reference");
+    must(await patchlab(["lab", "up", LAB]), `lab up ${BENCH_LAB}`);
     return benchOps(docker, driver, lab, 5);
   });
 });
@@ -164,17 +167,17 @@ await section("security", async () => {
   await withDockerLock("the day's security batch", async () => {
     const sec: NonNullable<BenchResults["security"]> = {};
     results.security = sec;
-    must(await patchlab(["lab", "up", "reference"]), "lab up reference");
-    const imp = await patchlab(["catalog", "import", "debian", "reference"], { log: path.join(work, "logs", "catalog-import.log") });
+    must(await patchlab(["lab", "up", LAB]), `lab up ${BENCH_LAB}`);
+    const imp = await patchlab(["catalog", "import", "debian", LAB], { log: path.join(work, "logs", "catalog-import.log") });
     if (imp.code !== 0) {
       sec.note = `Skipped: \`patchlab catalog import debian\` exited ${imp.code} (${(imp.stdout + imp.stderr).trim().split("\n").pop()}).`;
       return;
     }
     sec.importMs = imp.ms;
-    const scan = must(await patchlab(["scan", "reference"]), "scan reference");
+    const scan = must(await patchlab(["scan", LAB]), `scan ${BENCH_LAB}`);
     sec.scanMs = scan.ms;
     const batchFile = path.join(work, "batch-security.yaml");
-    const b = await patchlab(["batch", "from-scan", "reference", "-o", batchFile, "--name", "bench-security"]);
+    const b = await patchlab(["batch", "from-scan", LAB, "-o", batchFile, "--name", "bench-security"]);
     if (b.code !== 0) {
       sec.note = `Skipped: \`patchlab batch from-scan\` exited ${b.code}: ${(b.stdout + b.stderr).trim().split("\n").slice(-2).join(" ")}`;
       return;
@@ -192,5 +195,10 @@ await section("security", async () => {
   });
 });
 
+// Nothing of the bench's is left behind: its lab goes, with its snapshots.
+await withDockerLock("bench lab down", async () => {
+  const down = await patchlab(["lab", "down", LAB, "--purge"]);
+  if (down.code !== 0) results.notes.push(`lab down ${BENCH_LAB} --purge exited ${down.code}: ${(down.stdout + down.stderr).trim().split("\n").pop()}`);
+});
 writeOut(true);
 console.log(`\n${renderMarkdown(results)}\nfigures: ${path.relative(process.cwd(), md)} and .json; work files in ${work}`);

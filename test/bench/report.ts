@@ -126,7 +126,7 @@ export function renderMarkdown(r: BenchResults): string {
   L.push(`Role suites present: ${r.suites.join(", ") || "none"} (the raw runners probe these roles only).`, "");
   L.push("## Goals", "", ...goals(r), "");
   for (const sc of r.scenarios) {
-    L.push(`## ${sc.name === "reference" ? "Reference scenario: the fixture batch on the reference lab" : "One patch on one machine (the good nginx patch on web)"}`, "");
+    L.push(`## ${sc.name === "reference" ? "Reference scenario: the fixture batch on the reference lab (the bench's copy, bench-reference, 172.30.91.0/24)" : "One patch on one machine (the good nginx patch on web)"}`, "");
     L.push(`Batch: ${sc.patches.join(", ")}. Install cycles patchlab did (and the raw runners repeat): ${Object.entries(sc.cycles).map(([m, c]) => `${m}: ${c.map((x) => x.join("+")).join(" then ")}`).join("; ")}.`, "");
     L.push(...scenarioTable(sc), "");
     L.push(`Peak memory of the patchlab process tree: ${sc.patchlab.peakTreeMb.toFixed(0)} MB (main process ${sc.patchlab.peakMainMb.toFixed(0)} MB)${sc.defaults ? `; with its defaults ${sc.defaults.peakTreeMb.toFixed(0)} MB (${sc.defaults.peakMainMb.toFixed(0)} MB)` : ""}.`, "");
