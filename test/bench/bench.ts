@@ -7,7 +7,8 @@
 //   npm run bench                      everything (about 35-45 minutes on 2 cores, lock waits aside)
 //   npm run bench -- --only e2e,ops    some sections: scan cli e2e snapshots scaling pipeline ops security (in that order)
 //   BENCH_ROUNDS=10 (snapshot cycles per role and mode), BENCH_SIZES=1,5,10,20 (scaling)
-//   quicker: BENCH_ROUNDS=5 (pipeline rounds follow: 3) and/or --only e2e,snapshots,scaling
+//   quicker: BENCH_QUICK=1 (three lock holds, 3 rounds, scaling 1,5,10, no defaults run of the
+//   whole batch) and/or --only e2e,snapshots,scaling
 //
 // Every Docker-touching section holds the team's Docker lock (lock.ts) while it runs.
 import { execFileSync } from "node:child_process";
@@ -36,8 +37,13 @@ const ALL = ["scan", "cli", "e2e", "snapshots", "scaling", "pipeline", "ops", "s
 const onlyArg = process.argv.indexOf("--only");
 const only = new Set(onlyArg > 0 ? process.argv[onlyArg + 1]!.split(",") : ALL);
 for (const x of only) if (!ALL.includes(x as never)) throw new Error(`--only ${x}: sections are ${ALL.join(", ")}`);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
-const SIZES = (process.env.BENCH_SIZES ?? "1,5,10,20").split(",").map(Number);
+// BENCH_QUICK=1: three holds of the lock in all (end to end; snapshots and scaling; the rest),
+// not one per section: on a host whose lock is much asked for, each hold is a wait.
+const QUICK = process.env.BENCH_QUICK === "1";
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 3 : 10));
+const SIZES = (process.env.BENCH_SIZES ?? (QUICK ? "1,5,10" : "1,5,10,20")).split(",").map(Number);
+/** In quick mode a group of sections shares one hold (withDockerLock is reentrant). */
+const group = (what: string, fn: () => Promise<void>) => (QUICK ? withDockerLock(what, fn) : fn());
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "patchlab-bench-"));
 const outDir = path.join(reportsRoot(), "bench");
@@ -109,6 +115,7 @@ const LAB = benchLab(work);
 const { lab } = await loadLab(LAB);
 const driver = new DockerDriver(docker);
 
+await group("end to end", async () => {
 await section("e2e", async () => {
   const noAnsible = ensureAnsible();
   if (noAnsible) results.notes.push(`Ansible runner skipped: ${noAnsible}`);
@@ -123,7 +130,8 @@ await section("e2e", async () => {
   await markLoad("after single");
   // patchlab's defaults on the whole batch wait out the watchers' windows on every machine: a
   // hold of the lock of its own, so no hold lasts much more than a few minutes.
-  const defaults = await withDockerLock("end to end, reference batch, patchlab's defaults", async () => {
+  // BENCH_QUICK: not measured (the one-patch scenario shows what the defaults add).
+  const defaults = QUICK ? "skip" as const : await withDockerLock("end to end, reference batch, patchlab's defaults", async () => {
     must(await patchlab(["lab", "up", LAB]), `lab up ${BENCH_LAB}`);
     return runPatchlab("reference", all, work, []);
   });
@@ -134,6 +142,9 @@ await section("e2e", async () => {
   await markLoad("after reference");
 });
 
+});
+
+await group("snapshots and scaling", async () => {
 await section("snapshots", async () => {
   const concurrency = defaultConcurrency(5);
   results.snapshots = await withDockerLock("snapshot and restore percentiles", async () => {
@@ -149,6 +160,9 @@ await section("scaling", async () => {
   await markLoad("after scaling");
 });
 
+});
+
+await group("pipeline, single operations, security", async () => {
 await section("pipeline", async () => {
   const dir = path.dirname(patches[0]!.deb);
   const one = writeBatch(dir, "bench-pipeline", LAB, ["BENCH-WEB-OK"]);
@@ -193,6 +207,8 @@ await section("security", async () => {
     const gate = JSON.parse(r.stdout) as { verdict: string; patches: { patch: string; verdict: string }[] };
     Object.assign(sec, { runMs: r.ms, verdict: gate.verdict, patches: gate.patches.map((p) => p.patch), verdicts: Object.fromEntries(gate.patches.map((p) => [p.patch, p.verdict])), peakTreeMb: r.rss.treeMb });
   });
+});
+
 });
 
 // Nothing of the bench's is left behind: its lab goes, with its snapshots.

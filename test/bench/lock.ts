@@ -6,9 +6,20 @@ import { spawn } from "node:child_process";
 
 const LOCK = process.env.PATCHLAB_DOCKER_LOCK ?? "/tmp/patchlab-docker.lock";
 
+/** Holds of this process: a hold taken inside another is the outer one's (reentrant). */
+let depth = 0;
+
 /** Runs `fn` holding the lock; returns its result and how long the lock took to get. */
 export async function withDockerLock<T>(what: string, fn: () => Promise<T>): Promise<T> {
   if (LOCK === "none") return fn();
+  if (depth > 0) {
+    depth++;
+    try {
+      return await fn();
+    } finally {
+      depth--;
+    }
+  }
   const asked = Date.now();
   // flock holds the lock for as long as `cat` runs, i.e. until we close its stdin.
   const holder = spawn("flock", [LOCK, "sh", "-c", "echo held; exec cat >/dev/null"], { stdio: ["pipe", "pipe", "inherit"] });
@@ -21,9 +32,11 @@ export async function withDockerLock<T>(what: string, fn: () => Promise<T>): Pro
   const waited = Date.now() - asked;
   console.log(`[bench] ${what}: Docker lock held${waited > 1000 ? ` (waited ${(waited / 1000).toFixed(0)} s)` : ""}`);
   const started = Date.now();
+  depth++;
   try {
     return await fn();
   } finally {
+    depth--;
     holder.stdin.end();
     await new Promise((r) => holder.once("close", r));
     console.log(`[bench] ${what}: Docker lock released after ${((Date.now() - started) / 1000).toFixed(0)} s`);

@@ -72,16 +72,16 @@ function rawOf(t: Timed): RawResult {
   return { ms: t.ms, code: t.code, steps: Object.fromEntries(rawTimings(t.stdout)), probes: rawProbes(t.stdout), peakMb: t.rss.treeMb };
 }
 
-export async function runScenario(o: { name: string; batch: string; lab: string; ids: string[]; patches: BenchPatch[]; work: string; ansible: boolean; parallel: boolean; defaults?: PatchlabRun }): Promise<ScenarioResult> {
+export async function runScenario(o: { name: string; batch: string; lab: string; ids: string[]; patches: BenchPatch[]; work: string; ansible: boolean; parallel: boolean; defaults?: PatchlabRun | "skip" }): Promise<ScenarioResult> {
   const notes: string[] = [];
   const logs = path.join(o.work, "logs", o.name);
   // 1. patchlab, new batch to verdict, doing the raw cycle's work (and with its defaults, unless measured already).
-  const defaults = o.defaults ?? (await runPatchlab(o.name, o.batch, o.work, []));
+  const defaults = o.defaults === "skip" ? undefined : (o.defaults ?? (await runPatchlab(o.name, o.batch, o.work, [])));
   const pl = await runPatchlab(o.name, o.batch, o.work, SAME_WORK);
   const cycles = installCycles(pl.runDir);
   console.log(`[bench] ${o.name}: cycles ${JSON.stringify(Object.fromEntries(cycles))}`);
-  const result: ScenarioResult = { name: o.name, batch: o.batch, patches: o.ids, patchlab: pl, defaults, cycles: Object.fromEntries(cycles), notes };
-  if (JSON.stringify(Object.fromEntries(installCycles(defaults.runDir))) !== JSON.stringify(result.cycles)) {
+  const result: ScenarioResult = { name: o.name, batch: o.batch, patches: o.ids, patchlab: pl, ...(defaults ? { defaults } : {}), cycles: Object.fromEntries(cycles), notes };
+  if (defaults && JSON.stringify(Object.fromEntries(installCycles(defaults.runDir))) !== JSON.stringify(result.cycles)) {
     notes.push(`patchlab with its defaults did other install cycles (${JSON.stringify(Object.fromEntries(installCycles(defaults.runDir)))}) than with ${SAME_WORK.join(" ")}: the raw runners repeat the latter`);
   }
 
