@@ -110,15 +110,16 @@ export function breakdownRun(runDir: string): RunBreakdown {
 export function installCycles(runDir: string): Map<string, string[][]> {
   const out = new Map<string, string[][]>();
   const records = lines(path.join(runDir, "records.jsonl")) as unknown as { type: string; machine: string; step: string; patch?: string; group?: string[] }[];
-  let last = "";
+  // Per machine: the records of machines worked on at once interleave.
+  const last = new Map<string, string>();
   for (const r of records) {
     if (r.type !== "step" || r.step !== "install" || !r.patch) continue;
     const set = r.group ?? [r.patch];
     const cycles = out.get(r.machine) ?? [];
-    const key = `${r.machine}|${set.join(",")}`;
+    const key = set.join(",");
     // One install record per member of a group: the group is one cycle.
-    if (!(r.group && key === last && cycles.length)) cycles.push(set);
-    last = key;
+    if (!(r.group && key === last.get(r.machine) && cycles.length)) cycles.push(set);
+    last.set(r.machine, key);
     out.set(r.machine, cycles);
   }
   return out;

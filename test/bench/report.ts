@@ -38,7 +38,8 @@ function scenarioTable(r: ScenarioResult): string[] {
   if (r.ansible) rows.push(`| Ansible playbook (docker connection) | ${s(r.ansible.ms)} | ${ratio(p, r.ansible.ms)} | exit ${r.ansible.code}; ${probeText(r.ansible)} |`);
   if (r.defaults) {
     const w = sum(r.defaults.breakdown.machines.map((m) => m.phases["watch windows+soak"]));
-    rows.push(`| patchlab \`run\` with its defaults (watchers, soak, idempotence: more than the raw cycle does) | ${s(r.defaults.ms)} | ${ratio(p, r.defaults.ms)} | ${verdicts(r.defaults)}; watch windows and soak ${s(w)} summed over machines |`);
+    const vsRaw = r.rawSequential ? `; ${ratio(r.defaults.ms, r.rawSequential.ms)} the raw sequential script` : "";
+    rows.push(`| patchlab \`run\` with its defaults (watchers, soak, idempotence: more than the raw cycle does) | ${s(r.defaults.ms)} | — | ${verdicts(r.defaults)}; watch windows and soak ${s(w)} summed over machines${vsRaw} |`);
   }
   return ["| runner | wall time | patchlab (raw cycle's work) ÷ runner | outcome |", "|---|---:|---:|---|", ...rows];
 }

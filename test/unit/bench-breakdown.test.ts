@@ -17,6 +17,8 @@ describe("bench breakdown", () => {
     const rec = [
       { type: "suite", machine: "web", phase: "baseline", result: tests([300, 200]) },
       { type: "step", machine: "web", patch: "A", group: ["A", "B"], step: "install", status: "passed", message: "", start: 2_100, stop: 2_300 },
+      // Another machine worked on at the same time: its records interleave.
+      { type: "step", machine: "dns", patch: "C", step: "install", status: "passed", message: "", start: 2_250, stop: 2_260 },
       { type: "step", machine: "web", patch: "B", group: ["A", "B"], step: "install", status: "passed", message: "", start: 2_300, stop: 2_400 },
       { type: "suite", machine: "web", phase: "post-install", group: ["A", "B"], result: tests([400]) },
       { type: "step", machine: "web", patch: "B", group: ["A", "B"], step: "uninstall", status: "passed", message: "", start: 3_500, stop: 3_600 },
@@ -53,8 +55,9 @@ describe("bench breakdown", () => {
     expect(Object.values(web.phases).reduce((a, x) => a + (x ?? 0), 0)).to.equal(web.wallMs);
   });
 
-  it("reads the install cycles: a chained group is one cycle, singles follow", () => {
+  it("reads the install cycles: a chained group is one cycle (also when other machines' records interleave), singles follow", () => {
     expect(installCycles(dir).get("web")).to.deep.equal([["A", "B"], ["A"], ["B"]]);
+    expect(installCycles(dir).get("dns")).to.deep.equal([["C"]]);
   });
 
   it("reads the raw scripts' timing and probe lines", () => {
