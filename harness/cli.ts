@@ -6,6 +6,7 @@ import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { repoRoot } from "./core/paths.ts";
 import { asPatchlabError, ExitCode } from "./core/errors.ts";
 import { say } from "./core/log.ts";
+import { requestInterrupt } from "./core/interrupt.ts";
 import { redactOutput } from "./core/redact.ts";
 import { parseCount, parseIdempotence, parseSeconds, parseSoak } from "./config/cli-args.ts";
 import type { MachineStatus } from "./lab/types.ts";
@@ -341,6 +342,8 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
     if (stopping) process.exit(130);
     stopping = true;
     say(`${sig}: stopping; putting the lab back as it was`);
+    // From now on the run's own work refuses to touch the lab: only the reaper below does.
+    requestInterrupt();
     const cleanup = async () => {
       const [{ killRunningSuites }, { docker }, { DockerDriver }, { reap }, { ownerToken }] = await Promise.all([
         import("./run/mocha-runner.ts"), import("./lab/drivers/docker-engine.ts"), import("./lab/drivers/docker-driver.ts"), import("./lab/reaper.ts"), import("./core/owner.ts"),

@@ -34,7 +34,7 @@ export async function catalogImport(vendor: string, labRef: string | undefined, 
     if (inventories.length === 0) throw new ConfigError(`no stored inventory of lab ${lab}`, `scan it first (\`patchlab scan ${lab}\`) or import without --from-history while the lab is up`);
   } else {
     ({ lab, inventories } = await withLab(labRef, "catalog import", async (s) => {
-      const machines = selectMachines(s.lab, s.driver.handlesFor(s.lab));
+      const machines = selectMachines(s.lab, s.machines);
       return { lab: s.lab.name, inventories: await labInventories(machines, (m) => s.driver.connect(m)) };
     }));
   }

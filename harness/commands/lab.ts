@@ -8,6 +8,7 @@ import { reportsRoot } from "../core/paths.ts";
 import path from "node:path";
 import { requireEngine } from "../lab/drivers/docker-engine.ts";
 import { DockerDriver } from "../lab/drivers/docker-driver.ts";
+import { LabDrivers } from "../lab/drivers/lab-driver.ts";
 import { acquireLabLock } from "../lab/lock.ts";
 import { reap } from "../lab/reaper.ts";
 import { diffFingerprints, fingerprint } from "../lab/fingerprint.ts";
@@ -17,7 +18,10 @@ import { newRunId } from "../run/run-id.ts";
 export interface LabSession {
   lab: Lab;
   labFile: string;
-  driver: DockerDriver;
+  /** Every machine of the lab through its own driver (`driver:` in the lab file). */
+  driver: LabDrivers;
+  /** The lab's machines, in lab-file order. */
+  machines: MachineHandle[];
   logs: RunLogs;
   release(): void;
 }
@@ -35,10 +39,11 @@ export async function openLab(ref: string | undefined, purpose: string, opts: { 
   const runId = opts.runId ?? newRunId(purpose.replace(/\s+/g, "-"));
   // One log per lab and machine across lab commands (each line carries its command id).
   const logs = new RunLogs(path.join(reportsRoot(), ".lab-logs", loaded.lab.name), runId);
-  const driver = new DockerDriver(d, { log: (m) => logs.machine(m), onProgress: say, ephemeral: opts.ephemeral ?? false });
+  const driverOpts = { log: (m: string) => logs.machine(m), onProgress: say, ephemeral: opts.ephemeral ?? false };
+  const driver = new LabDrivers(driverOpts);
   const lock = acquireLabLock(loaded.lab.name, purpose, { run: runId });
   try {
-    const r = await reap(d, driver, logs.run);
+    const r = await reap(d, new DockerDriver(d, driverOpts), logs.run);
     for (const x of r.restored) say(`reaper: restored ${x.machine} left patched by interrupted run ${x.run}`);
     if (r.removedContainers.length) say(`reaper: removed ${r.removedContainers.length} container(s) of interrupted runs: ${r.removedContainers.join(", ")}`);
     for (const f of r.failed) say(`reaper: FAILED to clean up ${f.what} ${f.name} (the next command retries): ${f.error}`);
@@ -46,7 +51,14 @@ export async function openLab(ref: string | undefined, purpose: string, opts: { 
     lock.release();
     throw e;
   }
-  return { lab: loaded.lab, labFile: loaded.file, driver, logs, release: () => lock.release() };
+  let machines: MachineHandle[];
+  try {
+    machines = await driver.handles(loaded.lab);
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+  return { lab: loaded.lab, labFile: loaded.file, driver, machines, logs, release: () => lock.release() };
 }
 
 export async function withLab<T>(ref: string | undefined, purpose: string, fn: (s: LabSession) => Promise<T>, opts: { creates?: boolean } = {}): Promise<T> {
@@ -59,7 +71,7 @@ export async function withLab<T>(ref: string | undefined, purpose: string, fn: (
 }
 
 export function pickMachines(s: LabSession, names: string[] | undefined): MachineHandle[] {
-  const all = s.driver.handlesFor(s.lab);
+  const all = s.machines;
   if (!names || names.length === 0) return all;
   return names.map((n) => {
     const m = all.find((h) => h.spec.name === n);

@@ -22,7 +22,7 @@ export async function scanCommand(labRef: string | undefined, o: ScanCommandOpti
   const patches = entries.map((e) => e.patch);
   const startedAt = new Date().toISOString();
   return withLab(labRef, "scan", async (s) => {
-    const machines = selectMachines(s.lab, s.driver.handlesFor(s.lab), o.machine, o.machinesFile);
+    const machines = selectMachines(s.lab, s.machines, o.machine, o.machinesFile);
     const inventories = await labInventories(machines, (m) => s.driver.connect(m), inventoryNeeds(targetsOf(patches)));
     const store = new ScanStore();
     try {

@@ -55,7 +55,7 @@ export function verifyExitCode(suites: VerifiedSuite[]): number {
 
 export async function verifyLab(ref: string | undefined, o: VerifyOptions): Promise<VerifyOutcome> {
   return withLab(ref, "verify", async (s) => {
-    const all = s.driver.handlesFor(s.lab);
+    const all = s.machines;
     const targets = pickMachines(s, o.machines);
     const plan: [MachineHandle, string[]][] = targets
       .map((m): [MachineHandle, string[]] => [m, suitesFor(m, { depth: o.depth, applications: true }).filter((id) => !o.suite || suiteMatches(id, o.suite))])

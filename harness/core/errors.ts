@@ -77,6 +77,7 @@ export type LabErrorKind =
   | "machine-killed" // a lab machine stopped under us (OOM-killed, engine restarted, removed)
   | "connection-dropped" // the connection to the engine or a machine broke mid-call
   | "disk-full" // no space left (engine storage, a machine's disk, the reports directory)
+  | "interrupted" // Ctrl-C or SIGTERM: the run stopped and the lab is being put back
   | "harness"; // a bug or crash in patchlab itself
 
 /** The lab (or the harness) could not do its job. Never a verdict on a patch. */

@@ -23,7 +23,7 @@ export async function knownInventories(lab: Lab, opts: { live?: boolean } = {}):
   }
   const { withLab } = await import("../commands/lab.ts");
   const inventories = await withLab(lab.name, "inventory", async (s) => {
-    const ms = s.driver.handlesFor(s.lab).filter((m) => !isInfrastructure(m));
+    const ms = s.machines.filter((m) => !isInfrastructure(m));
     return labInventories(ms, (m) => s.driver.connect(m));
   });
   return { inventories, from: "the running machines" };

@@ -310,10 +310,12 @@ export async function applyRestart(conn: Connection, d: RestartDecision, hooks: 
  * machine runs with all its roles ready. A control group: if they are fine, what happened to
  * the machine under test is the patch's doing.
  */
-export async function labHealthyExcept(driver: Pick<LabDriver, "status">, lab: Lab, machine: string): Promise<boolean> {
+export async function labHealthyExcept(driver: Pick<LabDriver, "status">, lab: Lab, machine: string, busy: readonly string[] = []): Promise<boolean> {
   try {
     const rows = await driver.status(lab);
-    return rows.filter((r) => r.machine !== machine).every((r) => r.state === "running" && r.health.every((h) => h.healthy));
+    // Machines other patches are changing right now (a parallel run) are no control group: their
+    // state is those patches' doing. The engine answering is then the only evidence left.
+    return rows.filter((r) => r.machine !== machine && !busy.includes(r.machine)).every((r) => r.state === "running" && r.health.every((h) => h.healthy));
   } catch {
     return false;
   }

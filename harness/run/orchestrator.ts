@@ -12,7 +12,9 @@ import { RunLogs, say } from "../core/log.ts";
 import { scrubTree } from "../core/redact.ts";
 import { reportsRoot } from "../core/paths.ts";
 import { docker as engine, requireEngine } from "../lab/drivers/docker-engine.ts";
+import { isDockerMachine } from "../config/schemas.ts";
 import { DockerDriver } from "../lab/drivers/docker-driver.ts";
+import { LabDrivers } from "../lab/drivers/lab-driver.ts";
 import { acquireLabLock } from "../lab/lock.ts";
 import { reap } from "../lab/reaper.ts";
 import type { MachineHandle } from "../lab/types.ts";
@@ -277,7 +279,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
   const blames: Blame[] = [...kept.blames];
   const notes: Note[] = [...kept.notes];
   const watches: WatchRecord[] = [...kept.watches];
-  let driver: DockerDriver | undefined;
+  let driver: LabDrivers | undefined;
   let ephemeral = false;
   let targets: Map<MachineHandle, PatchArtifact[]> | undefined;
   let failure: PatchlabError | undefined;
@@ -285,12 +287,12 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
   try {
     const docker = await requireEngine();
     lock = acquireLabLock(lab.name, `run ${runId}`, { run: runId });
-    const probe = new DockerDriver(docker);
-    await reap(docker, probe, logs.run);
+    await reap(docker, new DockerDriver(docker), logs.run);
     // A lab nobody brought up is brought up for this run alone, and taken down after it.
-    const existing = await probe.status(lab);
+    const existing = await new LabDrivers().status(lab);
     ephemeral = existing.every((s) => s.state === "absent");
-    driver = new DockerDriver(docker, { log: (m) => logs.machine(m), onProgress: say, ephemeral });
+    // Each machine through the driver its lab file names (containers, VMs, servers over SSH).
+    driver = new LabDrivers({ log: (m) => logs.machine(m), onProgress: say, ephemeral });
     journal.record({ step: "lab-up", status: "started", message: ephemeral ? "bringing up a lab for this run" : "using the running lab" });
     const t0 = Date.now();
     const machines = await driver.up(lab, { runId, deadline: Date.now() + opts.timeoutS * 1000 });
@@ -319,7 +321,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
     const limit = opts.concurrency ?? defaultConcurrency(todo.length);
     // Watchers of logs, counters and latency on every machine (the Docker engine's view plus inside the machine).
     const watchFor = (m: MachineHandle) =>
-      watchPolicy ? { make: () => machineWatch({ machine: m, conn: driver!.connect(m), engine: dockerEngineProbe(docker, m.container, m.spec.name), policy: watchPolicy!, log: logs.machine(m.spec.name), pki }), policy: watchPolicy, soak } : undefined;
+      watchPolicy ? { make: () => machineWatch({ machine: m, conn: driver!.connect(m), ...(isDockerMachine(m.spec) ? { engine: dockerEngineProbe(docker, m.container, m.spec.name) } : {}), policy: watchPolicy!, log: logs.machine(m.spec.name), pki }), policy: watchPolicy, soak } : undefined;
     await withProgress(todo.map(([m, mine]) => ({ name: m.spec.name, m, mine })), { concurrency: limit }, async ({ m, mine }, progress) => {
         try {
           const watch = watchFor(m);
@@ -328,6 +330,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
             driver: driver!,
             machine: m,
             all: machines,
+            busy: todo.map(([t]) => t.spec.name),
             artifacts: mine,
             requirements: new Map(mine.map((a) => [a.patch.id, needOf(m, a, plan?.patches.find((x) => x.patch === a.patch.id))])),
             mode: opts.mode ?? "chain",

@@ -211,6 +211,19 @@ function chart(name: string, title: string, yLabel: string, base: CounterObserva
 
 const f1 = (x: number) => x.toFixed(1);
 
+/**
+ * A trend within the window counts only when it ends well above everything the baseline showed
+ * (by the trend threshold itself): a service coming back up after a restart (workers forked
+ * again under the suites' load, caches refilled) grows steadily too, but back to about its usual
+ * level. A leak keeps going.
+ */
+function beyondBaseline(base: CounterObservation, phase: CounterObservation, key: Parameters<typeof series>[1], growth: number, margin: number): number {
+  const b = series(base, key).map((p) => p[1]);
+  const last = series(phase, key).at(-1)?.[1];
+  if (!b.length || last === undefined) return growth;
+  return last >= Math.max(...b) + margin ? growth : 0;
+}
+
 /** Pure: findings of a phase's counters against the baseline's. */
 export function compareCounters(base: CounterObservation, phase: CounterObservation, policy: WatchPolicy, phaseName = "phase"): Finding[] {
   const c = policy.counters;
@@ -230,7 +243,7 @@ export function compareCounters(base: CounterObservation, phase: CounterObservat
 
   const memB = med(base, "memMB");
   const memP = med(phase, "memMB");
-  const growth = steadyGrowth(series(phase, "memMB"));
+  const growth = beyondBaseline(base, phase, "memMB", steadyGrowth(series(phase, "memMB")), c.memory.trendMB);
   if (memB !== undefined && memP !== undefined && (memP - memB >= c.memory.increaseMB || growth >= c.memory.trendMB)) {
     const growers = phase.top.memGrowth.filter((x) => x.mb > 1).map((x) => `${x.comm} (pid ${x.pid}) +${f1(x.mb)} MB`).join(", ");
     add(c.memory, "memory use grew", `median memory ${f1(memP)} MB, baseline ${f1(memB)} MB (+${f1(memP - memB)} MB, threshold +${c.memory.increaseMB}); steady growth within the window: +${f1(growth)} MB (threshold ${c.memory.trendMB}); growing: ${growers || "?"}`, [
@@ -240,7 +253,7 @@ export function compareCounters(base: CounterObservation, phase: CounterObservat
 
   const prB = med(base, "procs");
   const prP = med(phase, "procs");
-  const prGrowth = steadyGrowth(series(phase, "procs"));
+  const prGrowth = beyondBaseline(base, phase, "procs", steadyGrowth(series(phase, "procs")), c.processes.trend);
   if (prB !== undefined && prP !== undefined && (prP - prB >= c.processes.increase || prGrowth >= c.processes.trend)) {
     add(c.processes, "process count grew", `median ${prP} processes, baseline ${prB} (threshold +${c.processes.increase}); steady growth within the window: +${f1(prGrowth)} (threshold ${c.processes.trend})`, [
       chart("process count chart", `Processes on ${phase.machine}: baseline vs ${phaseName}`, "processes", base, phase, "procs", phaseName),

@@ -49,7 +49,11 @@ describe("a run killed mid-way", function () {
   it("leaves a lab that was up restored by the next patchlab command", async function () {
     const up = await cli(["lab", "up"]);
     expect(up.code, up.stderr).to.equal(0);
-    const fp = async () => JSON.parse((await cli(["lab", "fingerprint", "-m", "web"])).stdout);
+    const fp = async () => {
+      const r = await cli(["lab", "fingerprint", "-m", "web"]);
+      expect(r.code, `lab fingerprint: ${r.stderr}`).to.equal(0);
+      return JSON.parse(r.stdout);
+    };
     const before = await fp();
     const dir = tmpDir("crash");
     const { runId } = await killDuringInstall(batchFor(dir, { id: "CRASH-PERSISTENT", deb: slowDeb(dir, "fixture-slow"), lab: "reference" }));
@@ -82,14 +86,18 @@ describe("a run killed mid-way", function () {
   });
 
   it("stopped with SIGTERM, a run restores the lab itself before it exits 2", async function () {
-    const fp = async () => JSON.parse((await cli(["lab", "fingerprint", "-m", "web"])).stdout);
+    const fp = async () => {
+      const r = await cli(["lab", "fingerprint", "-m", "web"]);
+      expect(r.code, `lab fingerprint: ${r.stderr}`).to.equal(0);
+      return JSON.parse(r.stdout);
+    };
     const before = await fp();
     const dir = tmpDir("sigterm");
     const { runId, exit } = await killDuringInstall(batchFor(dir, { id: "CRASH-SIGTERM", deb: slowDeb(dir, "fixture-slow3"), lab: "reference" }), "SIGTERM");
     expect(await exit).to.equal(2);
     expect((await labelled(`patchlab.run=${runId}`)).images).to.deep.equal([]);
     const next = await cli(["lab", "status"]);
-    expect(next.stderr).to.not.match(/reaper: restored/);
+    expect(next.stderr, next.stderr).to.not.match(/reaper: restored/);
     expect(await fp()).to.deep.equal(before);
   });
 });

@@ -35,7 +35,7 @@ describe("patchlab watch", function () {
     const a = await cli(["watch", "nosuch"], { env: env() });
     expect(a.code).to.equal(3);
     expect(a.stderr).to.match(/"nosuch" is neither a machine of lab reference .* nor a lab/);
-    expect(a.stderr).to.match(/remedy: name a machine \(web, dns, db, file, app, client\)/);
+    expect(a.stderr).to.match(/remedy: name a machine \(web, dns, db, file, app, client[^)]*\)/);
     const b = await cli(["watch", "web", "--for", "2 weeks"], { env: env() });
     expect(b.code).to.equal(3);
     expect(b.stderr).to.match(/--for "2 weeks" is not a duration/);

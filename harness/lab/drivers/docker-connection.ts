@@ -1,5 +1,6 @@
 // Connection to a Docker lab machine through the engine's exec and archive APIs
 // (no sshd needed inside the container, and no port published on the host).
+import { refuseIfInterrupted } from "../../core/interrupt.ts";
 import { PassThrough, type Readable } from "node:stream";
 import path from "node:path";
 import type Docker from "dockerode";
@@ -20,6 +21,7 @@ export class DockerConnection implements Connection {
   ) {}
 
   async exec(cmd: string | string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    refuseIfInterrupted("command", this.machine);
     const argv = typeof cmd === "string" ? ["sh", "-c", cmd] : cmd;
     const started = Date.now();
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -83,6 +85,7 @@ export class DockerConnection implements Connection {
   }
 
   async upload(files: FileToUpload[]): Promise<void> {
+    refuseIfInterrupted("upload", this.machine);
     const pack = tar.pack();
     for (const f of files) {
       if (!path.posix.isAbsolute(f.path)) {

@@ -2,6 +2,7 @@
 // snapshots as committed images. Restores recreate the container from the snapshot with
 // the create options recorded in the snapshot itself, so a restore needs nothing but the
 // image (the reaper relies on that after a crash).
+import { refuseIfInterrupted } from "../../core/interrupt.ts";
 import crypto from "node:crypto";
 import type Docker from "dockerode";
 import { isDockerMachine, type Lab } from "../../config/schemas.ts";
@@ -203,7 +204,10 @@ export class DockerDriver implements LabDriver {
   }
 
   async up(lab: Lab, opts: UpOptions): Promise<MachineHandle[]> {
-    const all = this.handlesFor(lab);
+    // Provisioning sees every machine of the lab (a mixed lab's VMs and servers are in its DNS
+    // zone); only the lab's containers are this driver's to create.
+    const all = opts.machines ?? this.handlesFor(lab);
+    const mine = all.filter((m) => isDockerMachine(m.spec));
     const images = [...new Set(lab.machines.filter(isDockerMachine).map((m) => m.image))];
     const tags = await ensureImages(this.docker, images, {
       log: this.log("images"),
@@ -214,10 +218,9 @@ export class DockerDriver implements LabDriver {
     const ctx = { machines: all, pki, connect: (x: MachineHandle) => this.connect(x) };
 
     await Promise.all(
-      all.map(async (m) => {
+      mine.map(async (m) => {
         const log = this.log(m.spec.name);
-        // Mixed labs are not wired yet: a vm or ssh machine never reaches a container.
-        if (!isDockerMachine(m.spec)) throw new LabError("harness", `machine ${m.spec.name} has driver ${m.spec.driver}, not docker`, "run it with its own driver (driverFor in harness/lab/drivers/driver-for.ts)", { machine: m.spec.name });
+        if (!isDockerMachine(m.spec)) return;
         const tag = tags.get(m.spec.image)!;
         const info = await this.containerInfo(m.container);
         const key = this.provisionKey(m, all, pki);
@@ -249,7 +252,7 @@ export class DockerDriver implements LabDriver {
         this.opts.onProgress?.(`${m.spec.name}: ready (${m.spec.roles.join(", ")}) at ${m.ip}`);
       }),
     );
-    return all;
+    return mine;
   }
 
   /**
@@ -328,6 +331,7 @@ export class DockerDriver implements LabDriver {
   }
 
   async snapshot(m: MachineHandle, label: string, runId?: string): Promise<SnapshotRef> {
+    refuseIfInterrupted("snapshot", m.spec.name);
     const info = await this.containerInfo(m.container);
     if (!info?.State.Running) {
       throw new LabError("snapshot", `cannot snapshot ${m.spec.name}: machine is not running`, "bring the lab up first: `patchlab lab up`", { machine: m.spec.name });
@@ -364,6 +368,8 @@ export class DockerDriver implements LabDriver {
   }
 
   async restore(m: MachineHandle, ref: SnapshotRef, deadline: number): Promise<void> {
+    // The signal handler's reaper restores through restoreFromImage; the run's own restores stop.
+    refuseIfInterrupted("restore", m.spec.name);
     await this.restoreFromImage(ref.ref, m.spec.name);
     await this.waitReady(m, deadline);
   }
@@ -381,6 +387,20 @@ export class DockerDriver implements LabDriver {
       throw new LabError("restore", `snapshot ${imageRef} of ${machine} is unusable: ${(e as Error).message}`, "list snapshots with `patchlab lab snapshots`; take a new one", { machine }, { cause: e });
     }
     opts.Image = imageRef;
+    // Two restores of the same machine can race (a run's own restore and the in-process reaper
+    // after Ctrl-C): both recreate it from the same image, so on a 409 the loser retries and
+    // the machine ends up the same either way, instead of one of them giving up half-done.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.recreate(opts, machine);
+      } catch (e) {
+        if (attempt >= 5 || !(e instanceof LabError && /\(HTTP code 409\)/.test(e.message))) throw e;
+        await new Promise((r) => setTimeout(r, 300 * attempt));
+      }
+    }
+  }
+
+  private async recreate(opts: Docker.ContainerCreateOptions, machine: string): Promise<string> {
     try {
       // Kill, not stop: the state being thrown away needs no graceful shutdown.
       await this.docker.getContainer(opts.name!).remove({ force: true });

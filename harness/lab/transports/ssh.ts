@@ -5,6 +5,7 @@
 // What is a lab error here: a session that cannot be opened, a channel that cannot be
 // opened, a command that outlives its timeout, and a command whose exit status never
 // arrives (the session died under it). A command that ran and exited non-zero is a result.
+import { refuseIfInterrupted } from "../../core/interrupt.ts";
 import ssh2 from "ssh2";
 import type { ClientChannel, ConnectConfig } from "ssh2";
 import { LabError } from "../../core/errors.ts";
@@ -216,11 +217,13 @@ export class SshConnection implements Connection {
   }
 
   async exec(cmd: string | string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    refuseIfInterrupted("command", this.machine);
     const r = await this.run(cmd, opts);
     return { exitCode: r.exitCode, stdout: r.stdout.toString("utf8"), stderr: r.stderr.toString("utf8"), durationMs: r.durationMs };
   }
 
   async upload(files: FileToUpload[]): Promise<void> {
+    refuseIfInterrupted("upload", this.machine);
     for (const f of files) {
       if (!f.path.startsWith("/")) {
         throw new LabError("exec", `upload to ${this.machine}: path ${f.path} is not absolute`, "pass absolute paths inside the machine", { machine: this.machine });

@@ -45,7 +45,11 @@ describe("watch: machine sampler", () => {
     const s = await sampleMachine(new LocalConnection());
     expect(s.procs.length).to.be.greaterThan(1);
     expect(s.procs.some((p) => p.pid === process.pid && p.comm === "node")).to.equal(true);
-    expect(s.procs.some((p) => p.comm === "awk" || p.comm === "mawk" || p.comm === "cat")).to.equal(false);
+    // The sampler's shell (a child of this process) is left out, and so are its cat and awk: any
+    // awk or cat still listed belongs to someone else, so its parent is listed too.
+    const pids = new Set(s.procs.map((p) => p.pid));
+    expect(s.procs.some((p) => p.ppid === process.pid && p.comm === "sh")).to.equal(false);
+    expect(s.procs.filter((p) => ["awk", "mawk", "cat"].includes(p.comm) && !pids.has(p.ppid))).to.deep.equal([]);
     expect(s.fds).to.be.greaterThan(0);
     expect(s.procs.every((p) => Number.isFinite(p.rssKb) && p.threads >= 1)).to.equal(true);
     expect(s.costMs).to.be.greaterThan(0); // this host has a readable CPU counter (cgroup v1 or v2)
@@ -111,6 +115,17 @@ describe("watch: counter comparison", () => {
     const forking = (i: number) => more(i * 2)();
     expect(titles(compareCounters(observe(raw(6)), observe(raw(6, { procs: forking })), policy))).to.include("process count grew");
     expect(compareCounters(observe(raw(6)), observe(raw(6, { procs: more(2) })), policy)).to.deep.equal([]);
+  });
+
+  it("a steady climb back to the baseline's level (workers forked again after a restart) is no finding", () => {
+    const more = (n: number) => [...BASE_PROCS, ...Array.from({ length: n }, (_, k) => proc(200 + k, "worker", { ppid: 30 }))];
+    // Baseline: 8 workers (some come and go); after a reload the workers climb from 0 back to 8.
+    const base = observe(raw(6, { procs: (i) => more(i % 2 ? 8 : 7), mem: () => 60 }));
+    const climbing = observe(raw(6, { procs: (i) => more(Math.min(8, i * 2)), mem: (i) => 20 + i * 8 }));
+    expect(compareCounters(base, climbing, policy)).to.deep.equal([]);
+    // The same climb past the baseline's highest is growth.
+    const past = observe(raw(6, { procs: (i) => more(4 + i * 2) }));
+    expect(titles(compareCounters(base, past, policy))).to.include("process count grew");
   });
 
   it("a service restarted within the window is a rejecting finding; in the baseline too, a non-rejecting warning", () => {
