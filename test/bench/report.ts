@@ -100,7 +100,9 @@ export function goals(r: BenchResults): string[] {
     const raw = single.rawSequential.steps[single.patchlab.breakdown.machines[0]?.machine ?? ""] ?? {};
     const rawPhase = ((raw.baseline ?? 0) + (raw["post-install"] ?? 0) + (raw["post-uninstall"] ?? 0)) / 3;
     row("suite phase overhead beyond the raw probes, with the warm worker, bundled (p50 suite run − raw probes)", "< 0.5 s", warm.suiteRunP50 - rawPhase, (v) => v < 500, s);
-    row("one patch on one machine vs the raw cycle, with the warm worker, bundled (projected: CLI run − pipeline saving)", "≤ 1.3x", (single.patchlab.ms - (cold.pipelineP50 - warm.pipelineP50)) / single.rawSequential.ms, (v) => v <= 1.3, x);
+    // Projected from the suite runs (p50 saving x the run's suite runs), not from whole-cycle medians: a few rounds of those vary by seconds on a shared host.
+    const runs = sum(Object.values(single.patchlab.breakdown.machines[0]?.suiteRuns ?? {}));
+    row("one patch on one machine vs the raw cycle, with the warm worker, bundled (projected: CLI run − suite run p50 saving x suite runs)", "≤ 1.3x", (single.patchlab.ms - (cold.suiteRunP50 - warm.suiteRunP50) * runs) / single.rawSequential.ms, (v) => v <= 1.3, x);
   }
   if (ref?.rawParallel) row("end to end vs the parallel raw script", "≤ 1.15x", ref.patchlab.ms / ref.rawParallel.ms, (v) => v <= 1.15, x);
   if (ref?.rawParallel && ref.defaults) row("… with patchlab's defaults (watchers, soak, idempotence)", "≤ 1.15x", ref.defaults.ms / ref.rawParallel.ms, (v) => v <= 1.15, x);
