@@ -56,7 +56,23 @@ export interface RunSuiteOptions {
   retries?: number;
   /** Repeated labels (one feature per patch) and links (advisory, CVEs): see report/labels.ts runLabels(). */
   meta?: ResultMeta;
+  /** Starts an attempt's suite process; default: a mocha CLI child (the warm worker, suite-worker.ts, is another). */
+  launcher?: SuiteLauncher;
 }
+
+/** Mocha's options for one attempt: written as the CLI's .mocharc, or handed to a warm worker. */
+export interface MochaRc {
+  reporter: "allure-mocha";
+  "reporter-option": { resultsDir: string; extraReporters: unknown[] };
+  require: string[];
+  timeout: number;
+  exit: true;
+  color: false;
+  grep?: string;
+}
+
+/** One attempt's suite process: mocha over `spec` with `mocharc`, in `env`; resolves when it has exited. */
+export type SuiteLauncher = (launch: { spec: string; mocharc: MochaRc; env: NodeJS.ProcessEnv }, opts: RunSuiteOptions) => Promise<ChildExit>;
 
 export function resolveSuiteSpec(suite: string): string {
   if (path.isAbsolute(suite) || /\.[cm]?[jt]s$/.test(suite)) return path.resolve(ROOT, suite);
@@ -165,21 +181,18 @@ async function runAttempt(a: AttemptInput): Promise<AttemptResult> {
   const rc = path.join(a.work, "mocharc.json");
   fs.mkdirSync(path.dirname(a.junitFile), { recursive: true });
   fs.rmSync(a.junitFile, { force: true }); // a stale file from an earlier run must not pass for this one
-  fs.writeFileSync(
-    rc,
-    JSON.stringify({
-      reporter: "allure-mocha",
-      "reporter-option": {
-        resultsDir: staging,
-        extraReporters: [["xunit", { output: path.resolve(a.junitFile), suiteName: `${a.labels.parentSuite ?? ""} ${a.name} ${a.labels.machine ?? ""}`.trim() }]],
-      },
-      require: [HOOKS_FILE],
-      timeout: Math.min(opts.testTimeoutMs ?? 60_000, opts.timeoutMs),
-      exit: true, // a leftover socket (dockerode keep-alive) must not keep a finished suite alive
-      color: false,
-      ...(a.grep !== undefined ? { grep: a.grep } : {}),
-    }),
-  );
+  const mocharc: MochaRc = {
+    reporter: "allure-mocha",
+    "reporter-option": {
+      resultsDir: staging,
+      extraReporters: [["xunit", { output: path.resolve(a.junitFile), suiteName: `${a.labels.parentSuite ?? ""} ${a.name} ${a.labels.machine ?? ""}`.trim() }]],
+    },
+    require: [HOOKS_FILE],
+    timeout: Math.min(opts.testTimeoutMs ?? 60_000, opts.timeoutMs),
+    exit: true, // a leftover socket (dockerode keep-alive) must not keep a finished suite alive
+    color: false,
+    ...(a.grep !== undefined ? { grep: a.grep } : {}),
+  };
   const env = childEnv(a.labels, invocation, {
     [SUITE_CONTEXT_ENV]: writeSuiteContext(path.join(a.work, "context.json"), a.context),
     [SUITE_PARAMETERS_ENV]: JSON.stringify(a.parameters),
@@ -187,7 +200,9 @@ async function runAttempt(a: AttemptInput): Promise<AttemptResult> {
     [SUITE_DONE_ENV]: doneFile,
   });
   const started = Date.now();
-  const exit = await runChild([process.execPath, "--import", "tsx", MOCHA_BIN, "--config", rc, a.spec], env, opts);
+  const exit = opts.launcher
+    ? await opts.launcher({ spec: a.spec, mocharc, env }, opts)
+    : (fs.writeFileSync(rc, JSON.stringify(mocharc)), await runChild([process.execPath, "--import", "tsx", MOCHA_BIN, "--config", rc, a.spec], env, opts));
   const tests = foldRetries(readAllureOutcomes(staging, { [INVOCATION_LABEL]: invocation }));
   if (opts.meta) decorateResults(staging, opts.meta);
   return { tests, problem: crashReason(exit, fs.existsSync(doneFile), tests.length, opts.timeoutMs), staging, invocation, started };
@@ -341,7 +356,7 @@ export function killRunningSuites(): void {
   for (const kill of running) kill();
 }
 
-interface ChildExit {
+export interface ChildExit {
   code: number | null;
   signal: NodeJS.Signals | null;
   timedOut: boolean;
