@@ -4,7 +4,7 @@
 // image without loop mounts, and qemu-img makes it the read-only qcow2 base every VM's
 // overlay is backed by. The kernel and initrd are copied beside it for direct boot.
 //
-// Cache: <state>/vm-images/<name>-<hash12>/ is complete once manifest.json exists (written
+// Cache: /var/cache/patchlab/vm-images/<name>-<hash12>/ is complete once manifest.json exists (written
 // last, after an atomic rename of the whole directory), so "is this image current?" is one
 // stat, like the container images' tag lookup.
 import { createHash } from "node:crypto";
@@ -63,8 +63,13 @@ export function vmImagesDir(): string {
   return path.join(imagesDir(), "vm");
 }
 
+/**
+ * Built VM images are kept machine-wide, like the engine's container images: a fresh clone or
+ * state directory reuses them until the recipe changes (they hold no lab secret or key; the
+ * harness's key and the lab's settings go in when a VM is provisioned).
+ */
 export function vmImageCache(): string {
-  return path.join(stateDir(), "vm-images");
+  return process.env.PATCHLAB_VM_IMAGE_CACHE ?? "/var/cache/patchlab/vm-images";
 }
 
 function recipeDirOf(name: string): string {
