@@ -10,7 +10,7 @@ import { readVmRecipe, removeStaleVmImages, vmImageStatus, vmRecipeHash } from "
 
 describe("vm driver: image cache by recipe hash", () => {
   let root: string;
-  const saved = { images: process.env.PATCHLAB_IMAGES_DIR, state: process.env.PATCHLAB_STATE_DIR };
+  const saved = { images: process.env.PATCHLAB_IMAGES_DIR, state: process.env.PATCHLAB_STATE_DIR, cache: process.env.PATCHLAB_VM_IMAGE_CACHE };
   const recipe = () => path.join(root, "images", "vm", "web");
 
   beforeEach(() => {
@@ -18,9 +18,10 @@ describe("vm driver: image cache by recipe hash", () => {
     fs.cpSync("lab-config/images/vm/web", recipe(), { recursive: true });
     process.env.PATCHLAB_IMAGES_DIR = path.join(root, "images");
     process.env.PATCHLAB_STATE_DIR = path.join(root, "state");
+    process.env.PATCHLAB_VM_IMAGE_CACHE = path.join(root, "vm-images");
   });
   afterEach(() => {
-    for (const [k, v] of [["PATCHLAB_IMAGES_DIR", saved.images], ["PATCHLAB_STATE_DIR", saved.state]] as const) {
+    for (const [k, v] of [["PATCHLAB_IMAGES_DIR", saved.images], ["PATCHLAB_STATE_DIR", saved.state], ["PATCHLAB_VM_IMAGE_CACHE", saved.cache]] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
