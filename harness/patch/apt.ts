@@ -6,6 +6,8 @@
 import type { AptPatch, Patch } from "../config/schemas.ts";
 import { ConfigError, PatchError } from "../core/errors.ts";
 import type { Connection } from "../lab/types.ts";
+import { shq } from "../lab/roles/common.ts";
+import { runStep } from "./exec.ts";
 import { installedPackages, type InstalledPackage } from "../inventory/inventory.ts";
 import type { MachinePlan } from "../catalog/resolve.ts";
 import { REPO_SUITE } from "../catalog/repo.ts";
@@ -14,6 +16,9 @@ import type { AptArtifactPackage, PatchArtifact, PatchProvisioner, StepOutcome }
 
 export const LAB_KEYRING = "/etc/apt/keyrings/patchlab-lab-updates.gpg";
 const APT_ENV = { DEBIAN_FRONTEND: "noninteractive", DEBCONF_NONINTERACTIVE_SEEN: "true", APT_LISTCHANGES_FRONTEND: "none" };
+/** Deadline of one apt-get install or downgrade (dpkg's maintainer scripts included). */
+const STEP_MS = 900_000;
+const shellWords = (words: string[]): string => words.map(shq).join(" ");
 const APT_OPTS = ["-y", "-q", "--no-install-recommends", "-o", "Dpkg::Options::=--force-confold", "-o", "Dpkg::Use-Pty=0", "-o", "APT::Get::Allow-Unauthenticated=false"];
 
 /** Check every package of an apt manifest against the signed indexes; nothing is downloaded here. */
@@ -120,8 +125,10 @@ export class AptProvisioner implements PatchProvisioner {
     if (notReady) return done(notReady);
     // A second install (the idempotence check) keeps what the machine had before the first.
     if (!this.before.has(planKey(conn.machine, a.patch.id))) this.before.set(planKey(conn.machine, a.patch.id), await installedPackages(conn));
-    const r = await conn.exec(["apt-get", ...APT_OPTS, "install", ...plan.install.map((p) => `${p.name}=${p.version}`)], { timeoutMs: 900_000, env: APT_ENV });
-    const output = (r.stdout + r.stderr).trim();
+    // runStep: killed inside the machine at the deadline, a machine that died or a full disk is the lab's error.
+    const r = await runStep(conn, shellWords(["apt-get", ...APT_OPTS, "install", ...plan.install.map((p) => `${p.name}=${p.version}`)]), { timeoutMs: STEP_MS, env: APT_ENV });
+    const output = r.output;
+    if (r.timedOut) return done({ ok: false, blame: "patch", timedOut: true, message: `install timed out: apt-get install ${a.patch.id} was still running after ${STEP_MS / 1000} s and was killed: ${tail(output)}`, output });
     if (r.exitCode !== 0) {
       const resolver = resolverFailure(output);
       if (resolver) return done({ ok: false, blame: "harness", message: `needs review: apt could not install ${a.patch.id} on ${conn.machine}: ${resolver}`, output });
@@ -155,8 +162,9 @@ export class AptProvisioner implements PatchProvisioner {
       return done({ ok: false, blame: "harness", message: `needs review: cannot downgrade ${blocked.join(", ")}: that version is in no signed Debian index the update server draws on`, output: "" });
     }
     if (back.length + remove.length === 0) return done({ ok: true, message: "nothing changed by the install: nothing to undo", output: "" });
-    const r = await conn.exec(["apt-get", ...APT_OPTS, "--allow-downgrades", "--purge", "install", ...back, ...remove.map((n) => `${n}-`)], { timeoutMs: 900_000, env: APT_ENV });
-    const output = (r.stdout + r.stderr).trim();
+    const r = await runStep(conn, shellWords(["apt-get", ...APT_OPTS, "--allow-downgrades", "--purge", "install", ...back, ...remove.map((n) => `${n}-`)]), { timeoutMs: STEP_MS, env: APT_ENV });
+    const output = r.output;
+    if (r.timedOut) return done({ ok: false, blame: "patch", timedOut: true, message: `uninstall timed out: downgrade of ${a.patch.id} was still running after ${STEP_MS / 1000} s and was killed: ${tail(output)}`, output });
     if (r.exitCode !== 0) {
       const resolver = resolverFailure(output);
       if (resolver) return done({ ok: false, blame: "harness", message: `needs review: apt could not downgrade ${a.patch.id} on ${conn.machine}: ${resolver}`, output });

@@ -44,7 +44,29 @@ export async function runStep(
   const timedOut = (exitCode === 124 || exitCode === 137) && TIMEOUT_MARK.test(r.stderr);
   if (exitCode !== 0 && !timedOut) await stillRunning(conn, command, exitCode);
   const stderr = r.stderr.replace(/^timeout: sending signal \w+ to command.*\n?/gm, "");
-  return { exitCode, output: (r.stdout + stderr).trim(), timedOut, durationMs: r.durationMs };
+  const output = (r.stdout + stderr).trim();
+  if (exitCode !== 0 && !timedOut) await diskNotFull(conn, command, exitCode, output);
+  return { exitCode, output, timedOut, durationMs: r.durationMs };
+}
+
+/** What an installer prints when a write failed for want of space (dpkg, apt, tar, cp, sh). */
+const DISK_FULL = /no space left on device|disk quota exceeded|\bENOSPC\b/i;
+
+/**
+ * A step that failed because the machine's disk is full says nothing about the patch: the lab
+ * must have room for what it installs. The failure becomes the lab's ("disk-full", the machine's
+ * `df` in the message), so the patch is not judged rather than rejected.
+ */
+async function diskNotFull(conn: Connection, command: string, exitCode: number, output: string): Promise<void> {
+  const line = output.split("\n").find((l) => DISK_FULL.test(l));
+  if (!line) return;
+  const df = await conn.exec(["df", "-h", "-x", "proc", "-x", "sysfs"], { timeoutMs: 15_000 }).then((x) => x.stdout.trim(), () => "");
+  throw new LabError(
+    "disk-full",
+    `\`${command.slice(0, 120)}\` exited ${exitCode} on ${conn.machine} because a disk is full: ${line.trim().slice(0, 300)}${df ? `\n${df}` : ""}`,
+    `free space on ${conn.machine} (or give its engine more storage) and run again; the patch was not judged`,
+    { machine: conn.machine },
+  );
 }
 
 /**

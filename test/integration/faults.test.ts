@@ -1,9 +1,13 @@
 // Faults injected into a real run on the two-machine mini lab (its own subnet, so the shared
 // reference lab is neither needed nor disturbed): a machine killed mid-install, a
-// machine frozen mid-install (the engine stops answering for it). Each is the lab's trouble:
-// the run ends "needs review" (exit 2) naming the lab error, never rejects the patch, and the
-// lab is restored (same fingerprint, no snapshot of the run left).
+// machine frozen mid-install (a step that hangs because the engine stops answering for it), the
+// machine's disk filled mid-install. Each is the lab's trouble: the run ends "needs review"
+// (exit 2) naming the lab error, never rejects the patch, and the lab is restored (same
+// fingerprint, no snapshot of the run left). The contrast: an installer that hangs on a machine
+// that still answers is the patch's own defect (it would hang production's unattended install
+// too): killed at its deadline and rejected, the lab restored all the same.
 import { execFile } from "node:child_process";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { expect } from "chai";
@@ -56,6 +60,29 @@ function scriptPatch(dir: string, id: string): string {
   const batch = path.join(dir, `batch-${id}.yaml`);
   fs.writeFileSync(batch, [`name: ${id.toLowerCase()}`, `lab: ${MINI}`, "patches:", `  - ${path.basename(manifest)}`, ""].join("\n"));
   return batch;
+}
+
+/** A patch whose preinst waits (the moment to fill the disk), then ships 2 MB that must land in /opt. */
+function bulkyPatch(dir: string, id: string): string {
+  const name = id.toLowerCase();
+  const deb = buildDeb(dir, { name, version: "1.0", files: { [`opt/${name}/blob.bin`]: crypto.randomBytes(2 * 1024 * 1024) }, preinst: "#!/bin/sh\nsleep 6.5\nexit 0\n" });
+  return batchFor(dir, { id, deb, lab: MINI });
+}
+
+/**
+ * Fills web's /opt as a host administrator would: a 1 MiB filesystem mounted there inside web's
+ * own mount namespace (entered from the host: lab machines run without CAP_SYS_ADMIN), written
+ * until it is full.
+ */
+async function fillDisk(): Promise<void> {
+  const pid = (await docker.getContainer(WEB).inspect()).State.Pid;
+  const r = await new Promise<{ code: number; out: string }>((resolve) =>
+    execFile("nsenter", ["-t", String(pid), "-m", "--", "sh", "-c", "mount -t tmpfs -o size=1m fault-fill /opt && (dd if=/dev/zero of=/opt/.filler bs=64k 2>/dev/null; true) && df /opt | tail -1"], (e, stdout, stderr) =>
+      resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+    ),
+  );
+  expect(r.code, `the test could not fill web's disk: ${r.out}`).to.equal(0);
+  expect(r.out).to.match(/100% \/opt/);
 }
 
 const fingerprint = async () => JSON.parse((await cli(["lab", "fingerprint", MINI, "-m", "web"])).stdout) as unknown;
@@ -115,5 +142,43 @@ describe("faults injected mid-run are lab errors, never patch failures", functio
     const r = await done;
     await expectLabTrouble(r, runId, "FAULT-FROZEN", /timed out|timeout|paused/i, webBefore);
     console.log(`      (machine frozen: run ended ${Math.round((Date.now() - t0) / 1000)} s after it started)`);
+  });
+
+  it("web's disk filled mid-install (dpkg cannot write): a disk-full lab error naming web, never a patch failure; web restored", async function () {
+    const dir = tmpDir("fault-disk");
+    const t0 = Date.now();
+    const { runId, done } = await runUntilInstall(bulkyPatch(dir, "FAULT-DISKFULL"), "sleep 6.5");
+    await fillDisk().catch(async (e: unknown) => {
+      await done; // never leave the run holding the lab
+      throw e;
+    });
+    const r = await done;
+    await expectLabTrouble(r, runId, "FAULT-DISKFULL", /on web because a disk is full: .*No space left on device/, webBefore);
+    // The restored web has its whole disk again: nothing of the fault's filesystem is left.
+    const left = await cli(["lab", "fingerprint", MINI, "-m", "web"]);
+    expect(left.stdout).to.not.match(/fault-fill|\.filler/);
+    console.log(`      (disk filled: run ended ${Math.round((Date.now() - t0) / 1000)} s after it started)`);
+  });
+
+  it("contrast: an installer that hangs on a machine that still answers is killed at its deadline and rejected as the patch's defect; web restored", async function () {
+    const dir = tmpDir("fault-hang");
+    fs.writeFileSync(path.join(dir, "install.sh"), "#!/bin/sh\ncase \"$1\" in\n  install) sleep 600 ;;\n  remove) rm -f /etc/fault-fixture ;;\nesac\n", { mode: 0o755 });
+    fs.writeFileSync(path.join(dir, "FAULT-HANG.yaml"), ["id: FAULT-HANG", "title: FAULT-HANG", "severity: moderate", "kind: script", "appliesTo: { roles: [web] }", "script:", '  version: "1"', "  payload: [install.sh]", "  install: ./install.sh install", "  uninstall: ./install.sh remove", "  detect: test -f /etc/fault-fixture", "  timeoutSeconds: 5", ""].join("\n"));
+    const batch = path.join(dir, "batch.yaml");
+    const t0 = Date.now();
+    fs.writeFileSync(batch, ["name: fault-hang", `lab: ${MINI}`, "patches:", "  - FAULT-HANG.yaml", ""].join("\n"));
+    const r = await cli(["run", batch]);
+    expect(r.code, r.stderr.slice(-3000)).to.equal(1);
+    const runId = /run (\S+): batch/.exec(r.stderr)![1]!;
+    const gate = readJson<Decision>(path.join(reportsRoot(), runId, "gate.json"));
+    const p = gate.patches.find((x) => x.patch === "FAULT-HANG")!;
+    expect(p.verdict).to.equal("rejected");
+    const install = p.reasons.find((x) => x.phase === "install" && x.kind === "step")!;
+    expect(install, JSON.stringify(p.reasons)).to.include({ machine: "web", outcome: "failed", effect: "rejects" });
+    expect(install.message).to.match(/install timed out: .* still running after 5 s and was killed/);
+    expect(await fingerprint()).to.deep.equal(webBefore);
+    // The hung installer did not hold the run: it ended long before the installer's own 600 s.
+    expect(Date.now() - t0).to.be.below(180_000);
+    console.log(`      (hung installer: run ended ${Math.round((Date.now() - t0) / 1000)} s after it started)`);
   });
 });

@@ -8,6 +8,7 @@ import { AptProvisioner, LAB_KEYRING, planKey, prepareApt } from "../../../harne
 import type { PatchArtifact } from "../../../harness/patch/types.ts";
 import { universeOf } from "../../../harness/catalog/universe.ts";
 import { aptPatch } from "../inventory/helpers.ts";
+import { LabError } from "../../../harness/core/errors.ts";
 
 type Script = (args: string[], db: Map<string, string>) => { exitCode: number; out: string };
 
@@ -16,10 +17,17 @@ class FakeMachine implements Connection {
   readonly commands: string[][] = [];
   readonly uploads: FileToUpload[] = [];
   constructor(readonly db: Map<string, string>, private readonly apt: Script) {}
+  dead = false;
   async exec(cmd: string | string[], _o?: ExecOptions): Promise<ExecResult> {
-    const args = typeof cmd === "string" ? ["sh", "-c", cmd] : cmd;
+    let args = typeof cmd === "string" ? ["sh", "-c", cmd] : cmd;
+    if (this.dead) throw new Error("container web is not running");
+    // An installer step runs under the machine's own `timeout`: the fake runs what it wraps.
+    const step = args[0] === "sh" ? /timeout --verbose \S+ \d+s sh -c '(.*)' <\/dev\/null$/s.exec(args[2] ?? "") : null;
+    if (step) args = shellWords(step[1]!.replace(/'\\''/g, "'"));
     this.commands.push(args);
     const ok = (stdout: string, exitCode = 0) => ({ exitCode, stdout, stderr: "", durationMs: 1 });
+    if (args[0] === "true") return ok("");
+    if (args[0] === "df") return ok("Filesystem Size Used Avail Use% Mounted on\noverlay 10G 10G 0 100% /");
     if (args[0] === "dpkg-query") return ok([...this.db].map(([n, v]) => `${n}\t${v}\tamd64\tii \t${n}\n`).join(""));
     if (args[0] === "sh") return ok("Reading package lists...\n");
     if (args[0] === "apt-get") {
@@ -32,6 +40,11 @@ class FakeMachine implements Connection {
   async download(): Promise<Buffer> { return Buffer.alloc(0); }
   async restart() {}
   async waitUntilReady() {}
+}
+
+/** The words of a command line made of shq()-quoted words. */
+function shellWords(line: string): string[] {
+  return [...line.matchAll(/'((?:[^']|'\\'')*)'|(\S+)/g)].map((m) => (m[1] ?? m[2]!).replace(/'\\''/g, "'"));
 }
 
 /** apt-get that applies name=version, name- exactly (and pulls in a new dependency on upgrade). */
@@ -125,5 +138,23 @@ describe("patch: apt provisioner", () => {
     const u = await pr.uninstall(m, artifact());
     expect(u).to.deep.include({ ok: false, blame: "harness" });
     expect(u.message).to.match(/cannot downgrade nginx 1/);
+  });
+
+  it("a full disk on the machine is the lab's error (disk-full, with the machine's df), never the patch's", async () => {
+    const full = new FakeMachine(new Map([["nginx", "1"]]), () => ({ exitCode: 100, out: "Unpacking nginx (2) over (1) ...\ndpkg: error processing archive /var/cache/apt/archives/nginx_2_amd64.deb (--unpack):\n cannot copy extracted data for './usr/sbin/nginx' to '/usr/sbin/nginx.dpkg-new': failed to write (No space left on device)\nE: Sub-process /usr/bin/dpkg returned an error code (1)" }));
+    const err = await provisioner().install(full, artifact()).then(() => undefined, (e: unknown) => e);
+    expect(err).to.be.instanceOf(LabError);
+    expect((err as LabError).kind).to.equal("disk-full");
+    expect((err as LabError).message).to.match(/on web because a disk is full: .*No space left on device[\s\S]*100% \//);
+  });
+
+  it("apt-get failing on a machine that stopped under it is the lab's error (machine-killed), not the patch's", async () => {
+    const m = new FakeMachine(new Map([["nginx", "1"]]), () => {
+      m.dead = true;
+      return { exitCode: 137, out: "Unpacking nginx (2) over (1) ..." };
+    });
+    const err = await provisioner().install(m, artifact()).then(() => undefined, (e: unknown) => e);
+    expect(err).to.be.instanceOf(LabError);
+    expect((err as LabError).kind).to.equal("machine-killed");
   });
 });
