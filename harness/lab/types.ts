@@ -100,6 +100,11 @@ export interface LabDriver {
   connect(machine: MachineHandle): Connection;
   snapshot(machine: MachineHandle, label: string, runId?: string): Promise<SnapshotRef>;
   restore(machine: MachineHandle, ref: SnapshotRef, deadline: number): Promise<void>;
+  /**
+   * A restore of `ref` will follow: a driver may get it ready in the background (a warm
+   * standby), so that restore() need not wait for the machine to boot. Never throws.
+   */
+  prepareRestore?(machine: MachineHandle, ref: SnapshotRef): void;
   snapshots(lab: Lab): Promise<SnapshotRef[]>;
   deleteSnapshot(ref: SnapshotRef): Promise<void>;
   down(lab: Lab): Promise<void>;

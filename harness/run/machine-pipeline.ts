@@ -276,6 +276,8 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     const need = unionRequirements(group.map(reqOf));
     const scope = scopeOf(ids);
     const inGroup = ids.length > 1 ? { group: ids } : {};
+    // The restore after this verification need not wait for a boot: a standby starts now.
+    if (!snap.notPossible) driver.prepareRestore?.(m, snap);
     const beforeInstall = await stateNow(before);
     const beforeScan = await scanRestart(conn);
     let prev = beforeInstall;

@@ -122,4 +122,56 @@ describe("reference lab on Docker", function () {
     expect((await docker.getImage(now.Image).inspect()).RootFS.Layers?.length).to.equal(1);
     expect(await fp()).to.deep.equal(before);
   });
+
+  for (const name of ["dns", "db"]) {
+    it(`a warm standby of ${name} swapped in by name and address is exact (fingerprint), answers at its name, and leaves nothing behind`, async function () {
+      const fp = async () => {
+        const r = await cli(["lab", "fingerprint", "-m", name]);
+        expect(r.code, r.stderr).to.equal(0);
+        return JSON.parse(r.stdout) as unknown;
+      };
+      const { lab } = await loadLab("reference");
+      const driver = new DockerDriver(docker);
+      const m = driver.handlesFor(lab).find((x) => x.spec.name === name)!;
+      const before = await fp();
+      const snap = await driver.snapshot(m, "selftest-standby");
+      try {
+        const timed = async (standby: boolean) => {
+          inContainer(m.container, "echo drift > /etc/patchlab-drift");
+          if (standby) {
+            driver.prepareRestore(m, snap);
+            // The standby boots while the patch would be tested.
+            for (let i = 0; i < 100 && !(await docker.listContainers({ filters: { name: [`${m.container}-standby`] } })).length; i++) await new Promise((r) => setTimeout(r, 100));
+            await new Promise((r) => setTimeout(r, 3000));
+          }
+          const old = (await docker.getContainer(m.container).inspect()).Id;
+          const t = Date.now();
+          await driver.restore(m, snap, Date.now() + 60_000);
+          const ms = Date.now() - t;
+          const now = await docker.getContainer(m.container).inspect();
+          expect(now.Id).to.not.equal(old);
+          expect(now.NetworkSettings.Networks[`patchlab-${lab.name}`]!.IPAddress).to.equal(m.ip);
+          expect(now.NetworkSettings.Networks[`patchlab-${lab.name}`]!.Aliases).to.include.members([name, m.fqdn]);
+          expect(await fp()).to.deep.equal(before);
+          return { ms, id: now.Id };
+        };
+        const plain = await timed(false);
+        const warm = await timed(true);
+        console.log(`      restore of ${name}: recreated ${plain.ms} ms, standby swapped in ${warm.ms} ms`);
+        const sb = await docker.listContainers({ all: true, filters: { name: [`${m.container}-standby`] } });
+        expect(sb, "no standby left once it was swapped in").to.deep.equal([]);
+        // The swapped-in machine serves at its name from the client's vantage point.
+        const probe = name === "dns"
+          ? inContainer(CLIENT, `dig +short +time=2 +tries=2 @${m.ip} web.${lab.domain}`)
+          : inContainer(CLIENT, `getent hosts ${m.fqdn} && timeout 5 bash -c 'echo > /dev/tcp/${m.fqdn}/5432' && echo open`);
+        expect(probe.trim()).to.match(name === "dns" ? /^\d+\.\d+\.\d+\.\d+$/ : new RegExp(`${m.ip.replace(/\./g, "\\.")}[\\s\\S]*open`));
+        // A standby that is never used goes with its snapshot.
+        driver.prepareRestore(m, snap);
+        await new Promise((r) => setTimeout(r, 1500));
+      } finally {
+        await driver.deleteSnapshot(snap);
+      }
+      expect(await docker.listContainers({ all: true, filters: { name: [`${m.container}-standby`] } })).to.deep.equal([]);
+    });
+  }
 });

@@ -19,6 +19,7 @@ import { roleModule } from "../roles/index.ts";
 import type { LabPki } from "../roles/types.ts";
 import { probeAll, waitUntil, type WaitStrategy } from "../../readiness/wait.ts";
 import type { Connection, LabDriver, MachineHandle, MachineStatus, SnapshotRef, UpOptions } from "../types.ts";
+import { Standbys } from "./docker-standby.ts";
 import { DockerConnection } from "./docker-connection.ts";
 import { Labels } from "./docker-engine.ts";
 import { removeNetworkForce } from "./docker-network.ts";
@@ -51,10 +52,16 @@ export interface DockerDriverOptions {
   ephemeral?: boolean;
 }
 
+/** How long a swapped-in standby may take to answer its readiness probes before the plain restore is used. */
+const STANDBY_READY_MS = 5_000;
+
 export class DockerDriver implements LabDriver {
   private pkis = new Map<string, Promise<LabPki>>();
+  private readonly standbys: Standbys;
 
-  constructor(private readonly docker: Docker, private readonly opts: DockerDriverOptions = {}) {}
+  constructor(private readonly docker: Docker, private readonly opts: DockerDriverOptions = {}) {
+    this.standbys = new Standbys(docker, (m) => this.log(m));
+  }
 
   private log(machine: string): Logger {
     return this.opts.log?.(machine) ?? nullLogger;
@@ -369,26 +376,46 @@ export class DockerDriver implements LabDriver {
     }
   }
 
+  /** Start a warm standby of the machine from `ref` while the patch is tested (docker-standby.ts). */
+  prepareRestore(m: MachineHandle, ref: SnapshotRef): void {
+    this.standbys.prepare(m, ref.ref, () => this.snapshotCreateOptions(ref.ref, m.spec.name));
+  }
+
   async restore(m: MachineHandle, ref: SnapshotRef, deadline: number): Promise<void> {
     // The signal handler's reaper restores through restoreFromImage; the run's own restores stop.
     refuseIfInterrupted("restore", m.spec.name);
+    if (await this.standbys.swapIn(m, ref.ref)) {
+      // The standby booted from the snapshot already: ready at once, or recreated the plain way.
+      try {
+        await this.waitReady(m, Math.min(deadline, Date.now() + STANDBY_READY_MS));
+        return;
+      } catch (e) {
+        this.log(m.spec.name).warn("swapped-in standby not ready; recreating the machine from its snapshot", { step: "restore", error: (e as Error).message });
+      }
+    }
     await this.restoreFromImage(ref.ref, m.spec.name);
     await this.waitReady(m, deadline);
   }
 
-  /**
-   * Recreate a machine from a snapshot image using only what the image records. Used by
-   * restore() and by the reaper, which may have no lab file at hand.
-   */
-  async restoreFromImage(imageRef: string, machine: string): Promise<string> {
-    let opts: Docker.ContainerCreateOptions;
+  /** The create options a snapshot image records, its own id as the image. */
+  private async snapshotCreateOptions(imageRef: string, machine: string): Promise<Docker.ContainerCreateOptions> {
     try {
       const img = await this.docker.getImage(imageRef).inspect();
-      opts = JSON.parse(Buffer.from(img.Config.Labels?.[Labels.createOptions] ?? "", "base64").toString("utf8"));
+      const opts = JSON.parse(Buffer.from(img.Config.Labels?.[Labels.createOptions] ?? "", "base64").toString("utf8")) as Docker.ContainerCreateOptions;
+      return { ...opts, Image: imageRef };
     } catch (e) {
       throw new LabError("restore", `snapshot ${imageRef} of ${machine} is unusable: ${(e as Error).message}`, "list snapshots with `patchlab lab snapshots`; take a new one", { machine }, { cause: e });
     }
-    opts.Image = imageRef;
+  }
+
+  /**
+   * Recreate a machine from a snapshot image using only what the image records. Used by
+   * restore() and by the reaper, which may have no lab file at hand. A standby of the machine
+   * (docker-standby.ts) goes too: it never outlives the restore it was made for.
+   */
+  async restoreFromImage(imageRef: string, machine: string): Promise<string> {
+    const opts = await this.snapshotCreateOptions(imageRef, machine);
+    await this.standbys.discard(opts.name!);
     // Two restores of the same machine can race (a run's own restore and the in-process reaper
     // after Ctrl-C): both recreate it from the same image, so on a 409 the loser retries and
     // the machine ends up the same either way, instead of one of them giving up half-done.
@@ -441,6 +468,7 @@ export class DockerDriver implements LabDriver {
    * the image itself can only go once no container uses it (pruneSnapshots).
    */
   async deleteSnapshot(ref: SnapshotRef): Promise<void> {
+    for (const c of this.standbys.of(ref.ref)) await this.standbys.discard(c);
     try {
       await this.docker.getImage(snapshotName(ref.lab, ref.machine, ref.label)).remove({ force: true, noprune: false });
     } catch (e) {

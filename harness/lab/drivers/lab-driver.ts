@@ -70,6 +70,10 @@ export class LabDrivers implements LabDriver {
     return this.registry.driverFor(m).snapshot(m, label, runId);
   }
 
+  prepareRestore(m: MachineHandle, ref: SnapshotRef): void {
+    this.registry.driverFor(m).prepareRestore?.(m, ref);
+  }
+
   restore(m: MachineHandle, ref: SnapshotRef, deadline: number): Promise<void> {
     return this.registry.driverFor(m).restore(m, ref, deadline);
   }
