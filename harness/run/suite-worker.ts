@@ -3,8 +3,9 @@
 // Allure + JUnit results, a crash reported as a broken result), without paying the process's
 // start-up (node + tsx + mocha + Allure + the support modules: about 1.4 s on 2 busy cores) on
 // the critical path. A pool keeps `size` processes started ahead of need (suite-worker-child.ts
-// loads all that and then waits for its job); taking one starts its replacement, which warms
-// up while the machine installs, uninstalls or runs its suite.
+// loads all that and then waits for its job); a suite's replacement starts when that suite's
+// process has exited, so it warms up while the machine installs, uninstalls or restores, not
+// while the suite runs: on 2 cores a warm-up beside a running suite slowed its checks by half.
 //
 // NOT wired into `patchlab run` (the orchestrator is the lead's). The switch, in runBatch: right
 // after requireEngine() (so the first processes warm up during lab-up),
@@ -120,7 +121,7 @@ export class SuiteWorkerPool {
     this.topUp();
   }
 
-  /** Idle processes to have ready: refilled whenever one is taken. */
+  /** Idle processes to have ready: at start, and refilled whenever a suite's process has exited. */
   private topUp(): void {
     while (!this.closed && this.idle.length < this.size) this.idle.push(new Spare(this.env, this.argv));
   }
@@ -130,7 +131,6 @@ export class SuiteWorkerPool {
     this.idle = this.idle.filter((s) => s.alive || (s.killGroup("SIGKILL"), false));
     const spare = this.idle.shift() ?? new Spare(this.env, this.argv);
     this.running.add(spare);
-    this.topUp();
     return spare;
   }
 
@@ -194,6 +194,7 @@ export class SuiteWorkerPool {
       clearTimeout(killTimer);
       this.running.delete(spare);
       if (log !== undefined) fs.closeSync(log);
+      this.topUp(); // its replacement: now that the suite is done, not beside it
     }
   }
 }
