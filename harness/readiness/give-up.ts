@@ -17,7 +17,7 @@ export interface Evidence {
 }
 
 export interface GiveUpOptions {
-  /** How long the evidence must hold, poll after poll, before the wait ends (default PATCHLAB_READY_DEAD_GRACE_MS or 5000). */
+  /** How long the evidence must hold, poll after poll, before the wait ends (default PATCHLAB_READY_DEAD_GRACE_MS or 3000). */
   graceMs?: number;
   /** Consecutive polls needed at least (default 3). */
   minPolls?: number;
@@ -27,8 +27,8 @@ export interface GiveUpOptions {
 
 export function deadGraceMs(): number {
   const raw = process.env.PATCHLAB_READY_DEAD_GRACE_MS;
-  const n = raw === undefined || raw === "" ? 5000 : Number(raw);
-  return Number.isFinite(n) && n >= 0 ? n : 5000;
+  const n = raw === undefined || raw === "" ? 3000 : Number(raw);
+  return Number.isFinite(n) && n >= 0 ? n : 3000;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
