@@ -7,12 +7,10 @@
 // process has exited, so it warms up while the machine installs, uninstalls or restores, not
 // while the suite runs: on 2 cores a warm-up beside a running suite slowed its checks by half.
 //
-// NOT wired into `patchlab run` (the orchestrator is the lead's). The switch, in runBatch: right
-// after requireEngine() (so the first processes warm up during lab-up),
-//   const suitePool = new SuiteWorkerPool({ size: opts.concurrency ?? os.availableParallelism(), bundle: true });
-// then add `launcher: suitePool.launch` to the options of the runSuite(...) call (everything
-// else, retries included, stays mocha-runner.ts's), and `suitePool.close()` in the finally that
-// releases the lab lock. The CLI's signal handlers call killAllSuiteWorkers() beside killRunningSuites().
+// `patchlab run` uses it (orchestrator.ts runBatch: a pool of the run's concurrency, bundled,
+// made right after requireEngine() so the first processes warm up during lab-up, closed with the
+// lab lock; PATCHLAB_SUITE_WORKERS=off for a mocha CLI child per suite). The CLI's signal
+// handlers call killAllSuiteWorkers() beside killRunningSuites().
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
