@@ -365,10 +365,11 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
     // From now on the run's own work refuses to touch the lab: only the reaper below does.
     requestInterrupt();
     const cleanup = async () => {
-      const [{ killRunningSuites }, { docker }, { DockerDriver }, { reap }, { ownerToken }] = await Promise.all([
-        import("./run/mocha-runner.ts"), import("./lab/drivers/docker-engine.ts"), import("./lab/drivers/docker-driver.ts"), import("./lab/reaper.ts"), import("./core/owner.ts"),
+      const [{ killRunningSuites }, { killAllSuiteWorkers }, { docker }, { DockerDriver }, { reap }, { ownerToken }] = await Promise.all([
+        import("./run/mocha-runner.ts"), import("./run/suite-worker.ts"), import("./lab/drivers/docker-engine.ts"), import("./lab/drivers/docker-driver.ts"), import("./lab/reaper.ts"), import("./core/owner.ts"),
       ]);
       killRunningSuites();
+      killAllSuiteWorkers();
       const d = docker();
       return reap(d, new DockerDriver(d), undefined, { owner: ownerToken() });
     };

@@ -3,6 +3,7 @@
 // and services: every service that ran before still runs and the machine's roles are ready.
 // A service that is down is the patch's failure only when the lab itself is healthy.
 import { asPatchlabError, LabError } from "../core/errors.ts";
+import { readyOrGiveUp, stoppedServicesEvidence, type GiveUpOptions } from "../readiness/give-up.ts";
 import { diffStates, machineState, renderDiff, type MachineState, type StateOptions } from "../lab/state.ts";
 import type { Connection } from "../lab/types.ts";
 import { text, type Attachment, type CheckStatus, type LifecycleCheck } from "./check-result.ts";
@@ -39,6 +40,8 @@ export interface StepCheckOptions {
   labHealthy?: () => Promise<boolean>;
   /** Check services and readiness after the step (default true; false when a declared restart comes next). */
   checkServices?: boolean;
+  /** When the readiness wait may end early because a stopped service is not coming back (readiness/give-up.ts). */
+  giveUp?: GiveUpOptions;
 }
 
 export function installCheck(conn: Connection, p: PatchProvisioner, a: PatchArtifact, opts: StepCheckOptions = {}): Promise<StepCheck> {
@@ -94,7 +97,10 @@ async function stepCheck(step: "install" | "uninstall", conn: Connection, p: Pat
     if (stoppedServices.length) problems.push(`service(s) ${stoppedServices.join(", ")} ran before the ${step} and do not after it`);
     if (opts.ready) {
       try {
-        await opts.ready(opts.deadline ?? Date.now() + 60_000);
+        // A service the state after the step found stopped (no supervisor restarts it) is watched:
+        // still stopped with nothing new listening, poll after poll, the wait ends early.
+        const stopped = Object.entries(after.services).filter(([, st]) => st !== "running").map(([s]) => s);
+        await readyOrGiveUp(opts.ready, opts.deadline ?? Date.now() + 60_000, stoppedServicesEvidence(conn, stopped), opts.giveUp);
       } catch (e) {
         const err = asPatchlabError(e);
         if (!(err instanceof LabError && err.kind === "readiness-timeout")) return result("broken", `readiness after ${step} could not be checked: ${err.message}`, { ...measured, stoppedServices });

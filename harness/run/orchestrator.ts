@@ -22,7 +22,7 @@ import type { PatchArtifact } from "../patch/types.ts";
 import { noTargetReason, prepareArtifacts, provisionerFor, targetsFor, type KindContext } from "../patch/registry.ts";
 import { decide, type ConfigProblem, type Decision, type GateInput } from "../gate/gate.ts";
 import { loadWaivers, type LoadedWaivers } from "../gate/load-waivers.ts";
-import { runSuite } from "./mocha-runner.ts";
+import { runSuite, type SuiteLauncher } from "./mocha-runner.ts";
 import { Journal, type JournalData } from "./journal.ts";
 import { suitesFor } from "./suites-for.ts";
 import type { Depth } from "./suite-context.ts";
@@ -284,8 +284,16 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
   let targets: Map<MachineHandle, PatchArtifact[]> | undefined;
   let failure: PatchlabError | undefined;
   let lock: { release(): void } | undefined;
+  let suitePool: { launch: SuiteLauncher; close(): void } | undefined;
   try {
     const docker = await requireEngine();
+    // Warm suite processes (suite-worker.ts, bundled suites on plain node): they load during
+    // lab-up, so a suite phase does not pay a process start. PATCHLAB_SUITE_WORKERS=off runs a
+    // mocha CLI child per suite instead (same results either way).
+    if (process.env.PATCHLAB_SUITE_WORKERS !== "off") {
+      const { SuiteWorkerPool } = await import("./suite-worker.ts");
+      suitePool = new SuiteWorkerPool({ size: opts.concurrency ?? defaultConcurrency(lab.machines.length), bundle: true });
+    }
     lock = acquireLabLock(lab.name, `run ${runId}`, { run: runId });
     await reap(docker, new DockerDriver(docker), logs.run);
     // A lab nobody brought up is brought up for this run alone, and taken down after it.
@@ -349,6 +357,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
                 junitFile: path.join(runDir, "junit", `${m.spec.name}-${phase}${tag ? `-${tag}` : ""}-${suite.replace(/\W+/g, "_")}.xml`),
                 timeoutMs: opts.suiteTimeoutMs ?? 300_000,
                 logFile: path.join(runDir, "logs", `${m.spec.name}.suites.log`),
+                ...(suitePool ? { launcher: suitePool.launch } : {}),
                 // epic = batch, feature = patch, story = phase, host, severity, owner, advisory and CVE links.
                 ...runLabels({ batch: batch.name, patches: ctx.patches.map(patchInfo), machine: m.spec, phase }),
               }),
@@ -410,6 +419,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
         await driver.down(lab).catch((e) => say(`could not take the lab down (the next command's reaper retries): ${(e as Error).message}`));
       }
     } finally {
+      suitePool?.close();
       lock?.release();
       records.close();
     }

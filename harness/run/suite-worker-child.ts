@@ -26,10 +26,12 @@ export interface SuiteJob {
 
 const require = createRequire(import.meta.url);
 
-/** Warms the module cache with what every suite loads: the reporter mocha require()s and the support modules. */
-async function preload(supportDir: string): Promise<void> {
+/** Warms the module cache with what every suite loads: the reporter mocha require()s, the support modules, the packages named. */
+async function preload(supportDir: string, packages: string[]): Promise<void> {
   require("allure-mocha");
   await Promise.all([import("allure-js-commons"), import("chai")]);
+  // A package that does not load is the suite's to report when it imports it.
+  for (const p of packages) await import(p).catch(() => undefined);
   for (const f of fs.existsSync(supportDir) ? fs.readdirSync(supportDir) : []) {
     // Support modules only define functions and read their context lazily, on first use.
     if (/\.[cm]?ts$/.test(f)) await import(pathToFileURL(path.join(supportDir, f)).href).catch(() => undefined);
@@ -58,9 +60,10 @@ function readJob(): Promise<SuiteJob> {
   });
 }
 
-// The support dir to preload (tsx mode); none for bundles, which carry their support code.
+// The support dir to preload (tsx mode; empty for bundles, which carry their support code),
+// then packages to preload (bundle mode: what the suites bundled so far import).
 const supportDir = process.argv[2] ?? "";
-const [job] = await Promise.all([readJob(), preload(supportDir)]);
+const [job] = await Promise.all([readJob(), preload(supportDir, process.argv.slice(3))]);
 Object.assign(process.env, job.env);
 const hooks = (await import(pathToFileURL(job.hooksFile).href)) as { mochaHooks?: Mocha.RootHookObject; mochaGlobalTeardown?: () => void };
 const mocha = new Mocha({

@@ -3,15 +3,14 @@
 // Allure + JUnit results, a crash reported as a broken result), without paying the process's
 // start-up (node + tsx + mocha + Allure + the support modules: about 1.4 s on 2 busy cores) on
 // the critical path. A pool keeps `size` processes started ahead of need (suite-worker-child.ts
-// loads all that and then waits for its job); taking one starts its replacement, which warms
-// up while the machine installs, uninstalls or runs its suite.
+// loads all that and then waits for its job); a suite's replacement starts when that suite's
+// process has exited, so it warms up while the machine installs, uninstalls or restores, not
+// while the suite runs: on 2 cores a warm-up beside a running suite slowed its checks by half.
 //
-// NOT wired into `patchlab run` (the orchestrator is the lead's). The switch, in runBatch: right
-// after requireEngine() (so the first processes warm up during lab-up),
-//   const suitePool = new SuiteWorkerPool({ size: opts.concurrency ?? os.availableParallelism(), bundle: true });
-// then add `launcher: suitePool.launch` to the options of the runSuite(...) call (everything
-// else, retries included, stays mocha-runner.ts's), and `suitePool.close()` in the finally that
-// releases the lab lock. The CLI's signal handlers call killAllSuiteWorkers() beside killRunningSuites().
+// `patchlab run` uses it (orchestrator.ts runBatch: a pool of the run's concurrency, bundled,
+// made right after requireEngine() so the first processes warm up during lab-up, closed with the
+// lab lock; PATCHLAB_SUITE_WORKERS=off for a mocha CLI child per suite). The CLI's signal
+// handlers call killAllSuiteWorkers() beside killRunningSuites().
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
@@ -29,6 +28,8 @@ const HOOKS_FILE = path.join(repoRoot, "suites/support/allure-hooks.ts");
 const SUPPORT_DIR = path.join(repoRoot, "suites/support");
 const BUNDLE_DIR = path.join(repoRoot, ".build", "suites");
 const KILL_GRACE_MS = 2000;
+/** Packages a spare does not preload (see spareArgv). */
+const PRELOAD_SKIP = /^(playwright|playwright-core)(\/|$)/;
 const OUTPUT_TAIL = 16_000;
 
 /** A suite process started ahead of need; its output is kept from the start (a failed warm-up explains itself). */
@@ -120,17 +121,27 @@ export class SuiteWorkerPool {
     this.topUp();
   }
 
-  /** Idle processes to have ready: refilled whenever one is taken. */
+  /**
+   * A spare's command line. Bundles keep packages external, so a bundled suite would import them
+   * (dockerode alone: 0.2 s on 2 cores) on the critical path: a spare preloads the packages the
+   * suites bundled so far imported, except the browser's (PRELOAD_SKIP), which only the browser
+   * suites need and which would cost every spare 0.7 s and 90 MB.
+   */
+  private spareArgv(): string[] {
+    const pkgs = [...(this.bundler?.externals ?? [])].filter((x) => !PRELOAD_SKIP.test(x)).sort();
+    return pkgs.length ? [...this.argv, "", ...pkgs] : this.argv;
+  }
+
+  /** Idle processes to have ready: at start, and refilled whenever a suite's process has exited. */
   private topUp(): void {
-    while (!this.closed && this.idle.length < this.size) this.idle.push(new Spare(this.env, this.argv));
+    while (!this.closed && this.idle.length < this.size) this.idle.push(new Spare(this.env, this.spareArgv()));
   }
 
   private take(): Spare {
     // A spare that died while waiting (it could not load) is replaced: its job would only crash.
     this.idle = this.idle.filter((s) => s.alive || (s.killGroup("SIGKILL"), false));
-    const spare = this.idle.shift() ?? new Spare(this.env, this.argv);
+    const spare = this.idle.shift() ?? new Spare(this.env, this.spareArgv());
     this.running.add(spare);
-    this.topUp();
     return spare;
   }
 
@@ -194,6 +205,7 @@ export class SuiteWorkerPool {
       clearTimeout(killTimer);
       this.running.delete(spare);
       if (log !== undefined) fs.closeSync(log);
+      this.topUp(); // its replacement: now that the suite is done, not beside it
     }
   }
 }
@@ -205,6 +217,8 @@ export class SuiteWorkerPool {
 class Bundler {
   private cache = new Map<string, { out: string; inputs: [string, number][] }>();
   readonly dirs = new Set<string>();
+  /** Packages (bare imports, not node: builtins) the suites bundled so far import. */
+  readonly externals = new Set<string>();
 
   private fresh(entry: string): string | undefined {
     const hit = this.cache.get(entry);
@@ -242,6 +256,9 @@ class Bundler {
     const o = this.options(entry, name);
     try {
       const r = await esbuild.build(o);
+      for (const out of Object.values(r.metafile!.outputs)) {
+        for (const i of out.imports) if (i.external && !i.path.startsWith("node:") && !i.path.startsWith(".") && !path.isAbsolute(i.path)) this.externals.add(i.path);
+      }
       return this.remember(entry, o.outfile, r.metafile!.inputs);
     } catch (e) {
       // A spec that does not compile crashes its run with the compiler's words, as tsx would.

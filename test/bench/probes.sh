@@ -11,9 +11,9 @@
 # Exit status: the number of failed checks (0 = all passed).
 #
 # Arguments: <role> <ip> <fqdn>. Environment: MACHINES="name fqdn ip roles,..;..." (every lab
-# machine, for the dns checks), DOMAIN (the lab's zone). Credentials: the lab's test ones (the
-# images' labuser/labpass today; DB_PASSWORD and SMB_PASSWORD override them once the roles take
-# theirs from the secrets file), passed to the tools by environment, as the suites do.
+# machine, for the dns checks), DOMAIN (the lab's zone). Credentials: the lab's, from its secrets
+# (DB_PASSWORD, SMB_PASSWORD: the bench passes harness/lab/roles/credentials.ts's), passed to
+# the tools by environment, as the suites do.
 role=$1 ip=$2 fqdn=$3
 failed=0
 ok() { echo "ok $1"; }

@@ -27,7 +27,8 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 probe() { # machine phase role ip fqdn
   local out rc
   case " $PROBE_ROLES " in *" $3 "*) ;; *) return 0 ;; esac
-  out=$(docker exec -i -e MACHINES="$MACHINES" -e DOMAIN="$DOMAIN" "$CLIENT" sh -s -- "$3" "$4" "$5" <"$HERE/probes.sh")
+  # The lab's passwords pass through by name (-e NAME): never on a command line.
+  out=$(docker exec -i -e MACHINES="$MACHINES" -e DOMAIN="$DOMAIN" -e DB_PASSWORD -e SMB_PASSWORD "$CLIENT" sh -s -- "$3" "$4" "$5" <"$HERE/probes.sh")
   rc=$?
   echo "$out" | sed "s/^/[$1 $2] /" >&2
   echo "P $1 $2 $(echo "$out" | grep -c '^ok ') $(echo "$out" | grep -c '^not ok ')"
@@ -43,9 +44,9 @@ ready() { # role container ip fqdn
       [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$3/healthz")" = 200 ] ;;
     dns) docker exec "$2" sh -c "test \"\$(dig @127.0.0.1 +short +time=1 +tries=1 $4 A)\" = $3" 2>/dev/null ;;
     db) (eval "$tcp$3/5432") 2>/dev/null &&
-      docker exec -e PGPASSWORD=labpass -e PGCONNECT_TIMEOUT=2 "$2" psql -h 127.0.0.1 -U labuser -d inventory -tAc 'select count(*) from assets' >/dev/null 2>&1 ;;
+      PGPASSWORD=${DB_PASSWORD:-labpass} docker exec -e PGPASSWORD -e PGCONNECT_TIMEOUT=2 "$2" psql -h 127.0.0.1 -U labuser -d inventory -tAc 'select count(*) from assets' >/dev/null 2>&1 ;;
     file) (eval "$tcp$3/445") 2>/dev/null &&
-      docker exec "$2" smbclient -t 3 //127.0.0.1/shared -U labuser%labpass -c 'ls readme.txt' >/dev/null 2>&1 ;;
+      PASSWD=${SMB_PASSWORD:-labpass} docker exec -e PASSWD "$2" smbclient -t 3 //127.0.0.1/shared -U labuser -c 'ls readme.txt' >/dev/null 2>&1 ;;
     app) (eval "$tcp$3/80") 2>/dev/null &&
       [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$3/dokuwiki/doku.php?id=start")" = 200 ] ;;
     *) docker exec "$2" true ;;

@@ -2,6 +2,7 @@
 // verdict, against the same raw work done by raw-sequential.sh, raw-parallel.sh and the Ansible
 // playbook, measured back to back under one hold of the Docker lock (same machine, same load).
 // The raw runners do what patchlab did: the install cycles are read from that run's records.
+import { DB, SMB } from "../../harness/lab/roles/credentials.ts";
 import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
@@ -103,6 +104,9 @@ export async function runScenario(o: { name: string; batch: string; lab: string;
     DOMAIN: lab.domain,
     MACHINES: handles.map((h) => `${h.spec.name} ${h.fqdn} ${h.ip} ${h.spec.roles.join(",")}`).join(";"),
     PROBE_ROLES: probeRoles.join(" "),
+    // The lab's passwords (its secrets, as provisioning set them): the raw runners hand them to the tools by environment.
+    DB_PASSWORD: DB.password,
+    SMB_PASSWORD: SMB.password,
   };
 
   // 3. The same work, raw: one machine after another, then all at once.
@@ -136,7 +140,7 @@ export async function runScenario(o: { name: string; batch: string; lab: string;
     fs.writeFileSync(inv, YAML.stringify(inventory));
     console.log(`[bench] ${o.name}: ansible-playbook`);
     const a = await timed("ansible-playbook", ["-v", "-i", inv, path.join(HERE, "ansible", "playbook.yml")], {
-      env: { ANSIBLE_CONFIG: path.join(HERE, "ansible", "ansible.cfg"), ANSIBLE_NOCOLOR: "1", ANSIBLE_LOCAL_TEMP: path.join(o.work, "ansible-tmp"), ANSIBLE_HOME: path.join(o.work, "ansible-home") },
+      env: { DB_PASSWORD: env.DB_PASSWORD, SMB_PASSWORD: env.SMB_PASSWORD, ANSIBLE_CONFIG: path.join(HERE, "ansible", "ansible.cfg"), ANSIBLE_NOCOLOR: "1", ANSIBLE_LOCAL_TEMP: path.join(o.work, "ansible-tmp"), ANSIBLE_HOME: path.join(o.work, "ansible-home") },
       log: path.join(logs, "ansible.log"),
     });
     result.ansible = { ...rawOf(a), probes: ansibleProbes(a.stdout) };
