@@ -4,8 +4,14 @@
 // lockfile is newer than it, so it can never go stale. PATCHLAB_NO_BUNDLE=1 runs the TypeScript
 // through tsx instead.
 import fs from "node:fs";
+import v8 from "node:v8";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+
+// A run makes mostly short-lived garbage (state captures, exec output, suite results): by default
+// V8 lets the heap grow up to 4x past what a full GC kept, and a 20-machine run peaked at 440-510 MB
+// RSS for about 90 MB live. Growing by 20 % instead keeps it near 235 MB at the same wall time.
+v8.setFlagsFromString("--heap-growing-percent=20");
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const buildDir = path.join(root, ".build");
