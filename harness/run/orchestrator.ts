@@ -11,12 +11,13 @@ import { ConfigErrors, ConfigError, asPatchlabError, LabError, type PatchlabErro
 import { RunLogs, say } from "../core/log.ts";
 import { scrubTree } from "../core/redact.ts";
 import { reportsRoot } from "../core/paths.ts";
-import { docker as engine, requireEngine } from "../lab/drivers/docker-engine.ts";
+import { docker as engine, dockerFor, requireEngine } from "../lab/drivers/docker-engine.ts";
+import { engineOf, enginesOf } from "../lab/drivers/docker-engines.ts";
+import { withTargetClient } from "./suite-context.ts";
 import { isDockerMachine } from "../config/schemas.ts";
-import { DockerDriver } from "../lab/drivers/docker-driver.ts";
 import { LabDrivers } from "../lab/drivers/lab-driver.ts";
 import { acquireLabLock } from "../lab/lock.ts";
-import { reap } from "../lab/reaper.ts";
+import { reapLab } from "../lab/reaper.ts";
 import type { MachineHandle } from "../lab/types.ts";
 import type { PatchArtifact } from "../patch/types.ts";
 import { noTargetReason, prepareArtifacts, provisionerFor, targetsFor, type KindContext } from "../patch/registry.ts";
@@ -285,9 +286,10 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
   let failure: PatchlabError | undefined;
   let lock: { release(): void } | undefined;
   try {
-    const docker = await requireEngine();
+    await requireEngine();
+    for (const e of enginesOf(lab)) if (!e.isDefault) await requireEngine(dockerFor(e)); // site engines
     lock = acquireLabLock(lab.name, `run ${runId}`, { run: runId });
-    await reap(docker, new DockerDriver(docker), logs.run);
+    await reapLab(lab, logs.run);
     // A lab nobody brought up is brought up for this run alone, and taken down after it.
     const existing = await new LabDrivers().status(lab);
     ephemeral = existing.every((s) => s.state === "absent");
@@ -321,7 +323,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
     const limit = opts.concurrency ?? defaultConcurrency(todo.length);
     // Watchers of logs, counters and latency on every machine (the Docker engine's view plus inside the machine).
     const watchFor = (m: MachineHandle) =>
-      watchPolicy ? { make: () => machineWatch({ machine: m, conn: driver!.connect(m), ...(isDockerMachine(m.spec) ? { engine: dockerEngineProbe(docker, m.container, m.spec.name) } : {}), policy: watchPolicy!, log: logs.machine(m.spec.name), pki }), policy: watchPolicy, soak } : undefined;
+      watchPolicy ? { make: () => machineWatch({ machine: m, conn: driver!.connect(m), ...(isDockerMachine(m.spec) ? { engine: dockerEngineProbe(dockerFor(engineOf(lab, m.spec)), m.container, m.spec.name) } : {}), policy: watchPolicy!, log: logs.machine(m.spec.name), pki }), policy: watchPolicy, soak } : undefined;
     await withProgress(todo.map(([m, mine]) => ({ name: m.spec.name, m, mine })), { concurrency: limit }, async ({ m, mine }, progress) => {
         try {
           const watch = watchFor(m);
@@ -344,7 +346,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
             runSuite: (suite, ctx, phase, tag) =>
               runSuite({
                 suite,
-                context: ctx,
+                context: withTargetClient(ctx, m, machines), // probed from a client on the machine's own engine
                 resultsDir,
                 junitFile: path.join(runDir, "junit", `${m.spec.name}-${phase}${tag ? `-${tag}` : ""}-${suite.replace(/\W+/g, "_")}.xml`),
                 timeoutMs: opts.suiteTimeoutMs ?? 300_000,
