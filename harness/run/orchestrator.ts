@@ -285,6 +285,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
   let targets: Map<MachineHandle, PatchArtifact[]> | undefined;
   let failure: PatchlabError | undefined;
   let lock: { release(): void } | undefined;
+  let wereRunning: string[] = [];
   try {
     await requireEngine();
     for (const e of enginesOf(lab)) if (!e.isDefault) await requireEngine(dockerFor(e)); // site engines
@@ -293,6 +294,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
     // A lab nobody brought up is brought up for this run alone, and taken down after it.
     const existing = await new LabDrivers().status(lab);
     ephemeral = existing.every((s) => s.state === "absent");
+    wereRunning = existing.filter((s) => s.state === "running").map((s) => s.machine);
     // Each machine through the driver its lab file names (containers, VMs, servers over SSH).
     driver = new LabDrivers({ log: (m) => logs.machine(m), onProgress: say, ephemeral });
     journal.record({ step: "lab-up", status: "started", message: ephemeral ? "bringing up a lab for this run" : "using the running lab" });
@@ -407,6 +409,11 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
     say(failure.describe());
   } finally {
     try {
+      // Machines that ran before the run run after it (an engine restarted mid-run stopped them all).
+      if (driver && !ephemeral && wereRunning.length) {
+        const back = await driver.startStopped(lab, wereRunning, Date.now() + opts.timeoutS * 1000).catch((e: unknown) => (say(`could not start stopped machines again (\`patchlab lab up\` does): ${(e as Error).message}`), []));
+        if (back.length) say(`started again machine(s) found stopped after the run (did their engine restart?): ${back.join(", ")}`);
+      }
       if (driver && ephemeral && !opts.keep) {
         say(`taking down the lab this run brought up`);
         await driver.down(lab).catch((e) => say(`could not take the lab down (the next command's reaper retries): ${(e as Error).message}`));

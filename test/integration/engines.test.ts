@@ -9,7 +9,7 @@ import path from "node:path";
 import { expect } from "chai";
 import type Docker from "dockerode";
 import type { Decision } from "../../harness/gate/gate.ts";
-import { repoRoot, reportsRoot } from "../../harness/core/paths.ts";
+import { repoRoot } from "../../harness/core/paths.ts";
 import { batchFor, buildDeb, cli, cliProcess, docker, readJson, runDirFrom, tmpDir } from "./support.ts";
 import { startSecondEngine, type SecondEngine } from "./second-engine.ts";
 
@@ -119,11 +119,48 @@ describe("several engines: one lab on two Docker engines", function () {
     expect(st.find((x) => x.machine === "dns")!.health.every((h) => h.healthy)).to.equal(true);
   });
 
+  it("a restart of the branch engine's dockerd mid-install is a lab error: needs review (exit 2), never rejected; the lab put back", async function () {
+    const name = "eng-restart";
+    const deb = buildDeb(dir, { name, version: "1.0", files: { [`usr/share/doc/${name}/README`]: "fault fixture\n" }, postinst: "#!/bin/sh\nsleep 60\nexit 0\n" });
+    const batch = batchFor(dir, { id: "ENG-RESTART", deb, lab: LAB, roles: ["dns"] });
+    const fp = async () => JSON.parse((await cli(["lab", "fingerprint", LAB, "-m", "dns"])).stdout) as unknown;
+    const before = await fp();
+    const child = cliProcess(["run", batch]);
+    let out = "";
+    child.stdout!.on("data", (b) => (out += b));
+    child.stderr!.on("data", (b) => (out += b));
+    const done = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+    // Wait until the installer's own postinst runs on dns, as the branch engine sees it.
+    const t0 = Date.now();
+    for (;;) {
+      const running = await new Promise<boolean>((r) => execFile("docker", ["-H", eng2.url, "exec", DNS, "pgrep", "-f", `${name}.postinst`], (e) => r(!e)));
+      if (running) break;
+      expect(Date.now() - t0, `install never started:\n${out.slice(-3000)}`).to.be.lessThan(300_000);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    await eng2.kill("SIGTERM");
+    await eng2.start();
+    const code = await done;
+    expect(code, out.slice(-3000)).to.equal(2);
+    const runDir = runDirFrom(out);
+    const gate = readJson<Decision>(path.join(runDir, "gate.json"));
+    const p = gate.patches[0]!;
+    expect(p.verdict, JSON.stringify(p.reasons)).to.equal("needs-review");
+    expect(p.reasons.every((x) => x.effect !== "rejects"), JSON.stringify(p.reasons)).to.equal(true);
+    const install = p.reasons.find((x) => x.phase === "install" && x.kind === "step");
+    expect(install, JSON.stringify(p.reasons)).to.include({ machine: "dns", outcome: "broken" });
+    // Completed steps keep their results: the baseline suites ran before the restart.
+    expect(p.counts.passed, JSON.stringify(p.counts)).to.be.greaterThan(0);
+    // The lab is back: every machine on both engines runs healthy, dns exactly as before, nothing of the run left.
+    const st = JSON.parse((await cli(["lab", "status", LAB, "--json"])).stdout) as StatusRow[];
+    for (const row of st) for (const h of row.health) expect(h.healthy, `${row.machine}/${h.role}: ${h.detail}`).to.equal(true);
+    expect(await fp()).to.deep.equal(before);
+    for (const d of [docker, eng2.docker]) expect((await labOn(d, gate.run!.id)).snapshots).to.deep.equal([]);
+  });
+
   it("lab down leaves nothing of the lab on either engine", async function () {
     const r = await cli(["lab", "down", LAB, "--purge"]);
     expect(r.code, r.stderr).to.equal(0);
     for (const d of [docker, eng2.docker]) expect(await labOn(d)).to.deep.equal({ containers: [], networks: [], snapshots: [] });
   });
 });
-
-export { BCLIENT, cliProcess, execFile, reportsRoot };

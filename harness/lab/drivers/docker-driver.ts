@@ -350,6 +350,29 @@ export class DockerDriver implements LabDriver {
     );
   }
 
+  /**
+   * Start again those of `names` (this engine's machines) that are stopped: an engine restart
+   * stops every container, and a run must leave the machines that ran before it running, as
+   * they were (their filesystem is kept; only the targets were patched, and those are restored
+   * from their snapshots). Returns the machines started.
+   */
+  async startStopped(lab: Lab, names: readonly string[], deadline: number): Promise<string[]> {
+    const started: string[] = [];
+    await Promise.all(
+      this.handlesFor(lab)
+        .filter((m) => this.owns(lab, m.spec) && names.includes(m.spec.name))
+        .map(async (m) => {
+          const info = await this.containerInfo(m.container);
+          if (!info || info.State.Running) return;
+          this.log(m.spec.name).warn("machine found stopped after the run (did its engine restart?): starting it again", { engine: this.endpoint });
+          await this.docker.getContainer(m.container).start();
+          await this.waitReady(m, deadline);
+          started.push(m.spec.name);
+        }),
+    );
+    return started;
+  }
+
   async snapshot(m: MachineHandle, label: string, runId?: string): Promise<SnapshotRef> {
     refuseIfInterrupted("snapshot", m.spec.name);
     const info = await this.containerInfo(m.container);

@@ -8,6 +8,7 @@ import { stateDir } from "../../core/paths.ts";
 import { labPki } from "../pki.ts";
 import type { LabPki } from "../roles/types.ts";
 import type { LabDriver, MachineHandle, MachineStatus, SnapshotRef, UpOptions, Connection } from "../types.ts";
+import { DockerDriver } from "./docker-driver.ts";
 import { Drivers, type DriverOptions } from "./driver-for.ts";
 
 /** Containers first: the Docker driver makes the lab network the others join. */
@@ -92,6 +93,15 @@ export class LabDrivers implements LabDriver {
     const spec = this.labs.get(ref.lab)?.machines.find((m) => m.name === ref.machine);
     const lab = this.labs.get(ref.lab);
     return (lab && spec ? this.registry.driverOfSpec(lab, spec) : this.registry.get("docker")).deleteSnapshot(ref);
+  }
+
+  /** Start again the machines of `names` found stopped (containers: an engine restart stops them all); returns those started. */
+  async startStopped(lab: Lab, names: readonly string[], deadline: number): Promise<string[]> {
+    const out: string[] = [];
+    for (const [driver] of this.groups(lab)) {
+      if (driver instanceof DockerDriver) out.push(...(await driver.startStopped(lab, names, deadline)));
+    }
+    return out;
   }
 
   async down(lab: Lab, opts: { purgeSnapshots?: boolean } = {}): Promise<void> {
