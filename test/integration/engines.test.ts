@@ -149,13 +149,15 @@ describe("several engines: one lab on two Docker engines", function () {
     expect(p.reasons.every((x) => x.effect !== "rejects"), JSON.stringify(p.reasons)).to.equal(true);
     const install = p.reasons.find((x) => x.phase === "install" && x.kind === "step");
     expect(install, JSON.stringify(p.reasons)).to.include({ machine: "dns", outcome: "broken" });
+    // The lab error names the engine it came from.
+    expect(install!.message).to.contain(eng2.url);
     // Completed steps keep their results: the baseline suites ran before the restart.
     expect(p.counts.passed, JSON.stringify(p.counts)).to.be.greaterThan(0);
     // The lab is back: every machine on both engines runs healthy, dns exactly as before, nothing of the run left.
     const st = JSON.parse((await cli(["lab", "status", LAB, "--json"])).stdout) as StatusRow[];
     for (const row of st) for (const h of row.health) expect(h.healthy, `${row.machine}/${h.role}: ${h.detail}`).to.equal(true);
     expect(await fp()).to.deep.equal(before);
-    for (const d of [docker, eng2.docker]) expect((await labOn(d, gate.run!.id)).snapshots).to.deep.equal([]);
+    for (const d of [docker, eng2.docker]) expect(await labOn(d, gate.run!.id)).to.deep.equal({ containers: [], networks: [], snapshots: [] });
   });
 
   it("lab down leaves nothing of the lab on either engine", async function () {
