@@ -365,13 +365,13 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
     // From now on the run's own work refuses to touch the lab: only the reaper below does.
     requestInterrupt();
     const cleanup = async () => {
-      const [{ killRunningSuites }, { killAllSuiteWorkers }, { docker }, { DockerDriver }, { reap }, { ownerToken }] = await Promise.all([
-        import("./run/mocha-runner.ts"), import("./run/suite-worker.ts"), import("./lab/drivers/docker-engine.ts"), import("./lab/drivers/docker-driver.ts"), import("./lab/reaper.ts"), import("./core/owner.ts"),
+      const [{ killRunningSuites }, { killAllSuiteWorkers }, { enginesInUse }, { reapEngines }, { ownerToken }] = await Promise.all([
+        import("./run/mocha-runner.ts"), import("./run/suite-worker.ts"), import("./lab/drivers/docker-engine.ts"), import("./lab/reaper.ts"), import("./core/owner.ts"),
       ]);
       killRunningSuites();
       killAllSuiteWorkers();
-      const d = docker();
-      return reap(d, new DockerDriver(d), undefined, { owner: ownerToken() });
+      // Every engine this run used (a lab's site engines too).
+      return reapEngines(enginesInUse(), undefined, { owner: ownerToken() });
     };
     cleanup()
       .then((r) => say(`restored ${r.restored.length} machine(s), removed ${r.removedContainers.length} container(s)${r.failed.length ? `; FAILED (the next command retries): ${r.failed.map((f) => `${f.what} ${f.name}: ${f.error}`).join("; ")}` : ""}`))

@@ -6,11 +6,11 @@ import { ConfigError } from "../core/errors.ts";
 import { say, RunLogs } from "../core/log.ts";
 import { reportsRoot } from "../core/paths.ts";
 import path from "node:path";
-import { requireEngine } from "../lab/drivers/docker-engine.ts";
-import { DockerDriver } from "../lab/drivers/docker-driver.ts";
+import { dockerFor, requireEngine } from "../lab/drivers/docker-engine.ts";
+import { enginesOf } from "../lab/drivers/docker-engines.ts";
 import { LabDrivers } from "../lab/drivers/lab-driver.ts";
 import { acquireLabLock } from "../lab/lock.ts";
-import { reap } from "../lab/reaper.ts";
+import { reapLab } from "../lab/reaper.ts";
 import { diffFingerprints, fingerprint } from "../lab/fingerprint.ts";
 import type { MachineHandle, MachineStatus, SnapshotRef } from "../lab/types.ts";
 import { newRunId } from "../run/run-id.ts";
@@ -34,6 +34,8 @@ export interface LabSession {
 export async function openLab(ref: string | undefined, purpose: string, opts: { ephemeral?: boolean; runId?: string; creates?: boolean } = {}): Promise<LabSession> {
   const loaded = await loadLab(ref ?? "reference");
   const d = await requireEngine();
+  // Every site engine must answer too (an error names the one that does not).
+  for (const e of enginesOf(loaded.lab)) if (!e.isDefault) await requireEngine(dockerFor(e));
   // A command that creates machines first checks the host can take them (subnet free, capacity).
   if (opts.creates) await checkLabFitsHost(loaded, d, networkName(loaded.lab.name));
   const runId = opts.runId ?? newRunId(purpose.replace(/\s+/g, "-"));
@@ -43,7 +45,7 @@ export async function openLab(ref: string | undefined, purpose: string, opts: { 
   const driver = new LabDrivers(driverOpts);
   const lock = acquireLabLock(loaded.lab.name, purpose, { run: runId });
   try {
-    const r = await reap(d, new DockerDriver(d, driverOpts), logs.run);
+    const r = await reapLab(loaded.lab, logs.run);
     for (const x of r.restored) say(`reaper: restored ${x.machine} left patched by interrupted run ${x.run}`);
     if (r.removedContainers.length) say(`reaper: removed ${r.removedContainers.length} container(s) of interrupted runs: ${r.removedContainers.join(", ")}`);
     for (const f of r.failed) say(`reaper: FAILED to clean up ${f.what} ${f.name} (the next command retries): ${f.error}`);
@@ -83,12 +85,13 @@ export function pickMachines(s: LabSession, names: string[] | undefined): Machin
 }
 
 export function formatStatus(rows: MachineStatus[]): string {
+  const w = Math.max(6, ...rows.map((r) => (r.engine ?? "-").length));
   const lines = rows.map((r) => {
     const roles = r.health.map((h) => `${h.role}:${h.healthy ? "healthy" : "UNHEALTHY"}`).join(" ");
     const bad = r.health.filter((h) => !h.healthy).map((h) => `\n      ${h.role}: ${h.detail}`).join("");
-    return `  ${r.machine.padEnd(8)} ${r.state.padEnd(8)} ${(r.ip ?? "-").padEnd(15)} ${roles}${bad}`;
+    return `  ${r.machine.padEnd(8)} ${r.state.padEnd(8)} ${(r.ip ?? "-").padEnd(15)} ${(r.engine ?? "-").padEnd(w)} ${roles}${bad}`;
   });
-  return [`  ${"MACHINE".padEnd(8)} ${"STATE".padEnd(8)} ${"IP".padEnd(15)} ROLES`, ...lines].join("\n");
+  return [`  ${"MACHINE".padEnd(8)} ${"STATE".padEnd(8)} ${"IP".padEnd(15)} ${"ENGINE".padEnd(w)} ROLES`, ...lines].join("\n");
 }
 
 export async function labUp(ref: string | undefined, timeoutS: number): Promise<MachineStatus[]> {

@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { ConfigError, ConfigErrors } from "../core/errors.ts";
 import { choices, isLabName, labFileFor, listLabs, resolveConfigRoot } from "./config-root.ts";
-import { checkLab } from "./lab-checks.ts";
+import { checkLab, withAbsoluteSitePaths } from "./lab-checks.ts";
 import { parseYamlFile } from "./parse-yaml.ts";
 import { checkPatch, debPathOf } from "./patch-checks.ts";
 import { checkSupersedence } from "./supersedence.ts";
@@ -59,7 +59,7 @@ export async function loadLab(fileOrName: string, opts: LoadOptions = {}): Promi
     notFoundRemedy: labsRemedy(root),
     check: ({ source, data }) => checkLab(source, data, root),
   });
-  return { lab: parsed.value, file: parsed.file, source: parsed.source };
+  return { lab: withAbsoluteSitePaths(parsed.value, path.dirname(parsed.file)), file: parsed.file, source: parsed.source };
 }
 
 /** Load a patch manifest; its `deb.file`/`deb.build` must exist next to it. */

@@ -131,6 +131,34 @@ export type MachineDriver = NonNullable<Machine["driver"]>;
 export const driverOf = (m: Machine): MachineDriver => m.driver ?? "docker";
 export const isDockerMachine = (m: Machine): m is DockerMachine => driverOf(m) === "docker";
 
+/** Client files for an engine reached over TCP with TLS (paths relative to the lab file, or absolute). */
+export const EngineTls = z
+  .object({
+    ca: z.string().min(1).describe("CA certificate the engine's certificate is checked against (PEM)"),
+    cert: z.string().min(1).describe("client certificate (PEM)"),
+    key: z.string().min(1).describe("client private key (PEM)"),
+  })
+  .strict();
+export type EngineTls = z.infer<typeof EngineTls>;
+
+/** unix:///path, tcp://host:port or ssh://[user@]host[:port]; checked in detail by lab-checks.ts. */
+export const ENGINE_URL = /^(unix:\/\/\/|tcp:\/\/|ssh:\/\/)/;
+
+export const Site = z
+  .object({
+    engine: z
+      .string()
+      .regex(ENGINE_URL, "must be unix:///path/to/docker.sock, tcp://host:port or ssh://user@host")
+      .describe("Docker engine this site's containers run on; PATCHLAB_ENGINE_<SITE> (site upper-cased, '-' as '_') overrides it on a runner"),
+    tls: EngineTls.optional().describe("client TLS files for a tcp:// engine"),
+    subnet: z
+      .cidrv4()
+      .describe("IPv4 subnet of the lab network on this engine: two engines on one host cannot both own network.subnet, so each site engine has its own"),
+  })
+  .strict()
+  .meta({ title: "Site", description: "Where the containers of one site run: their Docker engine and that engine's lab subnet." });
+export type Site = z.infer<typeof Site>;
+
 export const Lab = z
   .object({
     name: name.describe("lab name; prefixes every container, network and snapshot"),
@@ -145,6 +173,10 @@ export const Lab = z
       })
       .strict(),
     machines: z.array(Machine).min(1).describe("the lab's machines; at least one must play the client role"),
+    sites: z
+      .record(z.string().min(1), Site)
+      .optional()
+      .describe("site name (a machine's `site:`) -> the Docker engine its containers run on; a site without an entry uses the default engine (DOCKER_HOST, else /var/run/docker.sock)"),
   })
   .strict()
   .meta({

@@ -1,7 +1,8 @@
 // The reaper cleans up after patchlab processes that died (killed, crashed, power loss):
 // every lab object carries its owner's token, and an object whose owner is gone is either
 // put back (a persistent lab machine restored from the run's pre-run snapshot) or removed
-// (machines and networks of an ephemeral run). It runs at the start of every command.
+// (machines and networks of an ephemeral run). It runs at the start of every command, on
+// every engine of the lab (a lab's sites may put its machines on several Docker engines).
 import fs from "node:fs";
 import path from "node:path";
 import type Docker from "dockerode";
@@ -11,7 +12,10 @@ import { scrubTree } from "../core/redact.ts";
 import type { Logger } from "../core/log.ts";
 import { nullLogger } from "../core/log.ts";
 import { Labels } from "./drivers/docker-engine.ts";
-import type { DockerDriver } from "./drivers/docker-driver.ts";
+import { DockerDriver } from "./drivers/docker-driver.ts";
+import type { Lab } from "../config/schemas.ts";
+import { dockerFor, endpointOf, requireEngine } from "./drivers/docker-engine.ts";
+import { enginesOf } from "./drivers/docker-engines.ts";
 import { removeNetworkForce } from "./drivers/docker-network.ts";
 
 export interface ReapFailure {
@@ -34,6 +38,31 @@ export interface ReapReport {
 export interface ReapOptions {
   /** Also treat this owner as gone: a process cleaning up after itself on SIGINT/SIGTERM. */
   owner?: string;
+}
+
+/**
+ * Reap on each engine (each checked to answer first: an engine that does not is a LabError
+ * naming it). Failures are named with their engine; the reports are merged.
+ */
+export async function reapEngines(engines: Docker[], log: Logger = nullLogger, opts: ReapOptions = {}): Promise<ReapReport> {
+  const all: ReapReport = { restored: [], removedContainers: [], removedNetworks: [], removedSnapshots: 0, failed: [], kept: [] };
+  for (const d of engines) {
+    await requireEngine(d);
+    const r = await reap(d, new DockerDriver(d), log, opts);
+    const where = engines.length > 1 ? ` on ${endpointOf(d)}` : "";
+    all.restored.push(...r.restored);
+    all.removedContainers.push(...r.removedContainers.map((c) => c + where));
+    all.removedNetworks.push(...r.removedNetworks.map((n) => n + where));
+    all.removedSnapshots += r.removedSnapshots;
+    all.failed.push(...r.failed.map((f) => ({ ...f, name: f.name + where })));
+    all.kept.push(...r.kept);
+  }
+  return all;
+}
+
+/** Reap on every engine the lab uses (the default engine included). */
+export function reapLab(lab: Lab, log: Logger = nullLogger, opts: ReapOptions = {}): Promise<ReapReport> {
+  return reapEngines(enginesOf(lab).map((e) => dockerFor(e)), log, opts);
 }
 
 const is404 = (e: unknown) => (e as { statusCode?: number }).statusCode === 404;

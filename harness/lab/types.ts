@@ -78,6 +78,8 @@ export interface MachineStatus {
   roles: string[];
   state: "running" | "stopped" | "absent";
   ip?: string;
+  /** Where the machine runs: its Docker engine's endpoint (containers), or its driver. */
+  engine?: string;
   /** Per role: healthy or not, with the reason when not. */
   health: { role: string; healthy: boolean; detail: string }[];
 }

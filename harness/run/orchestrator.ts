@@ -11,12 +11,13 @@ import { ConfigErrors, ConfigError, asPatchlabError, LabError, type PatchlabErro
 import { RunLogs, say } from "../core/log.ts";
 import { scrubTree } from "../core/redact.ts";
 import { reportsRoot } from "../core/paths.ts";
-import { docker as engine, requireEngine } from "../lab/drivers/docker-engine.ts";
+import { docker as engine, dockerFor, requireEngine } from "../lab/drivers/docker-engine.ts";
+import { engineOf, enginesOf } from "../lab/drivers/docker-engines.ts";
+import { withTargetClient } from "./suite-context.ts";
 import { isDockerMachine } from "../config/schemas.ts";
-import { DockerDriver } from "../lab/drivers/docker-driver.ts";
 import { LabDrivers } from "../lab/drivers/lab-driver.ts";
 import { acquireLabLock } from "../lab/lock.ts";
-import { reap } from "../lab/reaper.ts";
+import { reapLab } from "../lab/reaper.ts";
 import type { MachineHandle } from "../lab/types.ts";
 import type { PatchArtifact } from "../patch/types.ts";
 import { noTargetReason, prepareArtifacts, provisionerFor, targetsFor, type KindContext } from "../patch/registry.ts";
@@ -285,8 +286,10 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
   let failure: PatchlabError | undefined;
   let lock: { release(): void } | undefined;
   let suitePool: { launch: SuiteLauncher; close(): void } | undefined;
+  let wereRunning: string[] = [];
   try {
-    const docker = await requireEngine();
+    await requireEngine();
+    for (const e of enginesOf(lab)) if (!e.isDefault) await requireEngine(dockerFor(e)); // site engines
     // Warm suite processes (suite-worker.ts, bundled suites on plain node): they load during
     // lab-up, so a suite phase does not pay a process start. PATCHLAB_SUITE_WORKERS=off runs a
     // mocha CLI child per suite instead (same results either way).
@@ -295,10 +298,11 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
       suitePool = new SuiteWorkerPool({ size: opts.concurrency ?? defaultConcurrency(lab.machines.length), bundle: true });
     }
     lock = acquireLabLock(lab.name, `run ${runId}`, { run: runId });
-    await reap(docker, new DockerDriver(docker), logs.run);
+    await reapLab(lab, logs.run);
     // A lab nobody brought up is brought up for this run alone, and taken down after it.
     const existing = await new LabDrivers().status(lab);
     ephemeral = existing.every((s) => s.state === "absent");
+    wereRunning = existing.filter((s) => s.state === "running").map((s) => s.machine);
     // Each machine through the driver its lab file names (containers, VMs, servers over SSH).
     driver = new LabDrivers({ log: (m) => logs.machine(m), onProgress: say, ephemeral });
     journal.record({ step: "lab-up", status: "started", message: ephemeral ? "bringing up a lab for this run" : "using the running lab" });
@@ -329,7 +333,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
     const limit = opts.concurrency ?? defaultConcurrency(todo.length);
     // Watchers of logs, counters and latency on every machine (the Docker engine's view plus inside the machine).
     const watchFor = (m: MachineHandle) =>
-      watchPolicy ? { make: () => machineWatch({ machine: m, conn: driver!.connect(m), ...(isDockerMachine(m.spec) ? { engine: dockerEngineProbe(docker, m.container, m.spec.name) } : {}), policy: watchPolicy!, log: logs.machine(m.spec.name), pki }), policy: watchPolicy, soak } : undefined;
+      watchPolicy ? { make: () => machineWatch({ machine: m, conn: driver!.connect(m), ...(isDockerMachine(m.spec) ? { engine: dockerEngineProbe(dockerFor(engineOf(lab, m.spec)), m.container, m.spec.name) } : {}), policy: watchPolicy!, log: logs.machine(m.spec.name), pki }), policy: watchPolicy, soak } : undefined;
     await withProgress(todo.map(([m, mine]) => ({ name: m.spec.name, m, mine })), { concurrency: limit }, async ({ m, mine }, progress) => {
         try {
           const watch = watchFor(m);
@@ -352,7 +356,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
             runSuite: (suite, ctx, phase, tag) =>
               runSuite({
                 suite,
-                context: ctx,
+                context: withTargetClient(ctx, m, machines), // probed from a client on the machine's own engine
                 resultsDir,
                 junitFile: path.join(runDir, "junit", `${m.spec.name}-${phase}${tag ? `-${tag}` : ""}-${suite.replace(/\W+/g, "_")}.xml`),
                 timeoutMs: opts.suiteTimeoutMs ?? 300_000,
@@ -414,6 +418,11 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
     say(failure.describe());
   } finally {
     try {
+      // Machines that ran before the run run after it (an engine restarted mid-run stopped them all).
+      if (driver && !ephemeral && wereRunning.length) {
+        const back = await driver.startStopped(lab, wereRunning, Date.now() + opts.timeoutS * 1000).catch((e: unknown) => (say(`could not start stopped machines again (\`patchlab lab up\` does): ${(e as Error).message}`), []));
+        if (back.length) say(`started again machine(s) found stopped after the run (did their engine restart?): ${back.join(", ")}`);
+      }
       if (driver && ephemeral && !opts.keep) {
         say(`taking down the lab this run brought up`);
         await driver.down(lab).catch((e) => say(`could not take the lab down (the next command's reaper retries): ${(e as Error).message}`));

@@ -4,7 +4,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import { ServerRole } from "../config/schemas.ts";
+import { ServerRole, type Lab, type Machine } from "../config/schemas.ts";
+import { LabError } from "../core/errors.ts";
+import { engineAddress, engineOf, type EngineAddress } from "../lab/drivers/docker-engines.ts";
 
 export const SUITE_CONTEXT_ENV = "PATCHLAB_SUITE_CONTEXT";
 /** JSON object of Allure parameters the suite process puts on every test (suites/support/allure-hooks.ts). */
@@ -47,9 +49,17 @@ export const SuiteContext = z
     target: SuiteMachine.extend({ name: z.string().min(1) }).strict().describe("the machine under test"),
     machines: z.record(z.string(), SuiteMachine).describe("every lab machine by name"),
     client: z
-      .object({ name: z.string().min(1), container: z.string().min(1) })
+      .object({
+        name: z.string().min(1),
+        container: z.string().min(1),
+        engine: z
+          .object({ url: z.string().min(1), tls: z.object({ ca: z.string(), cert: z.string(), key: z.string() }).strict().optional() })
+          .strict()
+          .optional()
+          .describe("the Docker engine the client runs on, when not the default one (a site engine)"),
+      })
       .strict()
-      .describe("the machine suites run their commands on"),
+      .describe("the machine suites run their commands on: a client on the target's own engine"),
     caCertPath: z.string().min(1).describe("host path of the lab CA PEM"),
   })
   .strict();
@@ -76,13 +86,31 @@ export function parseSuiteContext(raw: unknown, source: string): SuiteContext {
   throw new Error(`suite context ${source} is invalid: ${problems}`);
 }
 
-/** The machines a context describes, as the lab driver knows them (structural: no lab import). */
+/** The machines a context describes, as the lab driver knows them. */
 interface HandleLike {
-  spec: { name: string; roles: SuiteMachine["roles"] };
-  lab: { name: string; domain: string; network: { subnet: string } };
+  spec: Machine;
+  lab: Lab;
   container: string;
   ip: string;
   fqdn: string;
+}
+
+/**
+ * The client suites probe `target` from: one on the target's own engine, since lab networks are
+ * internal and nothing routes between engines (the lab checks refuse an engine with servers and
+ * no client). VMs and servers sit on the default engine's network.
+ */
+export function clientFor<T extends HandleLike>(target: T, all: readonly T[]): { client: T; engine: EngineAddress | undefined } | undefined {
+  const engine = engineOf(target.lab, target.spec);
+  const client = all.find((m) => m.spec.roles.includes("client") && engineOf(m.lab, m.spec).key === engine.key);
+  return client ? { client, engine: engineAddress(engine) } : undefined;
+}
+
+/** A context whose client is the one on the target's engine (what a run hands each suite process). */
+export function withTargetClient<T extends HandleLike>(ctx: SuiteContext, target: T, all: readonly T[]): SuiteContext {
+  const c = clientFor(target, all);
+  if (!c) throw new LabError("harness", `no client machine on the engine of ${target.spec.name} in lab ${target.lab.name}`, "add a machine with role client on the same site (engine)");
+  return { ...ctx, client: { name: c.client.spec.name, container: c.client.container, ...(c.engine ? { engine: c.engine } : {}) } };
 }
 
 /** A suite context for `target` in a lab whose machines are `all`; throws when the lab has no client. */
@@ -95,8 +123,9 @@ export function buildSuiteContext(o: {
   all: HandleLike[];
   caCertPath: string;
 }): SuiteContext {
-  const client = o.all.find((m) => m.spec.roles.includes("client"));
-  if (!client) throw new Error(`lab ${o.target.lab.name} has no client machine: suites need one to run from`);
+  const found = clientFor(o.target, o.all);
+  if (!found) throw new Error(`lab ${o.target.lab.name} has no client machine on the engine of ${o.target.spec.name}: suites need one to run from`);
+  const client = found.client;
   const toSuite = (m: HandleLike) => ({ container: m.container, ip: m.ip, fqdn: m.fqdn, roles: m.spec.roles });
   return SuiteContext.parse({
     runId: o.runId,
@@ -106,7 +135,7 @@ export function buildSuiteContext(o: {
     lab: { name: o.target.lab.name, domain: o.target.lab.domain, subnet: o.target.lab.network.subnet },
     target: { name: o.target.spec.name, ...toSuite(o.target) },
     machines: Object.fromEntries(o.all.map((m) => [m.spec.name, toSuite(m)])),
-    client: { name: client.spec.name, container: client.container },
+    client: { name: client.spec.name, container: client.container, ...(found.engine ? { engine: found.engine } : {}) },
     caCertPath: o.caCertPath,
   });
 }

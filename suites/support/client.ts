@@ -1,15 +1,20 @@
 // Commands run from the client machine's vantage point: what a user on the network sees.
 import { DockerConnection } from "../../harness/lab/drivers/docker-connection.ts";
-import { docker } from "../../harness/lab/drivers/docker-engine.ts";
+import { dockerFor } from "../../harness/lab/drivers/docker-engine.ts";
 import type { ExecOptions, ExecResult } from "../../harness/lab/types.ts";
 import { serviceTime } from "./check.ts";
 import { suiteContext } from "./context.ts";
 
 let conn: DockerConnection | undefined;
 
+/** The Docker engine the client runs on: a site engine when the context names one. */
+export function clientEngine(): ReturnType<typeof dockerFor> {
+  return dockerFor(suiteContext().client.engine);
+}
+
 function client(): DockerConnection {
   const { client } = suiteContext();
-  conn ??= new DockerConnection(docker(), client.container, client.name);
+  conn ??= new DockerConnection(clientEngine(), client.container, client.name);
   return conn;
 }
 
@@ -34,7 +39,7 @@ export async function assertClientRunning(): Promise<void> {
   const { client: c } = suiteContext();
   let running = false;
   try {
-    running = (await docker().getContainer(c.container).inspect()).State.Running;
+    running = (await clientEngine().getContainer(c.container).inspect()).State.Running;
   } catch {
     running = false;
   }

@@ -4,17 +4,16 @@
 // The key used is the one the client holds (~/.ssh/id_ed25519), read from the client.
 import { Duplex, PassThrough, type Readable } from "node:stream";
 import ssh2 from "ssh2";
-import { docker } from "../../harness/lab/drivers/docker-engine.ts";
 import { CLIENT_KNOWN_HOSTS, CLIENT_SSH_KEY } from "../../harness/lab/roles/client.ts";
 import { serviceTime } from "./check.ts";
-import { assertClientRunning, onClient, sh } from "./client.ts";
+import { assertClientRunning, clientEngine, onClient, sh } from "./client.ts";
 import { suiteContext } from "./context.ts";
 
 const { Client } = ssh2;
 
 /** A byte stream to ip:port opened by `nc` on the client; `problems()` is what nc said on stderr. */
 export async function tunnelFromClient(ip: string, port: number): Promise<{ stream: Duplex; problems: () => string }> {
-  const d = docker();
+  const d = clientEngine();
   const exec = await d.getContainer(suiteContext().client.container).exec({
     Cmd: ["nc", "-w", "10", ip, String(port)],
     AttachStdin: true,

@@ -5,7 +5,7 @@
 import { refuseIfInterrupted } from "../../core/interrupt.ts";
 import crypto from "node:crypto";
 import type Docker from "dockerode";
-import { isDockerMachine, type Lab } from "../../config/schemas.ts";
+import { isDockerMachine, type Lab, type Machine } from "../../config/schemas.ts";
 import { classifyError, REMEDIES } from "../../core/classify.ts";
 import { LabError } from "../../core/errors.ts";
 import { ownerToken } from "../../core/owner.ts";
@@ -21,7 +21,9 @@ import { probeAll, waitUntil, type WaitStrategy } from "../../readiness/wait.ts"
 import type { Connection, LabDriver, MachineHandle, MachineStatus, SnapshotRef, UpOptions } from "../types.ts";
 import { Standbys } from "./docker-standby.ts";
 import { DockerConnection } from "./docker-connection.ts";
-import { Labels } from "./docker-engine.ts";
+import { docker, endpointOf, Labels } from "./docker-engine.ts";
+import { defaultEngineUrl, engineOf, enginesOf, type EngineRef } from "./docker-engines.ts";
+import { copyImages } from "./docker-images.ts";
 import { removeNetworkForce } from "./docker-network.ts";
 
 const PROVISION_MARK = "/etc/patchlab/provisioned";
@@ -50,6 +52,8 @@ export interface DockerDriverOptions {
   onProgress?: (line: string) => void;
   /** Lab objects made by an ephemeral run are removed by the reaper when their owner dies. */
   ephemeral?: boolean;
+  /** The site engine this driver works on; absent: the default engine. */
+  engine?: EngineRef;
 }
 
 /** How long a swapped-in standby may take to answer its readiness probes before the plain restore is used. */
@@ -59,8 +63,22 @@ export class DockerDriver implements LabDriver {
   private pkis = new Map<string, Promise<LabPki>>();
   private readonly standbys: Standbys;
 
+  /** The engine's endpoint: the registry's key, named in `lab status` and in errors. */
+  readonly endpoint: string;
+
   constructor(private readonly docker: Docker, private readonly opts: DockerDriverOptions = {}) {
+    this.endpoint = opts.engine?.url ?? endpointOf(docker);
     this.standbys = new Standbys(docker, (m) => this.log(m));
+  }
+
+  /** Whether a machine of the lab is a container on this driver's engine. */
+  owns(lab: Lab, spec: Machine): boolean {
+    return isDockerMachine(spec) && engineOf(lab, spec).key === (this.opts.engine?.key ?? defaultEngineUrl());
+  }
+
+  /** The lab network's subnet on this engine. */
+  private subnet(lab: Lab): string {
+    return this.opts.engine ? (enginesOf(lab).find((e) => e.key === this.opts.engine!.key)?.subnet ?? this.opts.engine.subnet) : lab.network.subnet;
   }
 
   private log(machine: string): Logger {
@@ -125,7 +143,7 @@ export class DockerDriver implements LabDriver {
     const same = existing.find((n) => n.Name === name);
     if (same) {
       const subnet = same.IPAM?.Config?.[0]?.Subnet;
-      if (subnet === lab.network.subnet) return;
+      if (subnet === this.subnet(lab)) return;
       // The lab file's subnet changed: the old network must go (its machines go with it).
       await this.removeLabContainers(lab);
       await removeNetworkForce(this.docker, same.Id);
@@ -137,14 +155,14 @@ export class DockerDriver implements LabDriver {
         // Internal: lab machines can reach each other and the harness, nothing else.
         Internal: true,
         CheckDuplicate: true,
-        IPAM: { Config: [{ Subnet: lab.network.subnet, Gateway: gatewayFor(lab.network.subnet) }] },
+        IPAM: { Config: [{ Subnet: this.subnet(lab), Gateway: gatewayFor(this.subnet(lab)) }] },
         Labels: this.labels(lab, runId, "network"),
       });
     } catch (e) {
       throw new LabError(
         "network",
-        `could not create network ${name} with subnet ${lab.network.subnet}: ${(e as Error).message}`,
-        "the subnet probably overlaps another Docker network or a host route: choose another `network.subnet` in the lab file (see `docker network ls`)",
+        `could not create network ${name} with subnet ${this.subnet(lab)} on engine ${this.endpoint}: ${(e as Error).message}`,
+        `the subnet probably overlaps another Docker network or a host route: choose another ${this.opts.engine ? `\`sites.${this.opts.engine.sites[0]}.subnet\`` : "`network.subnet`"} in the lab file (see \`docker network ls\`)`,
         {},
         { cause: e },
       );
@@ -196,7 +214,7 @@ export class DockerDriver implements LabDriver {
     } catch (e) {
       throw new LabError(
         "machine-start",
-        `could not start ${m.spec.name} (${m.container}) from ${opts.Image}: ${(e as Error).message}`,
+        `could not start ${m.spec.name} (${m.container}) from ${opts.Image} on engine ${this.endpoint}: ${(e as Error).message}`,
         "run `patchlab lab down` to clear leftovers and retry; `docker logs " + m.container + "` shows why a machine exits",
         { machine: m.spec.name },
         { cause: e },
@@ -215,12 +233,11 @@ export class DockerDriver implements LabDriver {
     // Provisioning sees every machine of the lab (a mixed lab's VMs and servers are in its DNS
     // zone); only the lab's containers are this driver's to create.
     const all = opts.machines ?? this.handlesFor(lab);
-    const mine = all.filter((m) => isDockerMachine(m.spec));
-    const images = [...new Set(lab.machines.filter(isDockerMachine).map((m) => m.image))];
-    const tags = await ensureImages(this.docker, images, {
-      log: this.log("images"),
-      onProgress: this.opts.onProgress,
-    });
+    const mine = all.filter((m) => this.owns(lab, m.spec));
+    const images = [...new Set(mine.flatMap((m) => (isDockerMachine(m.spec) ? [m.spec.image] : [])))];
+    const tags = this.opts.engine
+      ? await copyImages(docker(), this.docker, images, { log: this.log("images"), onProgress: this.opts.onProgress, target: this.endpoint })
+      : await ensureImages(this.docker, images, { log: this.log("images"), onProgress: this.opts.onProgress });
     await this.ensureNetwork(lab, opts.runId);
     const pki = await this.pki(lab);
     const ctx = { machines: all, pki, connect: (x: MachineHandle) => this.connect(x) };
@@ -320,10 +337,10 @@ export class DockerDriver implements LabDriver {
   async status(lab: Lab): Promise<MachineStatus[]> {
     const pki = await this.pki(lab);
     return Promise.all(
-      this.handlesFor(lab).map(async (m): Promise<MachineStatus> => {
+      this.handlesFor(lab).filter((m) => this.owns(lab, m.spec)).map(async (m): Promise<MachineStatus> => {
         const info = await this.containerInfo(m.container);
         const state = !info ? "absent" : info.State.Running ? "running" : "stopped";
-        const base = { machine: m.spec.name, container: m.container, roles: m.spec.roles, state } as const;
+        const base = { machine: m.spec.name, container: m.container, roles: m.spec.roles, state, engine: this.endpoint } as const;
         if (state !== "running") {
           return { ...base, health: m.spec.roles.map((role) => ({ role, healthy: false, detail: `machine ${state}` })) };
         }
@@ -337,6 +354,29 @@ export class DockerDriver implements LabDriver {
         return { ...base, ip: m.ip, health };
       }),
     );
+  }
+
+  /**
+   * Start again those of `names` (this engine's machines) that are stopped: an engine restart
+   * stops every container, and a run must leave the machines that ran before it running, as
+   * they were (their filesystem is kept; only the targets were patched, and those are restored
+   * from their snapshots). Returns the machines started.
+   */
+  async startStopped(lab: Lab, names: readonly string[], deadline: number): Promise<string[]> {
+    const started: string[] = [];
+    await Promise.all(
+      this.handlesFor(lab)
+        .filter((m) => this.owns(lab, m.spec) && names.includes(m.spec.name))
+        .map(async (m) => {
+          const info = await this.containerInfo(m.container);
+          if (!info || info.State.Running) return;
+          this.log(m.spec.name).warn("machine found stopped after the run (did its engine restart?): starting it again", { engine: this.endpoint });
+          await this.docker.getContainer(m.container).start();
+          await this.waitReady(m, deadline);
+          started.push(m.spec.name);
+        }),
+    );
+    return started;
   }
 
   async snapshot(m: MachineHandle, label: string, runId?: string): Promise<SnapshotRef> {

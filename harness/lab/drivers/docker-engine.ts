@@ -9,13 +9,35 @@ import { classifyError, REMEDIES } from "../../core/classify.ts";
 import { LabError } from "../../core/errors.ts";
 import { ENGINE_RETRY, NO_RETRY, retry, type RetryPolicy } from "../../core/retry.ts";
 import { timeoutMs } from "../../core/timeouts.ts";
+import { defaultEngineUrl, dockerOptions, type EngineRef } from "./docker-engines.ts";
 
 let cached: Docker | undefined;
+/** Guarded clients of other engines (site engines), by endpoint: one per engine per process. */
+const others = new Map<string, Docker>();
 
 export function docker(): Docker {
-  cached ??= guardEngine(new Docker()); // honours DOCKER_HOST, else /var/run/docker.sock
+  cached ??= guardEngine(new Docker(), { endpoint: defaultEngineUrl() }); // honours DOCKER_HOST, else /var/run/docker.sock
   return cached;
 }
+
+/** The guarded client of an engine: the default one, or a site's (unix, tcp with TLS, ssh). */
+export function dockerFor(ref: Pick<EngineRef, "url" | "tls"> | undefined): Docker {
+  if (!ref || ref.url === defaultEngineUrl()) return docker();
+  let d = others.get(ref.url);
+  if (!d) others.set(ref.url, (d = guardEngine(new Docker(dockerOptions(ref)), { endpoint: ref.url })));
+  return d;
+}
+
+/** Every engine client this process made (the default one first): what a SIGINT cleanup reaps. */
+export function enginesInUse(): Docker[] {
+  return [docker(), ...others.values()];
+}
+
+/** The endpoint a guarded client talks to (for messages). */
+export function endpointOf(d: Docker): string {
+  return (d as unknown as { [ENDPOINT]?: string })[ENDPOINT] ?? defaultEngineUrl();
+}
+const ENDPOINT = Symbol.for("patchlab.engine-endpoint");
 
 type Budget = "engine-quick" | "engine-change" | "engine-slow";
 interface CallSpec {
@@ -67,6 +89,8 @@ const GETTERS: Record<string, "container" | "network" | "image" | "exec"> = {
 };
 
 export interface GuardOptions {
+  /** The engine's endpoint, named in every error (default: the default engine's). */
+  endpoint?: string;
   /** Per-budget deadline overrides in ms (tests); default from core/timeouts.ts. */
   timeouts?: Partial<Record<Budget, number>>;
   retry?: RetryPolicy;
@@ -88,6 +112,7 @@ function wrap<T extends object>(target: T, table: keyof typeof TABLES, label: st
   const specs = TABLES[table];
   return new Proxy(target, {
     get(obj, prop) {
+      if (prop === ENDPOINT) return opts.endpoint ?? defaultEngineUrl();
       const value = Reflect.get(obj, prop, obj) as unknown;
       if (typeof value !== "function" || typeof prop !== "string") return value;
       const fn = value as (...a: unknown[]) => unknown;
@@ -129,7 +154,7 @@ async function guardedCall<T>(what: string, spec: CallSpec, opts: GuardOptions, 
           reject(
             new LabError(
               "timeout",
-              `the Docker engine did not answer ${what} within ${formatMs(ms)}${attempt > 1 ? ` (try ${attempt})` : ""}`,
+              `the Docker engine ${opts.endpoint ?? defaultEngineUrl()} did not answer ${what} within ${formatMs(ms)}${attempt > 1 ? ` (try ${attempt})` : ""}`,
               REMEDIES.timeout!,
             ),
           );
@@ -139,7 +164,7 @@ async function guardedCall<T>(what: string, spec: CallSpec, opts: GuardOptions, 
         return await Promise.race([invoke(ac.signal), deadline]);
       } catch (e) {
         if (spec.goneOk && attempt > 1 && (e as { statusCode?: number }).statusCode === 404) return undefined as T;
-        throw engineError(e, what);
+        throw engineError(e, what, opts.endpoint ?? defaultEngineUrl());
       } finally {
         clearTimeout(timer);
       }
@@ -150,11 +175,10 @@ async function guardedCall<T>(what: string, spec: CallSpec, opts: GuardOptions, 
 }
 
 /** Connection-level failures become classified LabErrors; the engine's own HTTP answers pass through. */
-function engineError(e: unknown, what: string): unknown {
+function engineError(e: unknown, what: string, where: string): unknown {
   if (e instanceof LabError || (e as { statusCode?: number }).statusCode !== undefined) return e;
   const kind = classifyError(e);
   if (!kind) return e;
-  const where = process.env.DOCKER_HOST ?? "/var/run/docker.sock";
   return new LabError(kind, `Docker engine (${where}), ${what}: ${(e as Error).message}`, REMEDIES[kind] ?? "retry; look at the engine's log if it persists", {}, { cause: e });
 }
 
@@ -175,10 +199,13 @@ export async function engineAnswers(d: Docker = docker(), timeoutMs = 3000): Pro
 
 export async function requireEngine(d: Docker = docker()): Promise<Docker> {
   if (await engineAnswers(d)) return d;
+  const where = endpointOf(d);
   throw new LabError(
     "engine-unreachable",
-    "no Docker engine answers on " + (process.env.DOCKER_HOST ?? "/var/run/docker.sock"),
-    "run `npx patchlab doctor --fix` (as root on Debian it installs docker.io and starts dockerd), or start your engine",
+    "no Docker engine answers on " + where,
+    where === defaultEngineUrl()
+      ? "run `npx patchlab doctor --fix` (as root on Debian it installs docker.io and starts dockerd), or start your engine"
+      : `start the engine at ${where}, or point the site at the right one (its \`sites:\` entry in the lab file, or PATCHLAB_ENGINE_<SITE>)`,
   );
 }
 

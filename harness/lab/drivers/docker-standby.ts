@@ -10,22 +10,27 @@ import { formatIpv4, gatewayOf, parseSubnet, broadcastOf } from "../../config/ip
 import type { Lab } from "../../config/schemas.ts";
 import { refuseIfInterrupted } from "../../core/interrupt.ts";
 import type { Logger } from "../../core/log.ts";
-import { assignAddresses, networkName } from "../addressing.ts";
+import { assignAddresses, networkName, subnetOf } from "../addressing.ts";
 import type { MachineHandle } from "../types.ts";
 
 export const STANDBY_SUFFIX = "-standby";
 export const standbyName = (container: string): string => `${container}${STANDBY_SUFFIX}`;
 
 /**
- * The spare address of a machine's standby: counted down from the top of the subnet, skipping
- * every machine's address and the gateway, the k-th free one for the lab's k-th machine, so two
+ * The spare address of a machine's standby: counted down from the top of its network's subnet,
+ * skipping every machine's address and the gateway, the k-th free one for the k-th machine on
+ * that network, so two
  * standbys never share one and none takes an address a machine may get. Undefined when the
  * subnet has no room left (the plain restore is used).
  */
 export function standbyAddress(lab: Lab, machine: string): string | undefined {
-  const subnet = parseSubnet(lab.network.subnet);
-  const k = lab.machines.findIndex((x) => x.name === machine);
-  if (!subnet || k < 0) return undefined;
+  const spec = lab.machines.find((x) => x.name === machine);
+  if (!spec) return undefined;
+  // The machine's own network: its site engine's subnet, else the lab's.
+  const cidr = subnetOf(lab, spec);
+  const subnet = parseSubnet(cidr);
+  const k = lab.machines.filter((x) => subnetOf(lab, x) === cidr).indexOf(spec);
+  if (!subnet) return undefined;
   const taken = new Set([...assignAddresses(lab).values(), formatIpv4(gatewayOf(subnet))]);
   let seen = -1;
   for (let ip = broadcastOf(subnet) - 1; ip > subnet.network; ip--) {

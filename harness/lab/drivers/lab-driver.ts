@@ -3,11 +3,12 @@
 // lab-wide calls (up, status, snapshots, down) ask every driver the lab uses for its own
 // machines. The orchestrator and the lab commands only see this, so a mixed lab runs the same
 // pipeline, suites and gate as an all-container one.
-import { driverOf, type Lab, type MachineDriver } from "../../config/schemas.ts";
+import { type Lab, type MachineDriver } from "../../config/schemas.ts";
 import { stateDir } from "../../core/paths.ts";
 import { labPki } from "../pki.ts";
 import type { LabPki } from "../roles/types.ts";
 import type { LabDriver, MachineHandle, MachineStatus, SnapshotRef, UpOptions, Connection } from "../types.ts";
+import { DockerDriver } from "./docker-driver.ts";
 import { Drivers, type DriverOptions } from "./driver-for.ts";
 
 /** Containers first: the Docker driver makes the lab network the others join. */
@@ -22,11 +23,16 @@ export class LabDrivers implements LabDriver {
     this.registry = registry ?? new Drivers(opts);
   }
 
-  /** The kinds this lab uses, in bring-up order, each with the names of its machines. */
-  private kinds(lab: Lab): [MachineDriver, Set<string>][] {
+  /**
+   * The drivers this lab uses, in bring-up order (containers first, the default engine before
+   * site engines: the Docker driver makes the lab network the others join), each with the
+   * names of its machines.
+   */
+  private groups(lab: Lab): [LabDriver, Set<string>][] {
     this.labs.set(lab.name, lab);
-    const by = this.registry.kindsOf(lab);
-    return ORDER.filter((k) => by.has(k)).map((k) => [k, new Set(by.get(k)!.map((m) => m.name))]);
+    const by = this.registry.groupsOf(lab);
+    const rank = (k: string) => ORDER.indexOf(k.startsWith("docker:") ? "docker" : (k as MachineDriver));
+    return by.sort((a, b) => rank(a.key) - rank(b.key)).map((g) => [g.driver, new Set(g.machines.map((m) => m.name))]);
   }
 
   private ofLab = <T extends { machine: string }>(lab: Lab, rows: T[]): T[] => {
@@ -43,7 +49,7 @@ export class LabDrivers implements LabDriver {
 
   async handles(lab: Lab): Promise<MachineHandle[]> {
     const out: MachineHandle[] = [];
-    for (const [kind, names] of this.kinds(lab)) out.push(...(await this.registry.get(kind).handles(lab)).filter((h) => names.has(h.spec.name)));
+    for (const [driver, names] of this.groups(lab)) out.push(...(await driver.handles(lab)).filter((h) => names.has(h.spec.name)));
     return lab.machines.map((spec) => out.find((h) => h.spec.name === spec.name)!).filter(Boolean);
   }
 
@@ -51,14 +57,18 @@ export class LabDrivers implements LabDriver {
     // Every driver provisions with every machine of the lab in view (the DNS zone, certificates).
     const all = await this.handles(lab);
     const up: MachineHandle[] = [];
-    for (const [kind, names] of this.kinds(lab)) {
-      up.push(...(await this.registry.get(kind).up(lab, { ...opts, machines: all })).filter((h) => names.has(h.spec.name)));
+    for (const [driver, names] of this.groups(lab)) {
+      up.push(...(await driver.up(lab, { ...opts, machines: all })).filter((h) => names.has(h.spec.name)));
     }
     return lab.machines.map((spec) => up.find((h) => h.spec.name === spec.name) ?? all.find((h) => h.spec.name === spec.name)!);
   }
 
   async status(lab: Lab): Promise<MachineStatus[]> {
-    const rows = await Promise.all(this.kinds(lab).map(async ([kind, names]) => (await this.registry.get(kind).status(lab)).filter((r) => names.has(r.machine))));
+    // Each row names where its machine runs: a container's engine endpoint, else its driver.
+    const kindOf = new Map(lab.machines.map((m) => [m.name, m.driver ?? "docker"]));
+    const rows = await Promise.all(
+      this.groups(lab).map(async ([driver, names]) => (await driver.status(lab)).filter((r) => names.has(r.machine)).map((r) => ({ ...r, engine: r.engine ?? kindOf.get(r.machine) }))),
+    );
     return this.ofLab(lab, rows.flat());
   }
 
@@ -79,17 +89,32 @@ export class LabDrivers implements LabDriver {
   }
 
   async snapshots(lab: Lab): Promise<SnapshotRef[]> {
-    const rows = await Promise.all(this.kinds(lab).map(async ([kind, names]) => (await this.registry.get(kind).snapshots(lab)).filter((r) => names.has(r.machine))));
+    const rows = await Promise.all(this.groups(lab).map(async ([driver, names]) => (await driver.snapshots(lab)).filter((r) => names.has(r.machine))));
     return rows.flat().sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
   deleteSnapshot(ref: SnapshotRef): Promise<void> {
     const spec = this.labs.get(ref.lab)?.machines.find((m) => m.name === ref.machine);
-    return this.registry.get(spec ? driverOf(spec) : "docker").deleteSnapshot(ref);
+    const lab = this.labs.get(ref.lab);
+    return (lab && spec ? this.registry.driverOfSpec(lab, spec) : this.registry.get("docker")).deleteSnapshot(ref);
+  }
+
+  /** Start again the machines of `names` found stopped (containers: an engine restart stops them all); returns those started. */
+  async startStopped(lab: Lab, names: readonly string[], deadline: number): Promise<string[]> {
+    const out: string[] = [];
+    for (const [driver] of this.groups(lab)) {
+      if (driver instanceof DockerDriver) out.push(...(await driver.startStopped(lab, names, deadline)));
+    }
+    return out;
   }
 
   async down(lab: Lab, opts: { purgeSnapshots?: boolean } = {}): Promise<void> {
-    // The reverse of up: VMs and servers leave the lab network before it goes.
-    for (const [kind] of this.kinds(lab).reverse()) await (this.registry.get(kind) as LabDriver & { down(l: Lab, o?: { purgeSnapshots?: boolean }): Promise<void> }).down(lab, opts);
+    // The reverse of up: VMs and servers leave the lab network before it goes. Every engine is
+    // taken down even when one fails (an engine that does not answer must not keep the others up).
+    const failures: unknown[] = [];
+    for (const [driver] of this.groups(lab).reverse()) {
+      await (driver as LabDriver & { down(l: Lab, o?: { purgeSnapshots?: boolean }): Promise<void> }).down(lab, opts).catch((e: unknown) => failures.push(e));
+    }
+    if (failures.length) throw failures[0];
   }
 }

@@ -45,6 +45,17 @@ function drivers(calls: string[]): LabDrivers {
   const registry = {
     get,
     driverFor: (m: Machine | MachineHandle) => get(driverOf("spec" in m ? m.spec : m)),
+    driverOfSpec: (_l: Lab, m: Machine) => get(driverOf(m)),
+    groupsOf: (l: Lab) => {
+      const out = new Map<string, { key: string; driver: LabDriver; machines: Machine[] }>();
+      for (const m of l.machines) {
+        const key = driverOf(m) === "docker" ? "docker:default" : driverOf(m);
+        const g = out.get(key) ?? { key, driver: get(driverOf(m)), machines: [] };
+        g.machines.push(m);
+        out.set(key, g);
+      }
+      return [...out.values()];
+    },
     kindsOf: (l: Lab) => {
       const out = new Map<MachineDriver, Machine[]>();
       for (const m of l.machines) out.set(driverOf(m), [...(out.get(driverOf(m)) ?? []), m]);
