@@ -1,10 +1,13 @@
 // Snapshot and restore-until-ready times per role, through patchlab's own driver (what `run`
 // and `lab restore` call): each role's machine alone, then every machine cycling at once with at
 // most `concurrency` of them at work (the run's default), then all at once. p50 and p95 (nearest
-// rank) over `rounds` cycles each. Restore = recreate from the snapshot + wait until the role
-// answers (the run adds a fingerprint on top, shown in the run breakdown).
+// rank) over `rounds` cycles each. Restore = the run's restore: its warm standby (started from the
+// snapshot while the patch is tested) swapped in, until the role answers (the run adds a
+// fingerprint on top, shown in the run breakdown).
 import type { Lab } from "../../harness/config/schemas.ts";
 import { DockerDriver } from "../../harness/lab/drivers/docker-driver.ts";
+import { docker as defaultEngine } from "../../harness/lab/drivers/docker-engine.ts";
+import { standbyName } from "../../harness/lab/drivers/docker-standby.ts";
 import type { MachineHandle } from "../../harness/lab/types.ts";
 import { percentile } from "./util.ts";
 
@@ -17,10 +20,24 @@ async function cycle(driver: DockerDriver, m: MachineHandle, label: string, out:
   let t = performance.now();
   const ref = await driver.snapshot(m, label, "bench");
   out.snapshot.push(performance.now() - t);
+  // As in a run: the standby starts from the snapshot while the patch is tested (not timed:
+  // the run installs and runs suites meanwhile), and the restore swaps it in.
+  driver.prepareRestore(m, ref);
+  await standbyRunning(m);
   t = performance.now();
   await driver.restore(m, ref, Date.now() + 120_000);
   out.restore.push(performance.now() - t);
   await driver.deleteSnapshot(ref);
+}
+
+/** Until the machine's standby runs on the default engine, where bench labs live (at most 20 s; without one the restore recreates). */
+async function standbyRunning(m: MachineHandle): Promise<void> {
+  const docker = defaultEngine();
+  for (let i = 0; i < 200; i++) {
+    const info = await docker.getContainer(standbyName(m.container)).inspect().catch(() => undefined);
+    if (info?.State.Running) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** At most `limit` holders at once. */
