@@ -15,7 +15,7 @@ import { startSecondEngine, type SecondEngine } from "./second-engine.ts";
 
 const LAB = path.join(repoRoot, "test/fixtures/labs/engines.yaml");
 const ENGINE_NAME = "patchlab-engines-it"; // the fixture's sites.branch.engine is unix:///run/<this>/docker.sock
-const BRANCH_SUBNET = "172.30.90.0/24";
+const BRANCH_SUBNET = "172.30.92.0/24";
 const DNS = "patchlab-engines-dns";
 const BCLIENT = "patchlab-engines-bclient";
 
@@ -73,7 +73,7 @@ describe("several engines: one lab on two Docker engines", function () {
     expect(main.networks).to.deep.equal([{ name: "patchlab-engines", subnet: "172.30.89.0/24" }]);
     expect(branch.networks).to.deep.equal([{ name: "patchlab-engines", subnet: BRANCH_SUBNET }]);
     const dns = await eng2.docker.getContainer(DNS).inspect();
-    expect(dns.NetworkSettings.Networks["patchlab-engines"]!.IPAddress).to.equal("172.30.90.11");
+    expect(dns.NetworkSettings.Networks["patchlab-engines"]!.IPAddress).to.equal("172.30.92.11");
     // The branch engine's images are the default engine's, byte for byte (saved and loaded, same id).
     const tag = dns.Config.Image;
     expect((await eng2.docker.getImage(tag).inspect()).Id).to.equal((await docker.getImage(tag).inspect()).Id);
