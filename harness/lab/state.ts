@@ -79,14 +79,15 @@ const sq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
  * inode, ctime and size are unchanged since is not read again (a rewrite, rename or chmod
  * always changes them), so only the first state of a boot hashes every file.
  */
-export function stateScript(roots: string[], volatile: string[]): string {
+export function stateScript(roots: string[], volatile: string[], fsToken?: string): string {
   const prune = volatile.filter((p) => !isGlob(p));
   const pruneExpr = prune.length ? `\\( ${prune.map((p) => `-path ${sq(p)}`).join(" -o ")} \\) -prune -o` : "";
   const rootList = `$(for r in ${roots.map(sq).join(" ")}; do [ -e "$r" ] && echo "$r"; done)`;
   return [
     "export LC_ALL=C",
-    // The boot token: PID 1's start time; another boot (a restart, a restored container) knows nothing.
-    "B=$(cut -d' ' -f22 /proc/1/stat)",
+    // The boot token: PID 1's start time; another boot (a restart, a restored container) knows
+    // nothing. A caller that knows the files live on one filesystem across boots passes its own.
+    fsToken ? `B=${sq(fsToken)}` : "B=$(cut -d' ' -f22 /proc/1/stat)",
     'K=$(mktemp) M=$(mktemp) L=$(mktemp); trap \'rm -f "$K" "$M" "$L"\' EXIT',
     'IFS= read -r kb || kb=""',
     'if [ "$kb" = "$B" ]; then cat > "$K"; else cat > /dev/null; fi',
@@ -217,13 +218,21 @@ export interface StateOptions {
   timeoutMs?: number;
   /** An earlier state of the machine: files unchanged since are not hashed again (same boot only). */
   since?: MachineState;
+  /**
+   * Reuse hashes across boots that share one filesystem, named by this token, instead of within
+   * one boot. A container and the containers restored from its snapshots are such a lineage: a
+   * file of an image layer keeps its inode and ctime in every container made from that layer,
+   * and anything written gets a new ctime (copy-up included), so an unchanged stamp is an
+   * unchanged file. Not for VMs or servers, whose restored disks may reuse stamps.
+   */
+  fsToken?: string;
 }
 
 /** Take a machine's state (one exec). */
 export async function machineState(conn: Connection, opts: StateOptions = {}): Promise<MachineState> {
   const roots = opts.roots ?? STATE_ROOTS;
   const volatile = opts.volatile ?? BASE_VOLATILE;
-  const r = await conn.exec(["sh", "-c", stateScript(roots, volatile)], { timeoutMs: opts.timeoutMs ?? 120_000, stdin: knownHashes(opts.since) });
+  const r = await conn.exec(["sh", "-c", stateScript(roots, volatile, opts.fsToken)], { timeoutMs: opts.timeoutMs ?? 120_000, stdin: knownHashes(opts.since) });
   if (r.exitCode !== 0 || !r.stdout.includes(SEP)) {
     throw new LabError("exec", `state of ${conn.machine} could not be taken (exit ${r.exitCode}): ${r.stderr.slice(0, 300)}`, "the image needs sh, dpkg-query, find, xargs, sha256sum and awk", { machine: conn.machine });
   }

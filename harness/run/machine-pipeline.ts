@@ -9,6 +9,7 @@
 // names the patch, or the patches, that break it. `isolate` verifies each patch alone from the
 // start. Every outcome is handed to the hooks the moment it is known; the snapshot is restored
 // whatever happens.
+import { isDockerMachine } from "../config/schemas.ts";
 import { LabError, PatchlabError, asPatchlabError } from "../core/errors.ts";
 import type { Logger } from "../core/log.ts";
 import { machineState, volatileFor, type MachineState } from "../lab/state.ts";
@@ -242,7 +243,10 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
   const snap: SnapshotRef = await driver.snapshot(m, `pre-run-${p.runId}`.slice(0, 128), p.runId);
   const volatile = volatileFor(m);
   let before: MachineState | undefined;
-  const stateNow = (since?: MachineState) => machineState(conn, { volatile, ...(since ? { since } : {}) });
+  // A container's restores share its filesystem lineage (image layers): hashes of unchanged files carry over.
+  const fsToken = isDockerMachine(m.spec) ? `container-layers:${m.container}` : undefined;
+  const stateOpts = { volatile, ...(fsToken ? { fsToken } : {}) };
+  const stateNow = (since?: MachineState) => machineState(conn, { ...stateOpts, ...(since ? { since } : {}) });
   // After an install or uninstall the services were already running or restarted by the step
   // itself: a role not ready within this is a finding, not something to wait minutes for.
   const readyAfterStep = (dl: number) => conn.waitUntilReady(Math.min(dl, Date.now() + READY_AFTER_STEP_MS));
@@ -292,7 +296,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
         step({ patch: a.patch.id, ...inGroup, step: "install", status: "skipped", message: `not installed: an earlier install in the chain failed`, start: t, stop: t });
         continue;
       }
-      const r = await installCheck(conn, p.provisioner, a, { before: prev, ready: readyAfterStep, deadline: deadline(), labHealthy, checkServices: !need.restart });
+      const r = await installCheck(conn, p.provisioner, a, { before: prev, state: stateOpts, ready: readyAfterStep, deadline: deadline(), labHealthy, checkServices: !need.restart });
       step({ patch: a.patch.id, ...inGroup, step: "install", status: r.status, message: r.message, ...(r.outcome?.output ? { output: r.outcome.output } : {}), attachments: r.attachments, start: t, stop: Date.now() });
       // Installed but a check failed (a service left stopped): the patch is on the machine, so the
       // suites still show what users would see; the failed install check already rejects it.
@@ -330,7 +334,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     if (p.idempotence !== "off") {
       for (const a of group) {
         t = Date.now();
-        const r = await idempotenceCheck(conn, p.provisioner, a, { state: { volatile }, policy: p.idempotence ?? "reject" });
+        const r = await idempotenceCheck(conn, p.provisioner, a, { state: stateOpts, policy: p.idempotence ?? "reject" });
         step({ patch: a.patch.id, ...inGroup, step: "idempotence", status: r.status, message: r.message, attachments: r.attachments, start: t, stop: Date.now() });
       }
     }
@@ -339,7 +343,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     let prevU = await stateNow(beforeInstall);
     for (const a of [...group].reverse()) {
       t = Date.now();
-      const r = await uninstallCheck(conn, p.provisioner, a, { before: prevU, ready: readyAfterStep, deadline: deadline(), labHealthy });
+      const r = await uninstallCheck(conn, p.provisioner, a, { before: prevU, state: stateOpts, ready: readyAfterStep, deadline: deadline(), labHealthy });
       step({ patch: a.patch.id, ...inGroup, step: "uninstall", status: r.status, message: r.message, ...(r.outcome?.output ? { output: r.outcome.output } : {}), attachments: r.attachments, start: t, stop: Date.now() });
       removed &&= !!r.outcome?.ok && r.detected !== true;
       prevU = r.after ?? prevU;
@@ -353,7 +357,7 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     }
     // What the uninstall left behind: the state now against the state before the first install.
     t = Date.now();
-    const residue = await residueCheckOn(conn, beforeInstall, ids.join(", "), { volatile });
+    const residue = await residueCheckOn(conn, beforeInstall, ids.join(", "), stateOpts);
     step({ ...scope, step: "residue", status: residue.status, message: residue.message, attachments: residue.attachments, start: t, stop: Date.now() });
     if (need.phases.includes("post-uninstall")) await runPhase("post-uninstall", ids, need);
   };

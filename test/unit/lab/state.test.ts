@@ -1,3 +1,7 @@
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { expect } from "chai";
 import { BASE_VOLATILE, diffStates, globToRegExp, knownHashes, parseState, renderDiff, stateScript, summarize, volatileFor } from "../../../harness/lab/state.ts";
 
@@ -141,5 +145,32 @@ describe("machine state: incremental hashing within one boot", () => {
     const script = stateScript(["/etc"], []);
     expect(script).to.include('if [ "$kb" = "$B" ]; then cat > "$K"; else cat > /dev/null; fi');
     expect(script).to.include('k[$5] == $7 "\\t" $4');
+  });
+});
+
+describe("machine state: hashes carried across boots of one filesystem lineage (fsToken)", () => {
+  // The real script in a real shell on a scratch folder: which hash it prints shows whether it read the file.
+  const run = (root: string, stdin: string, token?: string) => parseState(execFileSync("sh", ["-c", stateScript([root], [], token)], { input: stdin, encoding: "utf8" }), []);
+  const lie = (s: ReturnType<typeof parseState>, file: string) => knownHashes({ ...s, files: s.files }).replace(new RegExp(`(\\t${file.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}\\t)[0-9a-f]{64}`), `$1${"0".repeat(64)}`);
+
+  it("with the same token an unchanged file's known hash is reused (not read again); another token or a changed file is read", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "state-token-"));
+    try {
+      fs.writeFileSync(path.join(dir, "same"), "unchanged\n");
+      fs.writeFileSync(path.join(dir, "edited"), "before\n");
+      const first = run(dir, "\n", "lineage-a");
+      expect(first.boot).to.equal("lineage-a");
+      // Hand back known hashes in which `same` has a false hash: printing it proves the file was not read.
+      const known = lie(first, path.join(dir, "same"));
+      fs.writeFileSync(path.join(dir, "edited"), "after!\n"); // new ctime: must be read again
+      const again = run(dir, known, "lineage-a");
+      expect(again.files[path.join(dir, "same")]).to.include("0".repeat(64));
+      expect(again.files[path.join(dir, "edited")]).to.not.equal(first.files[path.join(dir, "edited")]);
+      // Another lineage (or no token: PID 1's start time) knows nothing: every file is read.
+      const other = run(dir, known, "lineage-b");
+      expect(other.files[path.join(dir, "same")]).to.equal(first.files[path.join(dir, "same")]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
