@@ -55,13 +55,14 @@ describe("watch: soak", () => {
       runLimitedSuites: async () => (++runs >= 2 ? [fail("home page")] : [pass("home page")]),
       onFinding: (f) => seen.push(`${f.watcher}: ${f.title}`),
     });
-    expect(r.slices).to.be.within(4, 5);
-    expect(check.windows.every((ms) => ms >= 195 && ms < 800)).to.equal(true);
+    // Bounds leave room for a busy host (the unit tests may share 2 cores with a lab at work).
+    expect(r.slices).to.be.within(3, 5);
+    expect(check.windows.every((ms) => ms >= 195 && ms < 1000), String(check.windows)).to.equal(true);
     expect(r.suiteRuns.length).to.equal(3);
     expect(seen.sort()).to.deep.equal(["counters: service died: nginx", "soak: broke during soak: home page"]);
     expect(r.findings.map((f) => f.title).sort()).to.deep.equal(["broke during soak: home page", "service died: nginx"]);
     const died = r.findings.find((f) => f.watcher === "counters")!;
-    expect(died.atMs).to.be.within(350, 700);
+    expect(died.atMs).to.be.within(350, 1000);
     expect(r.results.map((x) => `${x.name} ${x.phase} ${x.findings.length}`).sort()).to.deep.equal(["counters soak 1", "soak soak 1"]);
   });
 
