@@ -49,9 +49,10 @@ function dnsPatch(dir: string, id: string, bad: boolean): string {
 describe("several engines: one lab on two Docker engines", function () {
   let eng2: SecondEngine;
   let dir: string;
-  const started = Date.now();
+  let started = 0;
 
   before(async function () {
+    started = Date.now();
     eng2 = await startSecondEngine({ name: ENGINE_NAME, subnet: BRANCH_SUBNET });
     dir = tmpDir("engines");
   });
