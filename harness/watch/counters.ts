@@ -51,6 +51,8 @@ export interface CounterObservation extends Baseline {
   /** Busiest processes over the window (percent of one core) and biggest memory growth (MB). */
   top: { cpu: { pid: number; comm: string; pct: number }[]; memGrowth: { pid: number; comm: string; mb: number }[] };
   diskMB?: { start: number; end: number };
+  /** Most processes of each program (command name) seen at once in the window. */
+  programs?: Record<string, number>;
   /** The sampling's own CPU inside the machine (sh, cat, awk), summed over the window. */
   overhead: { samples: number; cpuMs: number; pointsOfCore: number };
 }
@@ -152,6 +154,7 @@ export function summarise(machine: string, raw: Sampled<RawSample>[], durationMs
     source: { cpu: hasEngine ? "engine" : "machine", memory: hasEngine ? "engine" : "machine" },
     points,
     services: { first: first ? servicesOf(first.procs) : [], last: last ? servicesOf(last.procs) : [] },
+    programs: programsOf(raw.map((r) => r.value.machine)),
     events: serviceEvents(raw.map((r) => ({ t: r.t / 1000, services: servicesOf(r.value.machine.procs) }))),
     top: {
       cpu: cpuTop.sort((a, b) => b.pct - a.pct).slice(0, 3).map((x) => ({ ...x, pct: round(x.pct) })),
@@ -163,6 +166,27 @@ export function summarise(machine: string, raw: Sampled<RawSample>[], durationMs
 }
 
 const round = (x: number) => Math.round(x * 100) / 100;
+
+/** Per program (command name), the most of its processes seen in one sample. */
+function programsOf(samples: MachineSample[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of samples) {
+    const n: Record<string, number> = {};
+    for (const p of s.procs) n[p.comm] = (n[p.comm] ?? 0) + 1;
+    for (const [k, v] of Object.entries(n)) out[k] = Math.max(out[k] ?? 0, v);
+  }
+  return out;
+}
+
+/**
+ * Programs that ran in the phase and never in the baseline (a new daemon, a leftover helper), or,
+ * when both windows list them, none: more processes of programs the baseline already ran is a
+ * worker pool resizing under load (Apache's prefork children), not a new process.
+ */
+function newPrograms(base: CounterObservation, phase: CounterObservation): string[] | undefined {
+  if (!base.programs || !phase.programs) return undefined;
+  return Object.keys(phase.programs).filter((k) => !(k in base.programs!)).sort();
+}
 
 /** Observe a machine's counters for the window. */
 export async function observeCounters(ctx: WatchContext): Promise<CounterObservation> {
@@ -255,7 +279,13 @@ export function compareCounters(base: CounterObservation, phase: CounterObservat
   const prP = med(phase, "procs");
   const prGrowth = beyondBaseline(base, phase, "procs", steadyGrowth(series(phase, "procs")), c.processes.trend);
   if (prB !== undefined && prP !== undefined && (prP - prB >= c.processes.increase || prGrowth >= c.processes.trend)) {
-    add(c.processes, "process count grew", `median ${prP} processes, baseline ${prB} (threshold +${c.processes.increase}); steady growth within the window: +${f1(prGrowth)} (threshold ${c.processes.trend})`, [
+    const fresh = newPrograms(base, phase);
+    const poolOnly = prGrowth < c.processes.trend && fresh !== undefined && fresh.length === 0;
+    const grew = Object.entries(phase.programs ?? {}).filter(([k, v]) => v > (base.programs?.[k] ?? 0)).map(([k, v]) => `${k} ${base.programs?.[k] ?? 0} -> ${v}`).join(", ");
+    const why = poolOnly
+      ? `; no program the baseline did not run, only more processes of the same (${grew || "?"}): a worker pool resizing, noted, not held against the patch`
+      : fresh?.length ? `; new programs: ${fresh.join(", ")}` : "";
+    add(poolOnly ? { severity: "warning", rejects: false } : c.processes, "process count grew", `median ${prP} processes, baseline ${prB} (threshold +${c.processes.increase}); steady growth within the window: +${f1(prGrowth)} (threshold ${c.processes.trend})${why}`, [
       chart("process count chart", `Processes on ${phase.machine}: baseline vs ${phaseName}`, "processes", base, phase, "procs", phaseName),
     ]);
   }

@@ -4,7 +4,7 @@
 // engine with its own lab subnet), verifies a good and a known-bad patch on the branch
 // engine's dns machine, restarts the branch dockerd in the middle of an install, and takes
 // the lab down; then stops the second dockerd and removes its data.
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import path from "node:path";
 import { expect } from "chai";
 import type Docker from "dockerode";
@@ -53,7 +53,7 @@ describe("several engines: one lab on two Docker engines", function () {
 
   before(async function () {
     started = Date.now();
-    eng2 = await startSecondEngine({ name: ENGINE_NAME, subnet: BRANCH_SUBNET });
+    eng2 = await startSecondEngine({ name: ENGINE_NAME, subnet: BRANCH_SUBNET, bridgeCidr: "172.30.93.1/24" });
     dir = tmpDir("engines");
   });
 
@@ -61,6 +61,8 @@ describe("several engines: one lab on two Docker engines", function () {
     // Whatever a failed test left: the lab goes from both engines, then the second engine and its data.
     await cli(["lab", "down", LAB, "--purge"]).catch(() => undefined);
     await eng2?.stop();
+    // The main engine's default bridge survived the second engine (its image builds need it).
+    execFileSync("ip", ["link", "show", "docker0"], { stdio: "pipe" });
     console.log(`      several-engines test took ${((Date.now() - started) / 1000).toFixed(0)} s`);
   });
 

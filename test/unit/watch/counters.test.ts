@@ -117,6 +117,21 @@ describe("watch: counter comparison", () => {
     expect(compareCounters(observe(raw(6)), observe(raw(6, { procs: more(2) })), policy)).to.deep.equal([]);
   });
 
+  it("more processes of programs the baseline already ran (a worker pool resizing) is a warning; a new program, or steady growth, still rejects", () => {
+    const pool = (n: number) => () => [...BASE_PROCS, ...Array.from({ length: n }, (_, k) => proc(200 + k, "nginx", { ppid: 30 }))];
+    const base = observe(raw(6, { procs: pool(1) }));
+    const resized = compareCounters(base, observe(raw(6, { procs: pool(7) })), policy);
+    expect(titles(resized)).to.deep.equal(["process count grew"]);
+    expect(resized[0]).to.include({ severity: "warning", rejects: false });
+    expect(resized[0]!.message).to.match(/only more processes of the same \(.*nginx \d+ -> \d+.*\): a worker pool resizing/);
+    const newcomer = () => [...pool(1)(), ...Array.from({ length: 6 }, (_, k) => proc(400 + k, "miner", { ppid: 1 }))];
+    const fresh = compareCounters(base, observe(raw(6, { procs: newcomer })), policy);
+    expect(fresh.find((f) => f.title === "process count grew")).to.include({ rejects: true });
+    expect(fresh.find((f) => f.title === "process count grew")!.message).to.match(/new programs: miner/);
+    const leaking = compareCounters(base, observe(raw(6, { procs: (i) => pool(1 + i * 3)() })), policy);
+    expect(leaking.find((f) => f.title === "process count grew")).to.include({ rejects: true });
+  });
+
   it("a steady climb back to the baseline's level (workers forked again after a restart) is no finding", () => {
     const more = (n: number) => [...BASE_PROCS, ...Array.from({ length: n }, (_, k) => proc(200 + k, "worker", { ppid: 30 }))];
     // Baseline: 8 workers (some come and go); after a reload the workers climb from 0 back to 8.
