@@ -95,7 +95,7 @@ describe("several engines: one lab on two Docker engines", function () {
     ]);
     for (const row of rows) for (const h of row.health) expect(h.healthy, `${row.machine}/${h.role}: ${h.detail}`).to.equal(true);
     const text = await cli(["lab", "status", LAB]);
-    expect(text.stdout).to.match(/ENGINE/).and.match(new RegExp(`dns\\s+running\\s+172\\.30\\.90\\.11\\s+${eng2.url.replace(/[/.]/g, "\\$&")}`));
+    expect(text.stdout).to.match(/ENGINE/).and.match(new RegExp(`dns\\s+running\\s+172\\.30\\.92\\.11\\s+${eng2.url.replace(/[/.]/g, "\\$&")}`));
   });
 
   it("approves a good patch on the branch engine's machine, checked from the branch client", async function () {
