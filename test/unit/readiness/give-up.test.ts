@@ -1,8 +1,8 @@
 // Ending the readiness wait early: a real port on loopback is the service's socket, a scripted
 // machine answers the evidence probe (init script status, listening sockets).
 import net from "node:net";
-import type { AddressInfo } from "node:net";
 import { expect } from "chai";
+import { freePort } from "./free-port.ts";
 import { LabError } from "../../../harness/core/errors.ts";
 import { parseEvidence, readyOrGiveUp, stoppedServicesEvidence, type Evidence } from "../../../harness/readiness/give-up.ts";
 import { port, waitUntil } from "../../../harness/readiness/wait.ts";
@@ -10,13 +10,6 @@ import { FakeConn } from "../patch/fake-conn.ts";
 import { uninstallCheck } from "../../../harness/patch/install-check.ts";
 import type { PatchArtifact, PatchProvisioner } from "../../../harness/patch/types.ts";
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const p = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
 
 /** The driver's readiness wait on one real port. */
 const readyOn = (p: number) => (deadline: number) => waitUntil([port(p)], { machine: "web", ip: "127.0.0.1", conn: new FakeConn() }, deadline);

@@ -3,6 +3,7 @@ import http from "node:http";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
 import { expect } from "chai";
+import { freePort } from "./free-port.ts";
 import { LabError } from "../../../harness/core/errors.ts";
 import { command, httpGet, port, waitUntil, type ProbeTarget } from "../../../harness/readiness/wait.ts";
 import type { Connection } from "../../../harness/lab/types.ts";
@@ -17,13 +18,6 @@ const conn = (exitCode: number, stdout = ""): Connection => ({
 });
 const target = (c: Connection = conn(0)): ProbeTarget => ({ machine: "m", ip: "127.0.0.1", conn: c });
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const p = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
 
 describe("readiness: wait strategies", () => {
   it("port: open once something listens, closed otherwise", async () => {
