@@ -21,6 +21,9 @@ export const BASE_VOLATILE = [
   // dpkg's own bookkeeping (the packages section says what is installed) and apt's caches.
   "/var/lib/dpkg/status", "/var/lib/dpkg/status-old", "/var/lib/dpkg/available-old", "/var/lib/dpkg/lock", "/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/triggers/Lock",
   "/var/lib/apt/lists", "/var/lib/apt/periodic",
+  // apt's auto-installed marks: naming a package to install or downgrade it (as the apt
+  // provisioner must, to pin versions) marks it manual, and apt rewrites the file in a new order.
+  "/var/lib/apt/extended_states",
   // ucf rotates numbered copies of its registry on every run.
   "/var/lib/ucf/*.[0-9]",
   "/var/lib/logrotate",

@@ -83,6 +83,8 @@ function tail(s: string, n = 3): string {
 
 export class AptProvisioner implements PatchProvisioner {
   private readonly before = new Map<string, Map<string, InstalledPackage>>();
+  /** Machines whose sources point at the update server since the start of this verification. */
+  private readonly pointed = new Set<string>();
 
   constructor(private readonly o: AptProvisionerOptions) {}
 
@@ -99,9 +101,17 @@ export class AptProvisioner implements PatchProvisioner {
     const r = await conn.exec(["sh", "-c", "rm -f /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; apt-get -q -o Acquire::Retries=2 update"], { timeoutMs: 180_000, env: APT_ENV });
     const out = (r.stdout + r.stderr).trim();
     if (r.exitCode !== 0 || /^(W|E): /m.test(out)) {
+      this.pointed.delete(conn.machine);
       return { ok: false, blame: "harness", message: `apt-get update from the lab update server ${this.o.serverIp} failed: ${tail(out)}`, output: out, durationMs: 0 };
     }
+    this.pointed.add(conn.machine);
     return undefined;
+  }
+
+  /** Once per verification, before its state before install: the sources are the harness's doing, not the patch's. */
+  async prepare(conn: Connection, artifacts: PatchArtifact[]): Promise<void> {
+    this.pointed.delete(conn.machine);
+    if (artifacts.some((a) => this.plan(conn, a)?.install.length)) await this.pointAtUpdateServer(conn);
   }
 
   async isInstalled(conn: Connection, a: PatchArtifact): Promise<boolean> {
@@ -121,7 +131,8 @@ export class AptProvisioner implements PatchProvisioner {
     if (plan.missing.length) {
       return done({ ok: false, blame: "harness", message: `needs review: ${plan.missing.join("; ")} is in neither the batch nor the lab update server, so ${a.patch.id} cannot be installed on ${conn.machine}`, output: "" });
     }
-    const notReady = await this.pointAtUpdateServer(conn);
+    // Pointed already by prepare() for this verification, or now (and a failure says why).
+    const notReady = this.pointed.has(conn.machine) ? undefined : await this.pointAtUpdateServer(conn);
     if (notReady) return done(notReady);
     // A second install (the idempotence check) keeps what the machine had before the first.
     if (!this.before.has(planKey(conn.machine, a.patch.id))) this.before.set(planKey(conn.machine, a.patch.id), await installedPackages(conn));

@@ -100,6 +100,9 @@ class ByKind implements PatchProvisioner {
   }
   uninstall(conn: Connection, a: PatchArtifact): Promise<StepOutcome> { return this.of(a).uninstall(conn, a); }
   isInstalled(conn: Connection, a: PatchArtifact): Promise<boolean> { return this.of(a).isInstalled(conn, a); }
+  async prepare(conn: Connection, artifacts: PatchArtifact[]): Promise<void> {
+    for (const kind of new Set(artifacts.map((a) => a.patch.kind))) await this.by[kind]?.prepare?.(conn, artifacts.filter((a) => a.patch.kind === kind));
+  }
 }
 
 /** An apt provisioner that explains why nothing can be installed (undecided, not the patch's fault). */

@@ -73,4 +73,11 @@ export interface PatchProvisioner {
   install(conn: Connection, a: PatchArtifact): Promise<StepOutcome>;
   uninstall(conn: Connection, a: PatchArtifact): Promise<StepOutcome>;
   isInstalled(conn: Connection, a: PatchArtifact): Promise<boolean>;
+  /**
+   * The harness's own upkeep on the machine before `artifacts` are verified there (apt: its
+   * sources pointed at the lab update server). Called at the start of each verification, before
+   * the state before install is taken, so what the harness changes is never counted as the
+   * patch's residue. Never evidence: a failure here leaves the install to say why it cannot run.
+   */
+  prepare?(conn: Connection, artifacts: PatchArtifact[]): Promise<void>;
 }

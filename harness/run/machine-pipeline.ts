@@ -285,6 +285,8 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     const inGroup = ids.length > 1 ? { group: ids } : {};
     // The restore after this verification need not wait for a boot: a standby starts now.
     if (!snap.notPossible) driver.prepareRestore?.(m, snap);
+    // The harness's own upkeep (apt sources) happens before the state the residue is judged against.
+    await p.provisioner.prepare?.(conn, group);
     const beforeInstall = await stateNow(before);
     const beforeScan = await scanRestart(conn);
     let prev = beforeInstall;

@@ -98,6 +98,42 @@ describe("patch: apt provisioner", () => {
     expect(u.message).to.match(/removed libnew1/);
   });
 
+  it("prepare points the sources at the update server once per verification, before install; each new verification points again", async () => {
+    const m = new FakeMachine(new Map([["nginx", "1"], ["nginx-common", "1"]]), obedient);
+    const pr = provisioner();
+    const a = artifact();
+    const pointings = () => m.uploads.filter((u) => u.path === "/etc/apt/sources.list").length;
+    await pr.prepare(m, [a]);
+    expect(pointings(), "prepare points the sources").to.equal(1);
+    expect((await pr.install(m, a)).ok).to.equal(true);
+    expect((await pr.install(m, a)).ok, "the idempotence check's second install").to.equal(true);
+    expect(pointings(), "installs of the same verification do not point again").to.equal(1);
+    expect((await pr.uninstall(m, a)).ok).to.equal(true);
+    // After a restore the machine's sources are its own again: the next verification's prepare points them.
+    await pr.prepare(m, [a]);
+    expect(pointings()).to.equal(2);
+    // Nothing of this machine's plan to install: nothing to point.
+    const none = new AptProvisioner({ serverIp: "172.30.77.99", keyring: Buffer.from("key"), plans: new Map() });
+    await none.prepare(m, [a]);
+    expect(pointings()).to.equal(2);
+  });
+
+  it("an install without prepare points the sources itself; a failed pointing is the harness's (needs review) and is tried again", async () => {
+    const m = new FakeMachine(new Map([["nginx", "1"], ["nginx-common", "1"]]), obedient);
+    const pr = provisioner();
+    const a = artifact();
+    let updateFails = true;
+    const exec = m.exec.bind(m);
+    m.exec = async (cmd, o) => (updateFails && Array.isArray(cmd) && cmd[0] === "sh" && /apt-get -q .* update/.test(cmd[2] ?? "") ? { exitCode: 100, stdout: "", stderr: "E: Failed to fetch http://172.30.77.99/", durationMs: 1 } : exec(cmd, o));
+    await pr.prepare(m, [a]);
+    const r = await pr.install(m, a);
+    expect(r.ok).to.equal(false);
+    expect(r.blame).to.equal("harness");
+    expect(r.message).to.match(/apt-get update from the lab update server 172\.30\.77\.99 failed/);
+    updateFails = false;
+    expect((await pr.install(m, a)).ok, "pointed on the next install").to.equal(true);
+  });
+
   it("a dependency in neither the batch nor the update server: needs review (harness), naming it; nothing run", async () => {
     const m = new FakeMachine(new Map([["nginx", "1"]]), obedient);
     const r = await provisioner({ missing: ["libghost9 (>= 9) (needed by nginx 2)"] }).install(m, artifact());
