@@ -25,7 +25,7 @@ import { latencyFindings, type BaselineResult, type CheckResult, type MachineWat
 import { decide } from "../gate/gate.ts";
 import type { Depth, Phase, SuiteContext } from "./suite-context.ts";
 import { suitesFor as suitesForMachine } from "./suites-for.ts";
-import { bisect } from "./bisect.ts";
+import { findCulprits, type PartVerdict } from "./culprits.ts";
 import { requiredOn, stepEvidence, suiteEvidence, watchEvidence, type Requirements } from "./gate-input.ts";
 
 /** How long a role may take to be ready after an install or uninstall step (PATCHLAB_READY_AFTER_STEP_MS). */
@@ -124,6 +124,11 @@ export interface PipelineInput {
   hooks: PipelineHooks;
   /** Machines this run patches (in parallel with this one): not a control group for lab health. */
   busy?: readonly string[];
+  /**
+   * Shared by the run's machines: patches found failing alone on one. Another machine whose
+   * aggregate fails verifies them apart first (one verification finds what a search would).
+   */
+  suspects?: Set<string>;
 }
 
 /** Suites a machine must pass when nothing narrows them: every role, application and extra suite (see suites-for.ts). */
@@ -376,19 +381,21 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
   };
 
   let dirty: string | undefined;
-  /** Verify each patch alone on the exact machine; returns the ids that were rejected alone. */
-  const singles = async (group: PatchArtifact[]): Promise<string[]> => {
-    const rejected: string[] = [];
-    for (const a of group) {
-      if (dirty) {
-        step({ patch: a.patch.id, step: "install", status: "skipped", message: `not verified: ${dirty}`, start: Date.now(), stop: Date.now() });
-        continue;
-      }
-      await verify([a]);
-      if (verdictOf([a.patch.id], reqOf(a)) === "rejected") rejected.push(a.patch.id);
-      if (!(await restoreExactly([a.patch.id]))) dirty = `the machine could not be restored exactly after ${a.patch.id}`;
+  const notVerified = (ids: string[]) => {
+    for (const id of ids) step({ patch: id, step: "install", status: "skipped", message: `not verified: ${dirty}`, start: Date.now(), stop: Date.now() });
+  };
+  /** Verify `ids` together (one patch: alone) on the exact machine, then restore it: the gate's verdict of that verification. */
+  const verifyPart = async (ids: string[]): Promise<PartVerdict> => {
+    if (dirty) {
+      notVerified(ids);
+      return "needs-review";
     }
-    return rejected;
+    const group = ids.map((id) => p.artifacts.find((a) => a.patch.id === id)!);
+    await verify(group);
+    const decided = verdictOf(ids, unionRequirements(group.map(reqOf)));
+    const v: PartVerdict = decided === "approved" || decided === "rejected" ? decided : "needs-review";
+    if (!(await restoreExactly(ids))) dirty = `the machine could not be restored exactly after ${ids.join(", ")}`;
+    return v;
   };
 
   try {
@@ -397,37 +404,18 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     await runPhase("baseline", [], all);
 
     if (p.mode === "isolate" || p.artifacts.length === 1) {
-      await singles(p.artifacts);
+      for (const a of p.artifacts) await verifyPart([a.patch.id]);
     } else {
       const ids = p.artifacts.map((a) => a.patch.id);
       hooks.progress(`verifying ${ids.length} patches together (${ids.join(", ")})`);
-      await verify(p.artifacts);
-      const aggregate = verdictOf(ids, all);
-      if (!(await restoreExactly(ids))) dirty = `the machine could not be restored exactly after ${ids.join(", ")}`;
+      const aggregate = await verifyPart(ids);
       if (aggregate === "rejected" && !dirty) {
-        // Which patch, or which combination, breaks it: each alone first.
-        hooks.progress(`the aggregate of ${ids.length} patches was rejected; verifying each alone to find the cause`);
-        const alone = await singles(p.artifacts);
-        let culprits = alone;
-        let message = `the aggregate failed; alone, ${alone.join(", ")} fail${alone.length === 1 ? "s" : ""}`;
-        if (!alone.length) {
-          // Each passes alone: the smallest combination that breaks it (QuickXplain over real runs).
-          const byId = new Map(p.artifacts.map((a) => [a.patch.id, a]));
-          const found = await bisect(ids, async (sub) => {
-            if (dirty) return "broken";
-            const subset = sub.map((id) => byId.get(id)!);
-            await verify(subset);
-            const v = verdictOf(sub, unionRequirements(subset.map(reqOf)));
-            if (!(await restoreExactly(sub))) dirty = `the machine could not be restored exactly after ${sub.join(", ")}`;
-            return v === "rejected" ? "fail" : v === "approved" ? "pass" : "broken";
-          }, { knownPass: ids.map((id) => [id]), knownFail: [ids] });
-          culprits = [...new Set(found.culprits.flat())];
-          message = found.culprits.length
-            ? `each patch passes alone; together ${found.culprits.map((c) => c.join(" + ")).join(", and ")} break it`
-            : `the aggregate failed but no patch or combination failed again (${found.message}): judged on each patch alone`;
-        }
-        hooks.blame({ machine: name, group: ids, culprits, message });
-        hooks.progress(`blame: ${message}`);
+        const known = ids.filter((id) => p.suspects?.has(id));
+        hooks.progress(`the aggregate of ${ids.length} patches was rejected; finding the cause${known.length ? ` (${known.join(", ")} failed alone on another machine: verified apart first)` : ""}`);
+        const found = await findCulprits(ids, verifyPart, { ...(p.suspects ? { suspects: p.suspects } : {}) });
+        for (const id of found.alone) p.suspects?.add(id);
+        for (const b of found.blames) hooks.blame({ machine: name, ...b });
+        hooks.progress(`blame (${found.evaluations} verification(s)): ${found.blames[0]?.message ?? "none"}`);
       }
     }
     step({ step: "pipeline", status: "passed", message: `finished ${p.artifacts.length} patch(es) (${p.mode}); machine restored`, start: t0, stop: Date.now() });

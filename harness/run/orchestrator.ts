@@ -342,6 +342,8 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
     const done = new Set(kept.steps.map((s) => s.machine));
     const todo = heaviestFirst([...targets.entries()].filter(([m]) => !done.has(m.spec.name)));
     const limit = opts.concurrency ?? defaultConcurrency(todo.length);
+    // Patches found failing alone on one machine: the next machine whose aggregate fails verifies them apart first.
+    const suspects = new Set<string>();
     // Watchers of logs, counters and latency on every machine (the Docker engine's view plus inside the machine).
     const watchFor = (m: MachineHandle) =>
       watchPolicy ? { make: () => machineWatch({ machine: m, conn: driver!.connect(m), ...(isDockerMachine(m.spec) ? { engine: dockerEngineProbe(dockerFor(engineOf(lab, m.spec)), m.container, m.spec.name) } : {}), policy: watchPolicy!, log: logs.machine(m.spec.name), pki }), policy: watchPolicy, soak } : undefined;
@@ -354,6 +356,7 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
             machine: m,
             all: machines,
             busy: todo.map(([t]) => t.spec.name),
+            suspects,
             artifacts: mine,
             requirements: new Map(mine.map((a) => [a.patch.id, needOf(m, a, plan?.patches.find((x) => x.patch === a.patch.id))])),
             mode: opts.mode ?? "chain",

@@ -87,7 +87,8 @@ describe("watch: soak", () => {
       baselines: {},
       ctx: ctxFor(new LocalConnection(), { ms: 100, sampleMs: 50 }),
       policy,
-      durationMs: 250,
+      // The first re-run is due at 100 ms: 500 ms of slack for a busy host's timers.
+      durationMs: 600,
       suiteIntervalMs: 100,
       runLimitedSuites: async () => { throw new Error("client machine gone"); },
     });
