@@ -111,7 +111,35 @@ export class AptProvisioner implements PatchProvisioner {
   /** Once per verification, before its state before install: the sources are the harness's doing, not the patch's. */
   async prepare(conn: Connection, artifacts: PatchArtifact[]): Promise<void> {
     this.pointed.delete(conn.machine);
+    // A new verification starts from the snapshot: what an earlier one kept to downgrade to is stale.
+    for (const k of [...this.before.keys()]) if (k.startsWith(`${conn.machine}\u0000`)) this.before.delete(k);
     if (artifacts.some((a) => this.plan(conn, a)?.install.length)) await this.pointAtUpdateServer(conn);
+  }
+
+  /**
+   * Several apt updates as one apt-get transaction, as `apt upgrade` applies them in production:
+   * the union of their packages (one version per package, or no combining), one install, one
+   * downgrade. Not combined when any of them cannot be installed here: each then says why.
+   */
+  combine(conn: Connection, group: PatchArtifact[]): PatchArtifact | undefined {
+    if (group.length < 2 || group.some((a) => a.patch.kind !== "apt" || !a.apt)) return undefined;
+    const plans = group.map((a) => this.plan(conn, a));
+    if (plans.some((x) => !x || x.install.length === 0 || x.missing.length)) return undefined;
+    const install = new Map<string, { name: string; version: string }>();
+    for (const pk of plans.flatMap((x) => x!.install)) {
+      if (install.has(pk.name) && install.get(pk.name)!.version !== pk.version) return undefined;
+      install.set(pk.name, pk);
+    }
+    const id = group.map((a) => a.patch.id).join("+");
+    this.o.plans.set(planKey(conn.machine, id), { machine: conn.machine, install: [...install.values()], publish: [], missing: [], noRollback: [...new Set(plans.flatMap((x) => x!.noRollback))] });
+    const first = group[0]!;
+    return {
+      ...first,
+      patch: { ...first.patch, id, title: `${group.length} updates in one transaction` },
+      payload: group.flatMap((a) => a.payload),
+      apt: { suite: first.apt!.suite, packages: group.flatMap((a) => a.apt!.packages) },
+      members: group,
+    };
   }
 
   async isInstalled(conn: Connection, a: PatchArtifact): Promise<boolean> {

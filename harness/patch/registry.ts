@@ -100,6 +100,10 @@ class ByKind implements PatchProvisioner {
   }
   uninstall(conn: Connection, a: PatchArtifact): Promise<StepOutcome> { return this.of(a).uninstall(conn, a); }
   isInstalled(conn: Connection, a: PatchArtifact): Promise<boolean> { return this.of(a).isInstalled(conn, a); }
+  combine(conn: Connection, group: PatchArtifact[]): PatchArtifact | undefined {
+    const kinds = new Set(group.map((a) => a.patch.kind));
+    return kinds.size === 1 ? this.by[group[0]!.patch.kind]?.combine?.(conn, group) : undefined;
+  }
   async prepare(conn: Connection, artifacts: PatchArtifact[]): Promise<void> {
     for (const kind of new Set(artifacts.map((a) => a.patch.kind))) await this.by[kind]?.prepare?.(conn, artifacts.filter((a) => a.patch.kind === kind));
   }
@@ -182,10 +186,13 @@ function scanAfterInstall(artifacts: PatchArtifact[], ctx: KindContext): AfterIn
         machines: [{ machine: conn.machine, packages: inv.packages, results }],
       }),
     );
-    const mine = results.find((x) => x.patch === a.patch.id)!;
-    if (mine.status === "missing") {
-      return { ...r, ok: false, blame: "harness", message: `needs review: ${r.message}, but the scan still finds ${a.patch.id} missing: ${mine.detail}` };
+    // A combined artifact: each of its patches must now be found installed.
+    const ids = (a.members ?? [a]).map((x) => x.patch.id);
+    const mine = ids.map((id) => results.find((x) => x.patch === id)!);
+    const missing = mine.filter((x) => x.status === "missing");
+    if (missing.length) {
+      return { ...r, ok: false, blame: "harness", message: `needs review: ${r.message}, but the scan still finds ${missing.map((x) => `${x.patch} missing: ${x.detail}`).join("; ")}` };
     }
-    return { ...r, message: `${r.message}; a scan now finds it ${mine.status}` };
+    return { ...r, message: `${r.message}; a scan now finds ${ids.length === 1 ? `it ${mine[0]!.status}` : `each ${[...new Set(mine.map((x) => x.status))].join(" or ")}`}` };
   };
 }

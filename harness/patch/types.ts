@@ -38,6 +38,8 @@ export interface PatchArtifact {
   apt?: { suite: string; packages: AptArtifactPackage[] };
   /** script/files kinds: the payload files shipped next to the manifest. */
   files?: PayloadFile[];
+  /** A combined artifact (PatchProvisioner.combine): the patches it installs in one transaction. */
+  members?: PatchArtifact[];
 }
 
 /** A file of a script or files patch, on the harness. */
@@ -80,4 +82,10 @@ export interface PatchProvisioner {
    * patch's residue. Never evidence: a failure here leaves the install to say why it cannot run.
    */
   prepare?(conn: Connection, artifacts: PatchArtifact[]): Promise<void>;
+  /**
+   * `group` as one artifact installed and removed in one transaction (what `apt upgrade` does in
+   * production), or undefined when its kind cannot (then each is installed in turn). A failed
+   * transaction fails the aggregate, and the search for the culprit verifies smaller parts.
+   */
+  combine?(conn: Connection, group: PatchArtifact[]): PatchArtifact | undefined;
 }

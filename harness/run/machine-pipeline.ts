@@ -17,7 +17,7 @@ import type { LabDriver, MachineHandle, SnapshotRef } from "../lab/types.ts";
 import type { PatchArtifact, PatchProvisioner } from "../patch/types.ts";
 import type { Attachment } from "../patch/check-result.ts";
 import { idempotenceCheck, type IdempotencePolicy } from "../patch/idempotence.ts";
-import { installCheck, uninstallCheck } from "../patch/install-check.ts";
+import { installCheck, uninstallCheck, type StepCheck } from "../patch/install-check.ts";
 import { residueCheckOn, rollbackCheck } from "../patch/residue.ts";
 import { applyRestart, decideRestart, labHealthyExcept, scanRestart } from "../patch/restart-detect.ts";
 import type { SuiteRunResult, TestOutcome } from "../report/outcome-model.ts";
@@ -297,7 +297,35 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     let prev = beforeInstall;
     let restartRequired = false;
     const installed: PatchArtifact[] = [];
-    for (const a of group) {
+    // Patches of a kind that can (apt) go in as one transaction, as in production; a failed one
+    // fails the aggregate and the culprit search verifies smaller parts.
+    const together = group.length > 1 ? p.provisioner.combine?.(conn, group) : undefined;
+    /** Each patch's record of a combined step: the transaction's result, then its own detection. */
+    const eachOf = async (kind: "install" | "uninstall", r: StepCheck, t: number): Promise<boolean> => {
+      let all = true;
+      for (const [i, a] of group.entries()) {
+        let status = r.status;
+        let message = `${kind === "install" ? "installed" : "removed"} in one transaction with ${ids.filter((x) => x !== a.patch.id).join(", ")}: ${r.message}`;
+        if (status === "passed") {
+          const want = kind === "install";
+          const detected = await p.provisioner.isInstalled(conn, a).then((d) => d, (e: unknown) => asPatchlabError(e));
+          if (detected instanceof Error) [status, message] = ["broken", `detection of ${a.patch.id} after the ${kind} could not run: ${detected.message}`];
+          else if (detected !== want) [status, message] = ["failed", `the ${kind} transaction succeeded but detection says ${a.patch.id} is ${detected ? "still installed" : "not installed"}`];
+        }
+        all &&= status === "passed";
+        // The transaction's output and state diff once, on the first patch's record.
+        step({ patch: a.patch.id, ...inGroup, step: kind, status, message, ...(i === 0 && r.outcome?.output ? { output: r.outcome.output } : {}), attachments: i === 0 ? r.attachments : [], start: t, stop: Date.now() });
+      }
+      return all;
+    };
+    if (together) {
+      const t = Date.now();
+      const r = await installCheck(conn, p.provisioner, together, { before: prev, state: stateOpts, ready: readyAfterStep, deadline: deadline(), labHealthy, checkServices: !need.restart });
+      if (await eachOf("install", r, t)) installed.push(...group);
+      prev = r.after ?? prev;
+      restartRequired ||= !!r.outcome?.restartRequired;
+    }
+    for (const a of together ? [] : group) {
       const t = Date.now();
       if (installed.length < group.indexOf(a)) {
         step({ patch: a.patch.id, ...inGroup, step: "install", status: "skipped", message: `not installed: an earlier install in the chain failed`, start: t, stop: t });
@@ -348,7 +376,12 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     if (!need.phases.includes("uninstall")) return;
     let removed = true;
     let prevU = await stateNow(beforeInstall);
-    for (const a of [...group].reverse()) {
+    if (together) {
+      t = Date.now();
+      const r = await uninstallCheck(conn, p.provisioner, together, { before: prevU, state: stateOpts, ready: readyAfterStep, deadline: deadline(), labHealthy });
+      removed = (await eachOf("uninstall", r, t)) && !!r.outcome?.ok && r.detected !== true;
+    }
+    for (const a of together ? [] : [...group].reverse()) {
       t = Date.now();
       const r = await uninstallCheck(conn, p.provisioner, a, { before: prevU, state: stateOpts, ready: readyAfterStep, deadline: deadline(), labHealthy });
       step({ patch: a.patch.id, ...inGroup, step: "uninstall", status: r.status, message: r.message, ...(r.outcome?.output ? { output: r.outcome.output } : {}), attachments: r.attachments, start: t, stop: Date.now() });

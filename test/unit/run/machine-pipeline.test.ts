@@ -102,6 +102,30 @@ class FakeProvisioner implements PatchProvisioner {
   }
 }
 
+/** Installs a group as one transaction (as apt does): all or nothing. */
+class TransactionalProvisioner extends FakeProvisioner {
+  constructor(lab: FakeLab, private readonly b: Record<string, Behaviour>) {
+    super(lab, b);
+  }
+  combine(_c: Connection, group: PatchArtifact[]): PatchArtifact | undefined {
+    return { ...group[0]!, patch: { ...group[0]!.patch, id: group.map((a) => a.patch.id).join("+") }, members: group };
+  }
+  override async isInstalled(c: Connection, a: PatchArtifact) {
+    for (const m of a.members ?? [a]) if (!(await super.isInstalled(c, m))) return false;
+    return true;
+  }
+  override async install(c: Connection, a: PatchArtifact): Promise<StepOutcome> {
+    if (!a.members) return super.install(c, a);
+    if (a.members.some((m) => this.b[m.patch.id] === "failInstall")) return { ok: false, message: "dpkg exited 1 in the transaction", output: "", durationMs: 1 };
+    for (const m of a.members) await super.install(c, m);
+    return { ok: true, message: "installed", output: "", durationMs: 1 };
+  }
+  override async uninstall(c: Connection, a: PatchArtifact): Promise<StepOutcome> {
+    for (const m of [...(a.members ?? [a])].reverse()) await super.uninstall(c, m);
+    return { ok: true, message: "removed", output: "", durationMs: 1 };
+  }
+}
+
 const { handles } = fakeLab([{ name: "web", roles: ["web"], ip: "172.30.99.10" }, { name: "client", roles: ["client"], ip: "172.30.99.11" }]);
 const [web, client] = [handles[0]!, handles[1]!];
 const artifact = (id: string): PatchArtifact => ({
@@ -109,7 +133,7 @@ const artifact = (id: string): PatchArtifact => ({
   manifestFile: "/x.yaml", debFile: "/x.deb", package: `pkg-${id}`, version: "1.0", payload: [{ package: `pkg-${id}`, version: "1.0" }],
 });
 
-async function pipeline(fake: FakeLab, behaviour: Record<string, Behaviour>, opts: { suiteFails?: (phase: string) => Error | undefined; mode?: Mode } = {}) {
+async function pipeline(fake: FakeLab, behaviour: Record<string, Behaviour>, opts: { suiteFails?: (phase: string) => Error | undefined; mode?: Mode; transactions?: boolean; suspects?: Set<string> } = {}) {
   const steps: StepRecord[] = [];
   const suites: SuiteRecord[] = [];
   const blames: Blame[] = [];
@@ -119,7 +143,8 @@ async function pipeline(fake: FakeLab, behaviour: Record<string, Behaviour>, opt
     await runMachinePipeline({
       driver: fake, machine: web, all: [web, client], artifacts, mode: opts.mode ?? "chain",
       requirements: new Map(artifacts.map((a) => [a.patch.id, requirementsFor(web, a)])),
-      provisioner: new FakeProvisioner(fake, behaviour), runId: "r1", runDir: "/tmp/none", caCertPath: "/ca.pem",
+      provisioner: opts.transactions ? new TransactionalProvisioner(fake, behaviour) : new FakeProvisioner(fake, behaviour), runId: "r1",
+      ...(opts.suspects ? { suspects: opts.suspects } : {}), runDir: "/tmp/none", caCertPath: "/ca.pem",
       log: nullLogger, deadlineMs: 1000,
       runSuite: async (_suite, _ctx, phase): Promise<SuiteRunResult> => {
         fake.events.push(`suite ${phase}`);
@@ -190,6 +215,34 @@ describe("machine pipeline (fake lab)", () => {
     expect(blames[0]!.culprits).to.deep.equal(["A", "C"]);
     expect(blames[0]!.message).to.match(/together A \+ C break it/);
     expect(verdicts()).to.deep.equal({ A: "rejected", B: "approved", C: "rejected" });
+  });
+
+  it("patches of a kind that installs in one transaction go in together; a culprit among six is found by parts, not six single runs", async () => {
+    const fake = new FakeLab();
+    const suspects = new Set<string>();
+    const { steps, blames, verdicts } = await pipeline(fake, { P1: "good", P2: "good", P3: "good", P4: "breaks", P5: "good", P6: "good" }, { transactions: true, suspects });
+    const installs = steps.filter((s) => s.step === "install" && s.group?.length === 6);
+    expect(installs.map((s) => `${s.patch}:${s.status}`)).to.deep.equal(["P1:passed", "P2:passed", "P3:passed", "P4:passed", "P5:passed", "P6:passed"]);
+    expect(installs[0]!.message).to.match(/^installed in one transaction with P2, P3, P4, P5, P6: /);
+    // The aggregate, then P1-P3 (passes) and P4-P6 (fails), then P4, P5, P6 alone: five verifications, not 1 + 6.
+    expect(steps.filter((s) => s.step === "restore").map((s) => s.group?.join("+") ?? s.patch)).to.deep.equal(["P1+P2+P3+P4+P5+P6", "P1+P2+P3", "P4+P5+P6", "P4", "P5", "P6"]);
+    expect(blames.map((b) => b.culprits)).to.deep.equal([["P4"], ["P4"]]);
+    expect([...suspects], "what failed alone is suspected first on the next machine").to.deep.equal(["P4"]);
+    expect(verdicts()).to.deep.equal({ P1: "approved", P2: "approved", P3: "approved", P4: "rejected", P5: "approved", P6: "approved" });
+  });
+
+  it("a suspect from another machine is verified apart first: the aggregate, the rest, the suspect", async () => {
+    const fake = new FakeLab();
+    const { steps, verdicts } = await pipeline(fake, { P1: "good", P2: "good", P3: "breaks", P4: "good", P5: "good" }, { transactions: true, suspects: new Set(["P3"]) });
+    expect(steps.filter((s) => s.step === "restore").map((s) => s.group?.join("+") ?? s.patch)).to.deep.equal(["P1+P2+P3+P4+P5", "P1+P2+P4+P5", "P3"]);
+    expect(verdicts()).to.deep.equal({ P1: "approved", P2: "approved", P3: "rejected", P4: "approved", P5: "approved" });
+  });
+
+  it("a failed transaction fails the aggregate; the patch that fails alone is found and the others approved", async () => {
+    const fake = new FakeLab();
+    const { steps, verdicts } = await pipeline(fake, { P1: "good", P2: "failInstall", P3: "good" }, { transactions: true });
+    expect(steps.filter((s) => s.step === "install" && s.group).map((s) => `${s.patch}:${s.status}`)).to.deep.equal(["P1:failed", "P2:failed", "P3:failed"]);
+    expect(verdicts()).to.deep.equal({ P1: "approved", P2: "rejected", P3: "approved" });
   });
 
   it("a failed install in the chain stops it; the patches are then verified alone", async () => {
