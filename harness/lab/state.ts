@@ -20,6 +20,9 @@ export const BASE_VOLATILE = [
   "/etc/*-", "/etc/.pwd.lock",
   // dpkg's own bookkeeping (the packages section says what is installed) and apt's caches.
   "/var/lib/dpkg/status", "/var/lib/dpkg/status-old", "/var/lib/dpkg/available-old", "/var/lib/dpkg/lock", "/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/triggers/Lock",
+  // dpkg's file-trigger registry (which package watches which path): dpkg rewrites it whenever a
+  // package registers again, as a downgrade does; the packages section says what is installed.
+  "/var/lib/dpkg/triggers/File",
   "/var/lib/apt/lists", "/var/lib/apt/periodic",
   // apt's auto-installed marks: naming a package to install or downgrade it (as the apt
   // provisioner must, to pin versions) marks it manual, and apt rewrites the file in a new order.
