@@ -159,7 +159,7 @@ program
   .option("--quiet", "no progress lines (for CI logs): only the verdict")
   .option("--plan <file>", "follow a plan.json from `patchlab plan`: each patch's machines, phases, depth and application checks")
   .option("--history-from <dir>", "with --html: continue the Allure history of a previous report, history dir or run dir (a fresh CI workspace)")
-  .option("--isolate", "verify each patch alone (default: a machine's patches are installed together with one restart, and bisected when the aggregate fails)")
+  .option("--isolate", "verify each patch alone (default: a machine's patches are installed together with one restart, and the culprit is searched for by parts when the aggregate fails)")
   .option("--idempotence <policy>", "a patch applied twice must change nothing: reject (default), warn, or off", parseIdempotence, "reject")
   .option("--watch-policy <policy>", "watchers' thresholds and window: a name under lab-config/policies/ or a file (default: watch)")
   .option("--no-watch", "no log, counter and latency watchers (the gate then requires none)")

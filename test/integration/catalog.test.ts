@@ -122,6 +122,9 @@ describe("catalog, scan, update server and plan on the reference lab (real Debia
     expect(install.map((s) => s.status), r.stdout).to.deep.equal(["passed"]);
     expect(install[0]!.message).to.match(/installed from the lab update server; a scan now finds it installed/);
     expect(journal.steps.filter((s) => s.step === "uninstall" && s.machine === "web").map((s) => s.status)).to.deep.equal(["passed"]);
+    // The harness's own apt upkeep (the update server's key and sources, apt's marks) is never the patch's residue.
+    const residue = journal.steps.find((s) => s.step === "residue" && s.machine === "web")!;
+    expect(residue.message ?? "").to.not.match(/patchlab-lab-updates|\/etc\/apt\/sources\.list|extended_states/);
     // The scan taken on web right after the install no longer lists the update as missing.
     const store = new ScanStore(env.PATCHLAB_INVENTORY_DB);
     try {
@@ -135,6 +138,32 @@ describe("catalog, scan, update server and plan on the reference lab (real Debia
     // And the run left web as it was: a fresh scan lists the update missing again.
     const again = await cli(["scan", "-m", "web", "--json"], { env });
     expect((JSON.parse(again.stdout) as ScanResult).machines[0]!.results.find((x) => x.patch === pick)!.status).to.equal("missing");
+  });
+
+  it("several updates on a machine go in as one apt-get transaction and out as one downgrade, each patch with its own record", async function () {
+    const onWeb = scan.machines.find((m) => m.machine === "web")!.results.filter((r) => r.status === "missing").map((r) => r.patch);
+    const spread = (id: string) => scan.machines.filter((m) => m.results.some((r) => r.patch === id && r.status === "missing")).length;
+    const two = onWeb.sort((a, b) => spread(a) - spread(b) || a.localeCompare(b)).slice(0, 2);
+    if (two.length < 2) this.skip(); // the day's archive has fewer than two updates for web
+    const batch = path.join(dir, "two.yaml");
+    fs.writeFileSync(batch, `name: two-updates\nlab: reference\npatches:\n${two.map((id) => `  - ${path.join(catalogDir, "debian", "bookworm-security", `${id}.yaml`)}\n`).join("")}`);
+    const r = await cli(["run", batch, "--no-watch", "--soak", "0", "--idempotence", "off"], { env });
+    expect([0, 1, 2], r.stdout + r.stderr).to.include(r.code);
+    // The pipeline's own records (records.jsonl): each step with its group and times.
+    type Rec = { type: string; machine: string; patch?: string; group?: string[]; step: string; status: string; message?: string; start: number };
+    const recs = fs.readFileSync(path.join(runDirFrom(r.stdout), "records.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as Rec).filter((x) => x.type === "step");
+    const together = (step: string) => recs.filter((s) => s.step === step && s.machine === "web" && s.group?.length === 2);
+    const installs = together("install");
+    expect(installs.map((s) => s.patch).sort(), r.stdout).to.deep.equal([...two].sort());
+    for (const s of installs) expect(s.message).to.match(/^installed in one transaction with /);
+    expect(new Set(installs.map((s) => s.start)).size, "one transaction: one start").to.equal(1);
+    const uninstalls = together("uninstall");
+    if (installs.every((s) => s.status === "passed")) {
+      expect(uninstalls.map((s) => s.patch).sort()).to.deep.equal([...two].sort());
+      for (const s of uninstalls) expect(s.message).to.match(/^removed in one transaction with /);
+      const residue = recs.find((s) => s.step === "residue" && s.machine === "web" && s.group?.length === 2)!;
+      expect(residue.message ?? "").to.not.match(/patchlab-lab-updates|\/etc\/apt\/sources\.list|extended_states/);
+    }
   });
 
   it("refuses an InRelease whose signature fails (served from 127.0.0.1): exit 2, nothing written", async function () {
