@@ -196,10 +196,10 @@ await section("security", async () => {
       sec.note = `Skipped: \`patchlab batch from-scan\` exited ${b.code}: ${(b.stdout + b.stderr).trim().split("\n").slice(-2).join(" ")}`;
       return;
     }
-    // Bounded: the lock is held for at most ~10 minutes; a run past 9 is stopped (SIGINT: it restores and exits).
+    // Bounded: a run past 20 minutes is stopped (SIGINT: it restores and exits) and reported undecided.
     // The raw cycle's work (SAME_WORK), as the scaling curve: the watchers' windows (measured in the scenarios) come on top.
     sec.args = SAME_WORK;
-    const r = await timed(process.execPath, [path.join(repoRoot, "bin", "patchlab.js"), "run", batchFile, "--json", ...SAME_WORK], { timeoutMs: 540_000, killSignal: "SIGINT", env: { PATCHLAB_QUIET: "1" }, log: path.join(work, "logs", "security-run.log") });
+    const r = await timed(process.execPath, [path.join(repoRoot, "bin", "patchlab.js"), "run", batchFile, "--json", ...SAME_WORK], { timeoutMs: 1_200_000, killSignal: "SIGINT", env: { PATCHLAB_QUIET: "1" }, log: path.join(work, "logs", "security-run.log") });
     if (![0, 1, 2].includes(r.code)) {
       sec.note = `The run did not decide (exit ${r.code}); see the run's summary.md.`;
       return;
