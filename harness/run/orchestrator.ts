@@ -91,6 +91,12 @@ export function heaviestFirst<T extends [MachineHandle, PatchArtifact[]]>(todo: 
   return todo.map((t, i) => ({ t, i, w: work(t) })).sort((a, b) => b.w - a.w || a.i - b.i).map((x) => x.t);
 }
 
+/** The machines to verify in order: the servers first, then the clients every suite runs from. */
+export function inWaves<T extends [MachineHandle, PatchArtifact[]]>(todo: T[]): T[][] {
+  const vantage = ([m]: T) => m.spec.roles.includes("client");
+  return [todo.filter((t) => !vantage(t)), todo.filter(vantage)].filter((w) => w.length > 0);
+}
+
 export function targetsOf(machines: MachineHandle[], artifacts: PatchArtifact[]): Map<MachineHandle, PatchArtifact[]> {
   const out = new Map<MachineHandle, PatchArtifact[]>();
   for (const m of machines) {
@@ -347,7 +353,11 @@ export async function runBatch(batchRef: string | undefined, opts: RunOptions): 
     // Watchers of logs, counters and latency on every machine (the Docker engine's view plus inside the machine).
     const watchFor = (m: MachineHandle) =>
       watchPolicy ? { make: () => machineWatch({ machine: m, conn: driver!.connect(m), ...(isDockerMachine(m.spec) ? { engine: dockerEngineProbe(dockerFor(engineOf(lab, m.spec)), m.container, m.spec.name) } : {}), policy: watchPolicy!, log: logs.machine(m.spec.name), pki }), policy: watchPolicy, soak } : undefined;
-    await withProgress(todo.map(([m, mine]) => ({ name: m.spec.name, m, mine })), { concurrency: limit }, async ({ m, mine }, progress) => {
+    // Every suite runs from a client machine: a client being patched or restored under another
+    // machine's checks would change what those checks see. Clients are verified last, once no
+    // other machine's checks need them.
+    const waves = inWaves(todo);
+    for (const wave of waves) await withProgress(wave.map(([m, mine]) => ({ name: m.spec.name, m, mine })), { concurrency: limit }, async ({ m, mine }, progress) => {
         try {
           const watch = watchFor(m);
           await runMachinePipeline({

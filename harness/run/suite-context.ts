@@ -102,7 +102,8 @@ interface HandleLike {
  */
 export function clientFor<T extends HandleLike>(target: T, all: readonly T[]): { client: T; engine: EngineAddress | undefined } | undefined {
   const engine = engineOf(target.lab, target.spec);
-  const client = all.find((m) => m.spec.roles.includes("client") && engineOf(m.lab, m.spec).key === engine.key);
+  // A client under test is its own vantage point: its suite checks what its user sees from it.
+  const client = target.spec.roles.includes("client") ? target : all.find((m) => m.spec.roles.includes("client") && engineOf(m.lab, m.spec).key === engine.key);
   return client ? { client, engine: engineAddress(engine) } : undefined;
 }
 

@@ -14,11 +14,10 @@ import type { Depth } from "./suite-context.ts";
 export type { Depth } from "./suite-context.ts";
 
 /**
- * Roles that are part of the lab's machinery rather than services patches are verified
- * against: they need no suite. The client is the vantage point every suite runs from.
+ * Roles that are part of the lab's machinery rather than machines patches are verified on:
+ * they need no suite. (The client is a user's computer, patched too: roles/client checks it.)
  */
 export const ROLES_WITHOUT_SUITE: Readonly<Record<string, string>> = {
-  client: "the client is the user's computer the suites run from",
   updates: "the update server is the lab's own patch repository, not a service patches are verified on",
 };
 

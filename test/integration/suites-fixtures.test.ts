@@ -104,6 +104,23 @@ const BAD: (Fixture & { suite: string; check: RegExp; message: RegExp; notFailin
       postrm: sh("phpenmod -v 8.2 -s apache2 pdo_sqlite\ninvoke-rc.d apache2 reload >/dev/null 2>&1 || /etc/init.d/apache2 reload"),
     },
   },
+  {
+    id: "FIX-CLIENT-TRUST",
+    roles: ["client"],
+    suite: "client",
+    check: /^client role > client opens the web machines' HTTPS pages, trusting them through its own trust store$/,
+    message: /SSL certificate problem/,
+    // Only what needs the trust store breaks: names, the database, the share and SSH still work.
+    notFailing: [/client gets the lab zone's answers/, /client queries the db machines/, /client lists the file machines' share/, /client logs in to the ssh machines/],
+    deb: {
+      name: "fixture-client-trust-store-reset",
+      version: "1.0",
+      depends: "ca-certificates",
+      // A trust-store update that rebuilds it from the distribution's CAs only, dropping the locally added ones.
+      postinst: sh("mkdir -p /var/backups/fixture-local-cas\nmv /usr/local/share/ca-certificates/*.crt /var/backups/fixture-local-cas/ 2>/dev/null\nupdate-ca-certificates --fresh >/dev/null 2>&1"),
+      postrm: sh("mv /var/backups/fixture-local-cas/*.crt /usr/local/share/ca-certificates/ 2>/dev/null\nrmdir /var/backups/fixture-local-cas 2>/dev/null\nupdate-ca-certificates --fresh >/dev/null 2>&1"),
+    },
+  },
 ];
 
 /** Known-good patches, one per role: ship a file and restart the service, as updates do. */
@@ -126,6 +143,8 @@ const GOOD: Fixture[] = [
     postrm: sh(restart(svc!)),
   },
 }));
+// The client runs no service: its good patch ships a file of a tool it uses.
+GOOD.push({ id: "FIX-GOOD-CLIENT", roles: ["client"], deb: { name: "fixture-good-client", version: "1.0", depends: "curl", files: { "usr/share/doc/fixture-good-client/README": "known-good fixture for the client role\n" } } });
 
 /**
  * Hides one sample row from the first read of `assets` over the lab network after install, then

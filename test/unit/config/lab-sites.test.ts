@@ -162,5 +162,8 @@ describe("lab sites: containers of a site on their own Docker engine", () => {
     const by = (n: string) => handles.find((h) => h.spec.name === n)!;
     expect(clientFor(by("dns"), handles)).to.deep.include({ client: by("bclient"), engine: { url: BRANCH } });
     expect(clientFor(by("web"), handles)).to.deep.include({ client: by("client"), engine: undefined });
+    // A client under test is its own vantage point, on either engine.
+    expect(clientFor(by("bclient"), handles)).to.deep.include({ client: by("bclient"), engine: { url: BRANCH } });
+    expect(clientFor(by("client"), handles)).to.deep.include({ client: by("client") });
   });
 });

@@ -3,7 +3,7 @@
 import { expect } from "chai";
 import type { MachineHandle } from "../../../harness/lab/types.ts";
 import type { PatchArtifact } from "../../../harness/patch/types.ts";
-import { heaviestFirst } from "../../../harness/run/orchestrator.ts";
+import { heaviestFirst, inWaves } from "../../../harness/run/orchestrator.ts";
 
 const machine = (name: string, roles: string[], applications: string[] = []) => ({ spec: { name, roles, applications } }) as unknown as MachineHandle;
 const patches = (n: number) => Array.from({ length: n }, (_, i) => ({ patch: { id: `P${i}` } }) as unknown as PatchArtifact);
@@ -26,5 +26,15 @@ describe("run: heaviest machines start first", () => {
       [machine("d", ["file"]), patches(1)],
     ];
     expect(heaviestFirst(todo).map(([m]) => m.spec.name)).to.deep.equal(["c", "a", "b", "d"]);
+  });
+
+  it("clients come in a wave of their own after every other machine: every suite runs from them", () => {
+    const todo: [MachineHandle, PatchArtifact[]][] = [
+      [machine("client", ["client"]), patches(5)],
+      [machine("web", ["web"]), patches(1)],
+      [machine("dns", ["dns"]), patches(1)],
+    ];
+    expect(inWaves(heaviestFirst(todo)).map((w) => w.map(([m]) => m.spec.name))).to.deep.equal([["web", "dns"], ["client"]]);
+    expect(inWaves([todo[1]!]).length, "no empty wave").to.equal(1);
   });
 });

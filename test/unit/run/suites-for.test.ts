@@ -25,14 +25,15 @@ describe("suites-for: the suites a machine gets", () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it("the shipped suites: one per server role, the client has none, app suites only when applications are required", () => {
+  it("the shipped suites: one per role (the client's checks the client itself), app suites only when applications are required", () => {
     const full = { depth: "full", applications: true } as const;
     expect(suitesFor(machine(["dns"]), full)).to.deep.equal(["roles/dns"]);
     expect(suitesFor(machine(["web", "ssh"]), full)).to.deep.equal(["roles/web", "roles/ssh"]);
-    expect(suitesFor(machine(["client"]), full)).to.deep.equal([]);
+    expect(suitesFor(machine(["client"]), full)).to.deep.equal(["roles/client"]);
+    expect(suitesFor(machine(["updates"]), full), "the update server is the lab's machinery").to.deep.equal([]);
     expect(suitesFor(machine(["app"], ["dokuwiki"]), full)).to.deep.equal(["roles/app", "apps/dokuwiki/wiki"]);
     expect(suitesFor(machine(["app"], ["dokuwiki"]), { depth: "limited", applications: false })).to.deep.equal(["roles/app"]);
-    for (const s of suitesFor(machine(["web", "dns", "db", "file", "ssh", "app"], ["dokuwiki"]), full)) {
+    for (const s of suitesFor(machine(["web", "dns", "db", "file", "ssh", "app", "client"], ["dokuwiki"]), full)) {
       expect(fs.existsSync(path.join(repoRoot, "suites", `${s}.spec.ts`)), s).to.equal(true);
     }
   });
@@ -49,6 +50,7 @@ describe("suites-for: the suites a machine gets", () => {
     process.env.PATCHLAB_SUITES_DIR = dir;
     fs.mkdirSync(path.join(dir, "roles"), { recursive: true });
     fs.writeFileSync(path.join(dir, "roles/web.spec.ts"), "");
+    fs.writeFileSync(path.join(dir, "roles/client.spec.ts"), "");
     const lab = path.join(dir, "lab.yaml");
     fs.writeFileSync(
       lab,
