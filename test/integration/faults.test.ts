@@ -34,9 +34,11 @@ async function runUntilInstall(batch: string, marker: string): Promise<{ runId: 
       if (!id || busy) return;
       busy = true;
       // The test's own view of the machine: the maintainer script / installer is running now.
-      execFile("docker", ["exec", WEB, "pgrep", "-f", marker], (e) => {
+      // `docker top` reads the processes from the host: a `docker exec` racing the snapshot's
+      // pause (docker commit) can leave runc stuck in the frozen cgroup and the engine with it.
+      execFile("docker", ["top", WEB, "-eo", "args"], (e, stdout) => {
         busy = false;
-        if (e) return;
+        if (e || !stdout.split("\n").some((l) => l.includes(marker))) return;
         clearInterval(poll);
         clearTimeout(timer);
         resolve(id);
