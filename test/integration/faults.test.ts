@@ -36,7 +36,7 @@ async function runUntilInstall(batch: string, marker: string): Promise<{ runId: 
       // The test's own view of the machine: the maintainer script / installer is running now.
       // `docker top` reads the processes from the host: a `docker exec` racing the snapshot's
       // pause (docker commit) can leave runc stuck in the frozen cgroup and the engine with it.
-      execFile("docker", ["top", WEB, "-eo", "args"], (e, stdout) => {
+      execFile("docker", ["top", WEB, "-eo", "pid,args"], (e, stdout) => {
         busy = false;
         if (e || !stdout.split("\n").some((l) => l.includes(marker))) return;
         clearInterval(poll);

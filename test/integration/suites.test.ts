@@ -24,7 +24,7 @@ interface AllureResult extends AllureStep {
   statusDetails?: { message?: string };
 }
 
-const ALL_SUITES = ["roles/web", "roles/dns", "roles/db", "roles/file", "roles/app", "apps/dokuwiki/wiki", "roles/ssh"];
+const ALL_SUITES = ["roles/web", "roles/dns", "roles/db", "roles/file", "roles/app", "apps/dokuwiki/wiki", "roles/ssh", "roles/client"];
 
 function resultsDirOf(r: CliResult): string {
   const m = /^results: (.+)$/m.exec(r.stdout);
@@ -65,7 +65,7 @@ describe("suites: patchlab verify on the healthy reference lab", function () {
     expect(files.filter((a) => a.type === "image/png").length, "screenshots").to.be.at.least(8);
     expect(files.map((a) => a.name)).to.include("console errors");
     expect(files.map((a) => a.name), "a passing check keeps no trace").to.not.include("trace.zip");
-    expect(new Set(results.map((x) => label(x, "machine")))).to.deep.equal(new Set(["web", "dns", "db", "file", "app", "ssh"]));
+    expect(new Set(results.map((x) => label(x, "machine")))).to.deep.equal(new Set(["web", "dns", "db", "file", "app", "ssh", "client"]));
   });
 
   it("limited depth: one fast smoke check per suite", async function () {
@@ -75,6 +75,7 @@ describe("suites: patchlab verify on the healthy reference lab", function () {
     const results = allureResults(resultsDirOf(r));
     expect(results.map((x) => x.name).sort()).to.deep.equal([
       "app serves the wiki's start page",
+      "client opens the web machines' HTTPS pages, trusting them through its own trust store",
       "db accepts a network login as the lab role and answers a query",
       "dns serves the lab zone's SOA with authority",
       "dokuwiki shows its start page in a browser",
