@@ -80,12 +80,15 @@ async function stepCheck(step: "install" | "uninstall", conn: Connection, p: Pat
     return result(status, outcome.message, facts);
   }
   try {
+    // Detection and the state after are independent reads: taken at once, one exec round trip less.
+    const afterState = machineState(conn, opts.state);
+    afterState.catch(() => undefined); // judged below, after detection
     const detected = await p.isInstalled(conn, a);
     const want = step === "install";
     if (detected !== want) {
       return result("failed", `${step} of ${a.patch.id} reported success but detection says it is ${detected ? "still installed" : "not installed"}`, { ...facts, detected });
     }
-    const after = await machineState(conn, opts.state);
+    const after = await afterState;
     const diff = diffStates(before, after);
     attachments.push(text(`state changes of ${step} (${a.patch.id} on ${conn.machine})`, renderDiff(diff, { before: `before ${step}`, after: `after ${step}` })));
     const diskDeltaBytes = diff.bytesDelta;

@@ -292,8 +292,8 @@ export async function runMachinePipeline(p: PipelineInput): Promise<void> {
     if (!snap.notPossible) driver.prepareRestore?.(m, snap);
     // The harness's own upkeep (apt sources) happens before the state the residue is judged against.
     await p.provisioner.prepare?.(conn, group);
-    const beforeInstall = await stateNow(before);
-    const beforeScan = await scanRestart(conn);
+    // Independent reads of the same quiet machine: at once.
+    const [beforeInstall, beforeScan] = await Promise.all([stateNow(before), scanRestart(conn)]);
     let prev = beforeInstall;
     let restartRequired = false;
     const installed: PatchArtifact[] = [];

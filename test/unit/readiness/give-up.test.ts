@@ -72,6 +72,23 @@ describe("readiness: ending the wait when nothing is left to come up", function 
     expect(e.message).to.match(new RegExp(`^web not ready before its deadline: waiting for tcp/${p} accepting; last seen: tcp/${p}: ECONNREFUSED; stopped waiting after \\d+\\.\\d s: service\\(s\\) nginx not running \\(listening: tcp/22\\), unchanged on \\d+ consecutive polls over \\d+\\.\\d s, so nothing is left to come up$`));
   });
 
+  it("by default a dead service ends the wait on the second poll a second later (about 2 s, not the step's 20 s)", async () => {
+    const p = await freePort();
+    const saved = process.env.PATCHLAB_READY_DEAD_GRACE_MS;
+    delete process.env.PATCHLAB_READY_DEAD_GRACE_MS;
+    let polls = 0;
+    try {
+      const t = Date.now();
+      const e = await rejection(readyOrGiveUp(readyOn(p), Date.now() + 20_000, async () => (polls++, stopped)));
+      const took = Date.now() - t;
+      expect(e.message).to.match(/stopped waiting after .* unchanged on 2 consecutive polls/);
+      expect(polls).to.equal(2);
+      expect(took).to.be.at.least(1900).and.below(4000);
+    } finally {
+      if (saved !== undefined) process.env.PATCHLAB_READY_DEAD_GRACE_MS = saved;
+    }
+  });
+
   it("a changing machine (a socket opens, a service flips) never counts as dead: the deadline holds", async () => {
     const p = await freePort();
     let n = 0;

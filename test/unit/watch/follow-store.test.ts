@@ -59,7 +59,8 @@ describe("watch: follow loop", () => {
 
   it("a watcher that cannot observe is reported once per streak and counted, not a finding", async () => {
     const broken: string[] = [];
-    const r = await follow({ machines: machines(), checks: [scripted(["broken", "broken", [], "broken"])], window: { ms: 20, sampleMs: 10 }, intervalMs: 40, forMs: 170, onBroken: (m, c, e) => broken.push(`${m} ${c}: ${e}`) });
+    const r = await follow({ machines: machines(), checks: [scripted(["broken", "broken", [], "broken"])], window: { ms: 50, sampleMs: 25 }, intervalMs: 200, forMs: 830, onBroken: (m, c, e) => broken.push(`${m} ${c}: ${e}`) });
+    // Windows at 0, 200, 400, 600 ms, as above (180 ms of slack for a busy host; 30 ms was not enough).
     expect(r.windows).to.equal(4);
     expect(r.brokenWindows).to.equal(3);
     expect(broken).to.deep.equal(["m0 counters: unexpected error: machine stopped", "m0 counters: unexpected error: machine stopped"]);
