@@ -87,25 +87,59 @@ export interface LabBrowser {
   /** Screenshot of the page now, attached to the running check under `name`. */
   snap(name: string): Promise<void>;
   /**
-   * Closes the browser; attaches the console errors (and blocked URLs), and when `failed`,
-   * the Playwright trace (trace.zip) of the whole check.
+   * Closes the check's context; attaches the console errors (and blocked URLs), and when
+   * `failed`, the Playwright trace (trace.zip) of the whole check.
    */
   close(failed: boolean): Promise<void>;
 }
 
-/** A fresh browser and page for one check, with tracing on. */
+/**
+ * The suite run's browser: launched on first use, shared by its checks (each check gets its own
+ * context: cookies, storage and cache start empty), launched again if it died. A launch is
+ * ~0.5 s of the 2 cores; a context ~0.1 s.
+ */
+let shared: { hosts: string; browser: Promise<Browser> } | undefined;
+
+async function labBrowserProcess(hosts: Map<string, string>): Promise<Browser> {
+  const rules = resolverRules(hosts);
+  if (shared && shared.hosts === rules) {
+    const b = await shared.browser.catch(() => undefined);
+    if (b?.isConnected()) return b;
+  }
+  if (shared) await closeLabBrowser();
+  const browser = chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [...CHROMIUM_ARGS, `--host-resolver-rules=${rules}`],
+  });
+  shared = { hosts: rules, browser };
+  return browser;
+}
+
+/** Closes the shared browser (a suite's `after` hook); the next check launches a new one. */
+export async function closeLabBrowser(): Promise<void> {
+  const s = shared;
+  shared = undefined;
+  const b = await s?.browser.catch(() => undefined);
+  await b?.close().catch(() => undefined);
+}
+
+/**
+ * Whether the trace of a check records screenshots (a filmstrip) besides DOM snapshots: off by
+ * default (the check's own screenshots are attached at each step, and the filmstrip's screencast
+ * costs the busy cores a frame at every paint); PATCHLAB_TRACE_SCREENSHOTS=1 turns it on.
+ */
+export const TRACE_SCREENSHOTS = process.env.PATCHLAB_TRACE_SCREENSHOTS === "1";
+
+/** A fresh context and page for one check in the suite's browser, with tracing on. */
 export async function openLabBrowser(): Promise<LabBrowser> {
   if (!fs.existsSync(CHROMIUM)) {
     throw new Error(`chromium is not installed at ${CHROMIUM}: run \`npx patchlab doctor --fix\` (it installs Debian's chromium)`);
   }
   const hosts = labHosts();
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [...CHROMIUM_ARGS, `--host-resolver-rules=${resolverRules(hosts)}`],
-  });
+  const browser = await labBrowserProcess(hosts);
   const context = await browser.newContext({ ignoreHTTPSErrors: false, viewport: { width: 1280, height: 900 } });
-  await context.tracing.start({ screenshots: true, snapshots: true });
+  await context.tracing.start({ screenshots: TRACE_SCREENSHOTS, snapshots: true });
   const blocked: string[] = [];
   await context.route("**/*", (route) => {
     const url = route.request().url();
@@ -150,14 +184,15 @@ export async function openLabBrowser(): Promise<LabBrowser> {
           await context.tracing.stop();
         }
       } finally {
-        await browser.close();
+        // The context holds the check's pages, cookies and storage; the browser serves the next check.
+        await context.close().catch(() => undefined);
       }
     },
   };
 }
 
 /**
- * Runs `fn` with a fresh lab browser; on any error the trace is kept (attached) and the error
+ * Runs `fn` with a fresh browser context; on any error the trace is kept (attached) and the error
  * rethrown unchanged, so an assertion stays `failed` and a harness problem stays `broken`.
  */
 export async function withLabBrowser(fn: (b: LabBrowser) => Promise<void>): Promise<void> {

@@ -1,7 +1,8 @@
 // DokuWiki as its users know it, in a real browser (Debian's chromium via Playwright) that
 // sees only the lab (support/browser.ts). The edit flow is one check on purpose: its steps
 // depend on each other (no edit without a login), so a retry must replay all of them.
-// Each step leaves a screenshot on the result; a failing check keeps its trace.zip.
+// Each step leaves a screenshot on the result; a failing check keeps its trace.zip. The checks
+// share one browser process, each in a fresh context (no cookie or cache carries over).
 // What the wiki saved is asserted on the page source read back from the server.
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
@@ -9,7 +10,7 @@ import { step } from "allure-js-commons";
 import type { Page, Response } from "playwright";
 import { WIKI_MARKER, WIKI_PATH } from "../../../harness/lab/roles/app.ts";
 import { WIKI } from "../../../harness/lab/roles/credentials.ts";
-import { assertReachable, withLabBrowser } from "../../support/browser.ts";
+import { assertReachable, closeLabBrowser, withLabBrowser } from "../../support/browser.ts";
 import { check, smoke } from "../../support/check.ts";
 import { suiteContext } from "../../support/context.ts";
 import { inBrowser } from "../../support/page-steps.ts";
@@ -25,6 +26,8 @@ describe("dokuwiki in a browser", function () {
     base = `http://${t.fqdn}${WIKI_PATH}doku.php`;
     await assertReachable(t.ip, 80);
   });
+
+  after(() => closeLabBrowser());
 
   const open = async (page: Page, url: string, what: string): Promise<Response> => {
     const r = await inBrowser(`${what}: GET ${url}`, () => page.goto(url, { waitUntil: "load", timeout: 30_000 }));

@@ -73,7 +73,8 @@ describe("readiness: wait strategies", () => {
     try {
       const t0 = Date.now();
       await waitUntil([port((s.address() as AddressInfo).port), command("true")], target(), Date.now() + 5000);
-      expect(Date.now() - t0).to.be.below(200);
+      // Far below the 5 s deadline; room for a busy host's process start.
+      expect(Date.now() - t0).to.be.below(1000);
     } finally {
       s.close();
     }
