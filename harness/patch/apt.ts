@@ -85,11 +85,14 @@ export class AptProvisioner implements PatchProvisioner {
   private readonly before = new Map<string, Map<string, InstalledPackage>>();
   /** Machines whose sources point at the update server since the start of this verification. */
   private readonly pointed = new Set<string>();
+  /** Plans of combined transactions (combine()), kept apart from the caller's per-patch plans. */
+  private readonly combined = new Map<string, MachinePlan>();
 
   constructor(private readonly o: AptProvisionerOptions) {}
 
   private plan(conn: Connection, a: PatchArtifact): MachinePlan | undefined {
-    return this.o.plans.get(planKey(conn.machine, a.patch.id));
+    const key = planKey(conn.machine, a.patch.id);
+    return this.combined.get(key) ?? this.o.plans.get(key);
   }
 
   /** During a run, the machine's apt sources are the update server and nothing else. */
@@ -131,7 +134,7 @@ export class AptProvisioner implements PatchProvisioner {
       install.set(pk.name, pk);
     }
     const id = group.map((a) => a.patch.id).join("+");
-    this.o.plans.set(planKey(conn.machine, id), { machine: conn.machine, install: [...install.values()], publish: [], missing: [], noRollback: [...new Set(plans.flatMap((x) => x!.noRollback))] });
+    this.combined.set(planKey(conn.machine, id), { machine: conn.machine, install: [...install.values()], publish: [], missing: [], noRollback: [...new Set(plans.flatMap((x) => x!.noRollback))] });
     const first = group[0]!;
     return {
       ...first,

@@ -136,6 +136,7 @@ describe("patch: apt provisioner", () => {
     const both = pr.combine(m, [a, b])!;
     expect(both.patch.id).to.equal("DEB-nginx-2+DEB-openssl-3");
     expect(both.members!.map((x) => x.patch.id)).to.deep.equal([a.patch.id, b.patch.id]);
+    expect([...plans.keys()], "the caller's plans are left as they were").to.have.length(2);
     await pr.prepare(m, [a, b]);
     expect((await pr.install(m, both)).ok).to.equal(true);
     const installs = m.commands.filter((c) => c[0] === "apt-get");
