@@ -7,7 +7,7 @@
 import type { Lab } from "../../harness/config/schemas.ts";
 import { DockerDriver } from "../../harness/lab/drivers/docker-driver.ts";
 import { docker as defaultEngine } from "../../harness/lab/drivers/docker-engine.ts";
-import { standbyName } from "../../harness/lab/drivers/docker-standby.ts";
+import { standbyAddress, standbyName } from "../../harness/lab/drivers/docker-standby.ts";
 import type { MachineHandle } from "../../harness/lab/types.ts";
 import { percentile } from "./util.ts";
 
@@ -23,21 +23,29 @@ async function cycle(driver: DockerDriver, m: MachineHandle, label: string, out:
   // As in a run: the standby starts from the snapshot while the patch is tested (not timed:
   // the run installs and runs suites meanwhile), and the restore swaps it in.
   driver.prepareRestore(m, ref);
-  await standbyRunning(m);
+  await standbyReady(driver, m);
   t = performance.now();
   await driver.restore(m, ref, Date.now() + 120_000);
   out.restore.push(performance.now() - t);
   await driver.deleteSnapshot(ref);
 }
 
-/** Until the machine's standby runs on the default engine, where bench labs live (at most 20 s; without one the restore recreates). */
-async function standbyRunning(m: MachineHandle): Promise<void> {
+/**
+ * Until the machine's standby runs on the default engine, where bench labs live, and its roles
+ * answer on its spare address (at most 20 s each; without one the restore recreates). In a run the
+ * standby boots while the patch is installed and checked, seconds at least: a restore timed the
+ * moment the standby's container started would count its services' boot (postgres about a second),
+ * which no run pays.
+ */
+async function standbyReady(driver: DockerDriver, m: MachineHandle): Promise<void> {
   const docker = defaultEngine();
   for (let i = 0; i < 200; i++) {
     const info = await docker.getContainer(standbyName(m.container)).inspect().catch(() => undefined);
-    if (info?.State.Running) return;
+    if (info?.State.Running) break;
     await new Promise((r) => setTimeout(r, 100));
   }
+  const ip = standbyAddress(m.lab, m.spec.name);
+  if (ip) await driver.waitReady({ ...m, container: standbyName(m.container), ip }, Date.now() + 20_000).catch(() => undefined);
 }
 
 /** At most `limit` holders at once. */
