@@ -36,6 +36,11 @@ export function deadGraceMs(): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
+/** Until `t` by Date.now(): a timer counts from the event loop's cached clock and can fire a few ms early. */
+async function sleepUntil(t: number): Promise<void> {
+  while (Date.now() < t) await sleep(t - Date.now());
+}
+
 /**
  * `ready(deadline)` until it passes or `deadline` passes, in slices; between slices `evidence()`
  * is polled, and when it says dead on `minPolls` consecutive polls spanning `graceMs` with the
@@ -67,7 +72,7 @@ export async function readyOrGiveUp(
     }
     if (Date.now() >= deadline) throw lastError;
     // A readiness attempt that gave up before its slice ended is not a reason to poll faster.
-    await sleep(sliceEnd - Date.now());
+    await sleepUntil(sliceEnd);
     const ev = await evidence();
     if (!ev.dead || (streak && streak.detail !== ev.detail)) streak = undefined;
     if (ev.dead) streak ??= { since: Date.now(), polls: 0, detail: ev.detail };

@@ -81,8 +81,8 @@ describe("readiness: ending the wait when nothing is left to come up", function 
       const t = Date.now();
       const e = await rejection(readyOrGiveUp(readyOn(p), Date.now() + 20_000, async () => (polls++, stopped)));
       const took = Date.now() - t;
+      expect(polls, e.message).to.equal(2);
       expect(e.message).to.match(/stopped waiting after .* unchanged on 2 consecutive polls/);
-      expect(polls).to.equal(2);
       expect(took).to.be.at.least(1900).and.below(4000);
     } finally {
       if (saved !== undefined) process.env.PATCHLAB_READY_DEAD_GRACE_MS = saved;
