@@ -10,6 +10,7 @@
 // and init scripts report a starting daemon as running once its process exists. 3 polls over 3 s
 // cost ~5 s per broken step, four of them per bisection of one bad web patch.
 import { LabError } from "../core/errors.ts";
+import { sleepUntil } from "../core/sleep.ts";
 import type { Connection } from "../lab/types.ts";
 
 export interface Evidence {
@@ -34,12 +35,6 @@ export function deadGraceMs(): number {
   return Number.isFinite(n) && n >= 0 ? n : 1000;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
-
-/** Until `t` by Date.now(): a timer counts from the event loop's cached clock and can fire a few ms early. */
-async function sleepUntil(t: number): Promise<void> {
-  while (Date.now() < t) await sleep(t - Date.now());
-}
 
 /**
  * `ready(deadline)` until it passes or `deadline` passes, in slices; between slices `evidence()`

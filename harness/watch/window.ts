@@ -1,6 +1,10 @@
 // The observation window every watcher uses, so the baseline and each later phase are
 // observed for the same length of time at the same sampling rate.
 import type { WatchWindow } from "./types.ts";
+import { sleepUntil } from "../core/sleep.ts";
+
+/** Re-exported for the watchers (soak, follow) that wait between windows. */
+export { sleepUntil };
 
 export interface Sampled<T> {
   /** ms since the window started. */
@@ -12,21 +16,6 @@ export interface WindowResult<T> {
   startedAt: number;
   endedAt: number;
   samples: Sampled<T>[];
-}
-
-/** Sleeps until `until` (epoch ms), or less if the signal aborts. */
-export function sleepUntil(until: number, signal?: AbortSignal): Promise<void> {
-  const ms = until - Date.now();
-  if (ms <= 0 || signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** Tracks whether the window's `during` promise has settled. */
